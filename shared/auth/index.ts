@@ -1,0 +1,77 @@
+import { keyedHash, newId, randomToken, sameDigest } from '../crypto.ts';
+import type { Integration } from '../integration/index.ts';
+import type { ApiKeyRecord, KeyScope, Store } from '../store/index.ts';
+import type { Iso } from '../time.ts';
+
+/** Prefixes tell read keys from write keys at a glance (and let secret scanners find leaked ones). */
+const KEY_PREFIX: Record<KeyScope, string> = { read: 'pwr_', write: 'pww_' };
+const KEY_PATTERN = /^pw[rw]_[A-Za-z0-9_-]{43}$/;
+
+export interface Caller {
+  org_id: string;
+  key_id: string;
+  scope: KeyScope;
+}
+
+/** Creates an API key for an organization. The key is returned once; only its keyed hash is stored. */
+export async function createApiKey(
+  store: Store,
+  secret: string,
+  orgId: string,
+  scope: KeyScope,
+  now: Iso,
+): Promise<{ key: string; record: ApiKeyRecord }> {
+  const key = `${KEY_PREFIX[scope]}${randomToken(32)}`;
+  const record: ApiKeyRecord = {
+    key_id: newId('key'),
+    org_id: orgId,
+    scope,
+    hash: keyedHash(secret, 'api-key', key),
+    created_at: now,
+  };
+  await store.putApiKey(record);
+  return { key, record };
+}
+
+/** The caller a presented key belongs to, or null. Malformed keys are refused before any lookup. */
+export async function authenticate(store: Store, secret: string, presented: string): Promise<Caller | null> {
+  if (!KEY_PATTERN.test(presented)) return null;
+  const hash = keyedHash(secret, 'api-key', presented);
+  const record = await store.getApiKey(hash);
+  // The lookup is by hash already; comparing again in constant time guards against a store that matched loosely.
+  if (!record || !sameDigest(record.hash, hash)) return null;
+  return { org_id: record.org_id, key_id: record.key_id, scope: record.scope };
+}
+
+/** New basic-auth credentials for an integration: the password is URL-safe so it can sit in a URL. */
+export function newCredentials(secret: string, integrationId: string) {
+  const password = randomToken(24);
+  return {
+    username: `pw-${integrationId.replace(/^int_/, '')}`,
+    password,
+    password_hash: keyedHash(secret, 'integration-password', password),
+  };
+}
+
+/**
+ * Checks basic-auth credentials in constant time against the current password and, while its grace
+ * window lasts, the previous one.
+ */
+export function verifyCredentials(
+  secret: string,
+  integration: Integration,
+  username: string,
+  password: string,
+  now: Iso,
+): boolean {
+  const hash = keyedHash(secret, 'integration-password', password);
+  const { credentials } = integration;
+  const userOk = username === credentials.username;
+  const current = sameDigest(credentials.password_hash, hash);
+  const previous =
+    credentials.previous_password_hash !== null &&
+    credentials.previous_valid_until !== null &&
+    now < credentials.previous_valid_until &&
+    sameDigest(credentials.previous_password_hash, hash);
+  return userOk && (current || previous);
+}

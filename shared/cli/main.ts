@@ -1,0 +1,247 @@
+import { stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createApiKey } from '../auth/index.ts';
+import { type Config, loadConfig } from '../config.ts';
+import { runCycle } from '../cycle.ts';
+import { PullwatchError, ValidationError } from '../errors.ts';
+import { ingest } from '../ingest/index.ts';
+import type { LogSource } from '../ingest/sources.ts';
+import { statusOf } from '../integration/index.ts';
+import { createIntegration, integrationView } from '../integration/ops.ts';
+import { type LocalContext, openLocal } from '../local/context.ts';
+import { serve, summarizeCycle } from '../local/serve.ts';
+import { createOrg } from '../org/index.ts';
+import { createPublisher, createSource } from '../runtime.ts';
+import { iso } from '../time.ts';
+
+const USAGE = `pullwatch: watch that firewalls keep pulling their blocklist
+
+Usage:
+  pullwatch serve                                   run API + cycles (what npm start runs)
+  pullwatch cycle [--now ISO]                       one ingest + rules + notify pass
+  pullwatch org create NAME
+  pullwatch key create --org ID --scope read|write
+  pullwatch integration create --org ID --name NAME --kind firewall|remediation_component
+                               [--vendor V] [--source blaas|lapi] [--offline-after SECONDS]
+  pullwatch status [--org ID]
+  pullwatch ingest FILE...
+
+Every command takes --json and then prints exactly one JSON object.`;
+
+class UsageError extends PullwatchError {}
+
+interface Output {
+  json: boolean;
+  print(human: string, data: unknown): void;
+}
+
+function parseNow(value: string | undefined): string {
+  if (value === undefined) return iso(new Date());
+  const millis = Date.parse(value);
+  if (Number.isNaN(millis)) throw new UsageError(`--now: not a date: ${value}`);
+  return new Date(millis).toISOString();
+}
+
+function required(values: Record<string, unknown>, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+/** A source made of the files named on the command line. */
+async function filesSource(paths: string[]): Promise<LogSource> {
+  const files = await Promise.all(
+    paths.map(async (path) => {
+      const info = await stat(path).catch(() => null);
+      if (!info?.isFile()) throw new UsageError(`${path}: not a readable file`);
+      const full = resolve(path);
+      return {
+        key: `file:${full}:${info.size}:${Math.floor(info.mtimeMs)}`,
+        name: basename(full),
+        open: async () => createReadStream(full),
+      };
+    }),
+  );
+  return { describe: () => paths.join(', '), list: async () => files };
+}
+
+async function withContext<T>(config: Config, work: (context: LocalContext) => Promise<T>): Promise<T> {
+  const context = await openLocal(config, { publish: false });
+  try {
+    return await work(context);
+  } finally {
+    await context.close();
+  }
+}
+
+async function run(argv: string[], out: Output, config: Config): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      now: { type: 'string' },
+      org: { type: 'string' },
+      scope: { type: 'string' },
+      name: { type: 'string' },
+      kind: { type: 'string' },
+      vendor: { type: 'string' },
+      source: { type: 'string' },
+      'offline-after': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, sub, ...rest] = positionals;
+  const commandLine = [command, sub].filter(Boolean).join(' ');
+
+  if (values.help || command === undefined || command === 'help') {
+    out.print(USAGE, { usage: USAGE });
+    return;
+  }
+
+  switch (commandLine.split(' ')[0] === 'serve' ? 'serve' : commandLine) {
+    case 'serve': {
+      const stop = await serve(config);
+      const shutdown = () => {
+        stop().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGINT', shutdown);
+      process.once('SIGTERM', shutdown);
+      return new Promise(() => {});
+    }
+    case 'org create': {
+      const name = rest.join(' ') || (typeof values.name === 'string' ? values.name : '');
+      if (!name) throw new UsageError('org create needs a NAME');
+      const org = await withContext(config, ({ store }) => createOrg(store, name, iso(new Date())));
+      out.print(`created organization ${org.name} (${org.id})`, { id: org.id, name: org.name });
+      return;
+    }
+    case 'key create': {
+      const orgId = required(values, 'org');
+      const scope = required(values, 'scope');
+      if (scope !== 'read' && scope !== 'write') throw new UsageError('--scope must be read or write');
+      const { key, record } = await withContext(config, async ({ store, secret }) => {
+        if (!(await store.getOrg(orgId))) throw new ValidationError(`organization ${orgId} does not exist`, 'org');
+        return createApiKey(store, secret, orgId, scope, iso(new Date()));
+      });
+      out.print(`${scope} key for ${orgId} (shown once, stored hashed):\n${key}`, {
+        key,
+        scope,
+        org_id: orgId,
+        key_id: record.key_id,
+      });
+      return;
+    }
+    case 'integration create': {
+      const orgId = required(values, 'org');
+      const offlineAfter = values['offline-after'];
+      const input = {
+        name: required(values, 'name'),
+        kind: required(values, 'kind'),
+        ...(values.vendor ? { vendor: values.vendor } : {}),
+        ...(values.source ? { source: values.source } : {}),
+        ...(offlineAfter ? { offline_after_seconds: Number(offlineAfter) } : {}),
+      };
+      const now = iso(new Date());
+      const created = await withContext(config, async ({ store, secret }) => {
+        if (!(await store.getOrg(orgId))) throw new ValidationError(`organization ${orgId} does not exist`, 'org');
+        return createIntegration(store, secret, orgId, input, now);
+      });
+      const view = { ...integrationView(created.integration, now), ...created.credentials };
+      out.print(
+        [
+          `created integration ${view.name} (${view.id})`,
+          'Basic-auth credentials, shown once:',
+          `  username: ${view.username}`,
+          `  password: ${view.password}`,
+        ].join('\n'),
+        view,
+      );
+      return;
+    }
+    case 'status': {
+      const now = iso(new Date());
+      const result = await withContext(config, async ({ store }) => {
+        const orgId = typeof values.org === 'string' ? values.org : await store.getDefaultOrg();
+        const deployment = await store.getDeployment();
+        if (!orgId) return { org_id: null, deployment, integrations: [], open_issues: [] };
+        if (!(await store.getOrg(orgId))) throw new ValidationError(`organization ${orgId} does not exist`, 'org');
+        const integrations = [];
+        let cursor: string | undefined;
+        do {
+          const page = await store.listIntegrations(orgId, { limit: 100, ...(cursor ? { cursor } : {}) });
+          integrations.push(...page.items);
+          cursor = page.next_cursor ?? undefined;
+        } while (cursor);
+        const issues = await store.listIssues(orgId, { limit: 100, state: 'open' });
+        return {
+          org_id: orgId,
+          deployment,
+          integrations: integrations.map((integration) => integrationView(integration, now)),
+          open_issues: issues.items.map((issue) => ({ id: issue.id, type: issue.type, integration_id: issue.integration_id, opened_at: issue.opened_at, diagnosis: issue.diagnosis.code })),
+        };
+      });
+      const lines = [
+        `last cycle: ${result.deployment.last_cycle_at ?? 'never'} (${result.deployment.last_cycle_outcome ?? '-'}); newest pull record: ${result.deployment.newest_record_at ?? 'none'}`,
+        ...result.integrations.map(
+          (view) => `  ${view.status.padEnd(12)} ${view.name} (${view.id}) last pull ${view.last_pull_at ?? 'never'}`,
+        ),
+        ...result.open_issues.map((issue) => `  OPEN ${issue.type} on ${issue.integration_id} since ${issue.opened_at} (${issue.diagnosis})`),
+      ];
+      out.print(lines.join('\n'), result);
+      return;
+    }
+    case 'cycle': {
+      const now = parseNow(values.now);
+      const report = await withContext(config, ({ store }) =>
+        runCycle({
+          store,
+          source: createSource(config),
+          publisher: createPublisher(config),
+          now,
+          ...(config.PULLWATCH_CONSOLE_URL ? { consoleUrl: config.PULLWATCH_CONSOLE_URL } : {}),
+        }),
+      );
+      out.print(summarizeCycle(report), report);
+      if (report.outcome === 'failed') process.exitCode = 1;
+      return;
+    }
+    default: {
+      if (command === 'ingest') {
+        const paths = [sub, ...rest].filter((path): path is string => Boolean(path));
+        if (paths.length === 0) throw new UsageError('ingest needs at least one FILE');
+        const source = await filesSource(paths);
+        const now = parseNow(values.now);
+        const report = await withContext(config, ({ store }) => ingest({ store, source, now }));
+        out.print(
+          `files ${report.files_processed} (skipped ${report.files_skipped}), records ${report.records}, integrations updated ${report.integrations_updated}`,
+          report,
+        );
+        return;
+      }
+      throw new UsageError(`unknown command: ${commandLine}\n\n${USAGE}`);
+    }
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const json = argv.includes('--json');
+  const out: Output = {
+    json,
+    print: (human, data) => process.stdout.write(`${json ? JSON.stringify(data) : human}\n`),
+  };
+  try {
+    await run(argv, out, loadConfig());
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`pullwatch: ${message}\n`);
+    const usage = error instanceof UsageError || (error instanceof TypeError && 'code' in error);
+    process.exitCode = usage ? 2 : 1;
+  }
+}

@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+/**
+ * The whole environment, parsed once. Every process (Lambda, local runner, CLI) reads its settings here,
+ * so a bad value fails at start-up with the variable's name instead of misbehaving later.
+ */
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const EnvSchema = z.object({
+  TABLE_NAME: z.string().min(3).default('pullwatch'),
+  /** Endpoint of a DynamoDB-compatible server; unset in AWS. */
+  DYNAMODB_ENDPOINT: z.url().optional(),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  SNS_TOPIC_ARN: z
+    .string()
+    .regex(/^arn:aws[\w-]*:sns:[\w-]+:\d{12}:[\w-]{1,256}$/, 'must be an SNS topic ARN')
+    .optional(),
+  /** Endpoint override for SNS (tests point it at a local HTTP endpoint). */
+  SNS_ENDPOINT: z.url().optional(),
+  /** Secret used to hash API keys and integration passwords (HMAC-SHA256). Locally kept in the data dir. */
+  PULLWATCH_KEY_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  PULLWATCH_DATA_DIR: z.string().min(1).default('.pullwatch'),
+  PULLWATCH_LOG_DIR: z.string().min(1).default('pull-logs'),
+  /** Where the scheduled ingest reads pull logs in AWS: s3://bucket/prefix. */
+  PULLWATCH_LOG_BUCKET: z.string().min(3).optional(),
+  PULLWATCH_LOG_PREFIX: z.string().default(''),
+  PULLWATCH_CYCLE_SECONDS: positiveInt(60),
+  PULLWATCH_CONSOLE_URL: z.url().optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8787),
+  HOST: z.string().min(1).default('127.0.0.1'),
+});
+
+export type Config = z.infer<typeof EnvSchema>;
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset" (a common shell habit: `FOO= npm start`).
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = EnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,52 @@
+import { type IngestReport, ingest } from './ingest/index.ts';
+import type { LogSource } from './ingest/sources.ts';
+import { type NotifyReport, runNotify } from './notify/index.ts';
+import type { Publisher } from './notify/publishers.ts';
+import { type RulesReport, runRules } from './rules/index.ts';
+import type { Store } from './store/index.ts';
+import type { Iso } from './time.ts';
+
+export interface CycleReport {
+  at: Iso;
+  outcome: 'ok' | 'failed';
+  ingest: IngestReport | null;
+  rules: RulesReport | null;
+  notify: NotifyReport | null;
+  errors: Array<{ stage: 'ingest' | 'rules' | 'notify'; error: string }>;
+}
+
+/**
+ * One watchdog cycle: ingest, rules, notify. A failing stage does not stop the next one (a broken log
+ * file must not hold back resolutions, nor a failed rule pass the delivery of earlier alerts).
+ */
+export async function runCycle(options: {
+  store: Store;
+  source: LogSource;
+  publisher: Publisher;
+  now: Iso;
+  consoleUrl?: string;
+}): Promise<CycleReport> {
+  const { store, now } = options;
+  const report: CycleReport = { at: now, outcome: 'ok', ingest: null, rules: null, notify: null, errors: [] };
+  const stage = async <T>(name: 'ingest' | 'rules' | 'notify', work: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await work();
+    } catch (error) {
+      report.errors.push({ stage: name, error: error instanceof Error ? error.message : String(error) });
+      return null;
+    }
+  };
+  report.ingest = await stage('ingest', () => ingest({ store, source: options.source, now }));
+  report.rules = await stage('rules', () => runRules({ store, now }));
+  report.notify = await stage('notify', () =>
+    runNotify({
+      store,
+      publisher: options.publisher,
+      now,
+      ...(options.consoleUrl ? { consoleUrl: options.consoleUrl } : {}),
+    }),
+  );
+  report.outcome = report.errors.length === 0 ? 'ok' : 'failed';
+  await store.recordCycle(now, report.outcome);
+  return report;
+}

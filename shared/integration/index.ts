@@ -1,0 +1,148 @@
+import { z } from 'zod';
+import { addSeconds, type Iso, secondsBetween } from '../time.ts';
+
+export const INTEGRATION_KINDS = ['firewall', 'remediation_component'] as const;
+export const VENDORS = [
+  'fortigate',
+  'paloalto',
+  'checkpoint',
+  'pfsense',
+  'opnsense',
+  'sophos',
+  'cisco',
+  'f5',
+  'mikrotik',
+  'juniper',
+  'other',
+] as const;
+export const SOURCES = ['blaas', 'lapi'] as const;
+export const STATUSES = ['never_pulled', 'online', 'offline', 'paused'] as const;
+export const ISSUE_TYPES = [
+  'fw_integration_offline',
+  'rc_integration_offline',
+  'integration_auth_failing',
+  'pipeline_stale',
+] as const;
+
+export const DEFAULT_OFFLINE_AFTER_SECONDS = 86_400;
+/** Bounds keep a typo from silencing a firewall for a year or paging every five minutes. */
+export const MIN_OFFLINE_AFTER_SECONDS = 300;
+export const MAX_OFFLINE_AFTER_SECONDS = 30 * 86_400;
+
+export const IntegrationKind = z.enum(INTEGRATION_KINDS);
+export const Vendor = z.enum(VENDORS);
+export const Source = z.enum(SOURCES);
+export const IntegrationStatus = z.enum(STATUSES);
+export const IssueType = z.enum(ISSUE_TYPES);
+export type IntegrationKind = z.infer<typeof IntegrationKind>;
+export type Vendor = z.infer<typeof Vendor>;
+export type IntegrationStatus = z.infer<typeof IntegrationStatus>;
+export type IssueType = z.infer<typeof IssueType>;
+
+export const IntegrationName = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(100, 'must be at most 100 characters')
+  .refine((name) => !/[\u0000-\u001f\u007f]/.test(name), 'must not contain control characters');
+
+export const OfflineAfterSeconds = z
+  .number()
+  .int()
+  .min(MIN_OFFLINE_AFTER_SECONDS)
+  .max(MAX_OFFLINE_AFTER_SECONDS);
+
+/** What a caller may give when creating an integration (API body and CLI flags). */
+export const NewIntegration = z.strictObject({
+  name: IntegrationName,
+  kind: IntegrationKind,
+  vendor: Vendor.optional(),
+  source: Source.default('blaas'),
+  offline_after_seconds: OfflineAfterSeconds.default(DEFAULT_OFFLINE_AFTER_SECONDS),
+  paused: z.boolean().default(false),
+});
+export type NewIntegration = z.input<typeof NewIntegration>;
+
+/** What a caller may change. */
+export const IntegrationPatch = z
+  .strictObject({
+    name: IntegrationName.optional(),
+    vendor: Vendor.optional(),
+    offline_after_seconds: OfflineAfterSeconds.optional(),
+    paused: z.boolean().optional(),
+  })
+  .refine((patch) => Object.keys(patch).length > 0, 'must change at least one field');
+export type IntegrationPatch = z.infer<typeof IntegrationPatch>;
+
+/** A reference from an integration to one of its open issues. */
+export interface OpenIssueRef {
+  id: string;
+  opened_at: Iso;
+}
+
+/** The stored facts about an integration. Status is derived from these and `now`, never stored. */
+export interface Integration {
+  id: string;
+  org_id: string;
+  name: string;
+  kind: IntegrationKind;
+  vendor: Vendor;
+  source: 'blaas' | 'lapi';
+  offline_after_seconds: number;
+  paused: boolean;
+  created_at: Iso;
+  updated_at: Iso;
+  credentials: {
+    username: string;
+    password_hash: string;
+    rotated_at: Iso;
+    previous_password_hash: string | null;
+    previous_valid_until: Iso | null;
+  };
+  last_pull_at: Iso | null;
+  last_pull_ip: string | null;
+  last_pull_user_agent: string | null;
+  last_attempt_at: Iso | null;
+  last_attempt_status: number | null;
+  open_issues: Partial<Record<IssueType, OpenIssueRef>>;
+  /** How many issues of this integration have been resolved; keeps a re-opened issue's id new. */
+  issue_seq: number;
+  /** Incremented by every write; writes are conditional on the version they read. */
+  version: number;
+}
+
+/** The moment the integration crosses its threshold: last pull (or creation) plus the threshold. */
+export function offlineAt(integration: Integration): Iso {
+  return addSeconds(integration.last_pull_at ?? integration.created_at, integration.offline_after_seconds);
+}
+
+export function statusOf(integration: Integration, now: Iso): IntegrationStatus {
+  if (integration.paused) return 'paused';
+  if (offlineAt(integration) <= now) return 'offline';
+  return integration.last_pull_at === null ? 'never_pulled' : 'online';
+}
+
+export function idleSeconds(integration: Integration, now: Iso): number | null {
+  return integration.last_pull_at === null ? null : Math.max(0, secondsBetween(integration.last_pull_at, now));
+}
+
+export function offlineIssueType(kind: IntegrationKind): IssueType {
+  return kind === 'firewall' ? 'fw_integration_offline' : 'rc_integration_offline';
+}
+
+/**
+ * When the rule pass must next look at this integration, or null if nothing can change without new facts.
+ * Every writer (ingest, API, rules) stores this alongside its change, so the rule pass reads only the
+ * integrations whose time has come instead of scanning all of them.
+ */
+export function nextCheckAt(integration: Integration, now: Iso): Iso | null {
+  const hasOpenIssue = Object.keys(integration.open_issues).length > 0;
+  if (integration.paused) return hasOpenIssue ? now : null;
+  const offlineType = offlineIssueType(integration.kind);
+  const crossing = offlineAt(integration);
+  if (integration.open_issues[offlineType]) {
+    // Open and still idle: only a new pull (which rewrites this) can change anything.
+    return crossing > now ? now : null;
+  }
+  return crossing;
+}

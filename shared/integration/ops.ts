@@ -1,0 +1,203 @@
+import { newCredentials } from '../auth/index.ts';
+import { newId } from '../crypto.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import type { Store } from '../store/index.ts';
+import { addSeconds, type Iso } from '../time.ts';
+import {
+  type Integration,
+  IntegrationPatch,
+  type IntegrationStatus,
+  idleSeconds,
+  NewIntegration,
+  statusOf,
+} from './index.ts';
+
+const MAX_CONFLICT_RETRIES = 5;
+export const MAX_GRACE_SECONDS = 7 * 86_400;
+
+/** The integration as the API and CLI show it: derived status, no secrets, no hashes. */
+export interface IntegrationView {
+  id: string;
+  name: string;
+  kind: Integration['kind'];
+  vendor: Integration['vendor'];
+  source: Integration['source'];
+  status: IntegrationStatus;
+  last_pull_at: Iso | null;
+  last_attempt_at: Iso | null;
+  last_attempt_status: number | null;
+  idle_seconds: number | null;
+  offline_after_seconds: number;
+  paused: boolean;
+  open_issues: number;
+  username: string;
+  credentials_rotated_at: Iso;
+  created_at: Iso;
+  updated_at: Iso;
+}
+
+export function integrationView(integration: Integration, now: Iso): IntegrationView {
+  return {
+    id: integration.id,
+    name: integration.name,
+    kind: integration.kind,
+    vendor: integration.vendor,
+    source: integration.source,
+    status: statusOf(integration, now),
+    last_pull_at: integration.last_pull_at,
+    last_attempt_at: integration.last_attempt_at,
+    last_attempt_status: integration.last_attempt_status,
+    idle_seconds: idleSeconds(integration, now),
+    offline_after_seconds: integration.offline_after_seconds,
+    paused: integration.paused,
+    open_issues: Object.keys(integration.open_issues).length,
+    username: integration.credentials.username,
+    credentials_rotated_at: integration.credentials.rotated_at,
+    created_at: integration.created_at,
+    updated_at: integration.updated_at,
+  };
+}
+
+export interface IssuedCredentials {
+  username: string;
+  password: string;
+}
+
+function validationError(error: { issues: Array<{ path: PropertyKey[]; message: string }> }): ValidationError {
+  const first = error.issues[0];
+  const field = first?.path.map(String).join('.') || undefined;
+  return new ValidationError(`${field ?? 'body'}: ${first?.message ?? 'invalid'}`, field);
+}
+
+/** Creates an integration with fresh credentials; the password is in the result and nowhere else. */
+export async function createIntegration(
+  store: Store,
+  secret: string,
+  orgId: string,
+  input: unknown,
+  now: Iso,
+): Promise<{ integration: Integration; credentials: IssuedCredentials }> {
+  const parsed = NewIntegration.safeParse(input);
+  if (!parsed.success) throw validationError(parsed.error);
+  const spec = parsed.data;
+  const id = newId('int');
+  const credentials = newCredentials(secret, id);
+  const integration: Integration = {
+    id,
+    org_id: orgId,
+    name: spec.name,
+    kind: spec.kind,
+    vendor: spec.vendor ?? 'other',
+    source: spec.source,
+    offline_after_seconds: spec.offline_after_seconds,
+    paused: spec.paused,
+    created_at: now,
+    updated_at: now,
+    credentials: {
+      username: credentials.username,
+      password_hash: credentials.password_hash,
+      rotated_at: now,
+      previous_password_hash: null,
+      previous_valid_until: null,
+    },
+    last_pull_at: null,
+    last_pull_ip: null,
+    last_pull_user_agent: null,
+    last_attempt_at: null,
+    last_attempt_status: null,
+    open_issues: {},
+    issue_seq: 0,
+    version: 1,
+  };
+  await store.createIntegration(integration, now);
+  return { integration, credentials: { username: credentials.username, password: credentials.password } };
+}
+
+export async function getIntegration(store: Store, orgId: string, id: string): Promise<Integration> {
+  const integration = await store.getIntegration(orgId, id);
+  if (!integration) throw new NotFoundError(`integration ${id} not found`);
+  return integration;
+}
+
+/** Read, change, write "where version = read", again on a concurrent change. */
+async function update(
+  store: Store,
+  orgId: string,
+  id: string,
+  now: Iso,
+  change: (integration: Integration) => Integration,
+): Promise<Integration> {
+  for (let attempt = 0; ; attempt += 1) {
+    const current = await getIntegration(store, orgId, id);
+    try {
+      return await store.saveIntegration({ ...change(current), updated_at: now }, current.version, now);
+    } catch (error) {
+      if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+    }
+  }
+}
+
+export async function patchIntegration(
+  store: Store,
+  orgId: string,
+  id: string,
+  input: unknown,
+  now: Iso,
+): Promise<Integration> {
+  const parsed = IntegrationPatch.safeParse(input);
+  if (!parsed.success) throw validationError(parsed.error);
+  const patch = parsed.data;
+  // Pausing needs no special case: the next rule pass sees a paused integration with open issues and resolves them.
+  return update(store, orgId, id, now, (current) => ({
+    ...current,
+    ...(patch.name === undefined ? {} : { name: patch.name }),
+    ...(patch.vendor === undefined ? {} : { vendor: patch.vendor }),
+    ...(patch.offline_after_seconds === undefined ? {} : { offline_after_seconds: patch.offline_after_seconds }),
+    ...(patch.paused === undefined ? {} : { paused: patch.paused }),
+  }));
+}
+
+/**
+ * Issues a new password. With `graceSeconds` > 0 the previous one keeps working until then, so a firewall
+ * can be updated without a gap. Only the returned password is ever shown; both are stored hashed.
+ */
+export async function refreshCredentials(
+  store: Store,
+  secret: string,
+  orgId: string,
+  id: string,
+  graceSeconds: number,
+  now: Iso,
+): Promise<{ integration: Integration; credentials: IssuedCredentials }> {
+  if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS) {
+    throw new ValidationError(`grace_seconds: must be an integer from 0 to ${MAX_GRACE_SECONDS}`, 'grace_seconds');
+  }
+  const fresh = newCredentials(secret, id);
+  const integration = await update(store, orgId, id, now, (current) => ({
+    ...current,
+    credentials: {
+      username: current.credentials.username,
+      password_hash: fresh.password_hash,
+      rotated_at: now,
+      previous_password_hash: graceSeconds > 0 ? current.credentials.password_hash : null,
+      previous_valid_until: graceSeconds > 0 ? addSeconds(now, graceSeconds) : null,
+    },
+  }));
+  return { integration, credentials: { username: integration.credentials.username, password: fresh.password } };
+}
+
+/** Deletes an integration; its open issues are resolved first so nobody waits for a "back online". */
+export async function deleteIntegration(store: Store, orgId: string, id: string, now: Iso): Promise<void> {
+  for (let attempt = 0; ; attempt += 1) {
+    const current = await getIntegration(store, orgId, id);
+    for (const ref of Object.values(current.open_issues)) {
+      if (ref) await store.resolveIssue(orgId, ref.id, now, 'deleted');
+    }
+    try {
+      await store.deleteIntegration(current);
+      return;
+    } catch (error) {
+      if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+    }
+  }
+}

@@ -1,0 +1,117 @@
+import type { Integration, Vendor } from '../integration/index.ts';
+
+export const DIAGNOSIS_CODES = [
+  'never_pulled',
+  'credentials_rejected',
+  'credentials_not_updated',
+  'rate_limited',
+  'server_errors',
+  'no_requests',
+  'bouncer_revoked',
+] as const;
+export type DiagnosisCode = (typeof DIAGNOSIS_CODES)[number];
+
+export interface Diagnosis {
+  code: DiagnosisCode;
+  summary: string;
+  steps: string[];
+}
+
+/** Where each vendor keeps its external-list settings and its logs (facts from the vendors' consoles). */
+const VENDOR_PLACES: Partial<Record<Vendor, { feed: string; logs: string }>> = {
+  fortigate: {
+    feed: 'Security Fabric > External Connectors > Threat Feeds',
+    logs: 'Log & Report > System Events, filtered on "Threat Feed"',
+  },
+  paloalto: {
+    feed: 'Objects > External Dynamic Lists',
+    logs: 'Monitor > System Logs, filtered on "External Dynamic List"',
+  },
+  checkpoint: {
+    feed: 'the IoC / external feed settings of the gateway policy',
+    logs: 'the gateway logs for the feed fetch',
+  },
+  pfsense: { feed: 'the alias or pfBlocker feed that holds the list URL', logs: 'Status > System Logs > Firewall' },
+  opnsense: { feed: 'Firewall > Aliases (URL table) holding the list URL', logs: 'System > Log Files > Firewall' },
+};
+
+function feedSteps(integration: Integration): string[] {
+  const place = VENDOR_PLACES[integration.vendor];
+  const where = place ? `On the firewall, open ${place.feed}` : 'On the firewall, open the external blocklist settings';
+  const logs = place ? `Read ${place.logs}` : "Read the firewall's system log";
+  return [
+    `${where}: check that the blocklist entry still exists, is enabled and points at this integration's URL.`,
+    `${logs} for download errors (authentication, TLS, timeout).`,
+    'From a host next to the firewall, request the list URL with the credentials (curl -I) to test DNS, routing, proxy and TLS.',
+    'Use the feed\'s "refresh now" button, then check that the last pull time moves here.',
+  ];
+}
+
+function bouncerSteps(): string[] {
+  return [
+    'On the bouncer host, check the service is running (systemctl status crowdsec-firewall-bouncer) and restart it if not.',
+    'Read the bouncer log (journalctl -u crowdsec-firewall-bouncer) for connection or 401/403 errors.',
+    'On the security engine, run cscli bouncers list: the bouncer must be listed, valid, with a recent last pull.',
+    'Check the bouncer reaches the local API (api_url in its config, port open); re-register it with cscli bouncers add if its key is gone.',
+  ];
+}
+
+/**
+ * The probable cause of an idle integration, from the facts recorded about its pulls.
+ * Pure: the same facts always give the same diagnosis.
+ */
+export function diagnose(integration: Integration): Diagnosis {
+  const steps = integration.kind === 'firewall' ? feedSteps(integration) : bouncerSteps();
+  const status = integration.last_attempt_status;
+  const attemptAfterPull =
+    integration.last_attempt_at !== null &&
+    (integration.last_pull_at === null || integration.last_attempt_at > integration.last_pull_at);
+
+  if (attemptAfterPull && (status === 401 || status === 403)) {
+    const { rotated_at: rotatedAt } = integration.credentials;
+    const refreshedSinceLastPull =
+      rotatedAt > integration.created_at &&
+      (integration.last_pull_at === null || rotatedAt > integration.last_pull_at);
+    if (refreshedSinceLastPull) {
+      return {
+        code: 'credentials_not_updated',
+        summary: 'The credentials were refreshed after the last good pull and the device still sends the old ones.',
+        steps: ['Enter the new username and password in the device, then trigger a manual update.', ...steps],
+      };
+    }
+    return {
+      code: 'credentials_rejected',
+      summary: `The device keeps trying but its credentials are rejected (HTTP ${status}).`,
+      steps: ['Compare the configured username and password with this integration; refresh them if lost.', ...steps],
+    };
+  }
+  if (attemptAfterPull && status === 429) {
+    return {
+      code: 'rate_limited',
+      summary: 'The device pulls too often and is being rate limited (HTTP 429).',
+      steps: ['Lower the refresh frequency of the feed on the device (every 5 to 60 minutes is plenty).', ...steps],
+    };
+  }
+  if (attemptAfterPull && status !== null && status >= 500) {
+    return {
+      code: 'server_errors',
+      summary: `The device reaches the endpoint but the endpoint answers with errors (HTTP ${status}).`,
+      steps: ['The fault is on the blocklist endpoint side: check its status before changing the device.', ...steps],
+    };
+  }
+  if (integration.last_pull_at === null) {
+    return {
+      code: 'never_pulled',
+      summary: 'This integration has never pulled its blocklist since it was created.',
+      steps,
+    };
+  }
+  return {
+    code: 'no_requests',
+    summary:
+      integration.kind === 'firewall'
+        ? 'No request reaches the endpoint: the firewall is down, the feed is disabled or removed, or DNS, proxy or TLS blocks it.'
+        : 'No request reaches the endpoint: the bouncer service is stopped or cannot reach the API.',
+    steps,
+  };
+}

@@ -1,0 +1,109 @@
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { serve as serveHttp } from '@hono/node-server';
+import { createApp } from '../api/app.ts';
+import type { Config } from '../config.ts';
+import { type CycleReport, runCycle } from '../cycle.ts';
+import { createOrgWithKey } from '../org/index.ts';
+import { createPublisher, createSource } from '../runtime.ts';
+import { iso } from '../time.ts';
+import { openLocal, outboxPath } from './context.ts';
+
+/** One line about a cycle, for the console. */
+export function summarizeCycle(report: CycleReport): string {
+  const parts = [
+    `files ${report.ingest?.files_processed ?? 0}`,
+    `records ${report.ingest?.records ?? 0}`,
+    `updated ${report.ingest?.integrations_updated ?? 0}`,
+    `opened ${report.rules?.opened.length ?? 0}`,
+    `resolved ${report.rules?.resolved.length ?? 0}`,
+    `sent ${report.notify?.sent.length ?? 0}`,
+  ];
+  const errors = report.errors.map((error) => ` ${error.stage} failed: ${error.error}`).join(';');
+  return `[cycle ${report.at}] ${report.outcome}: ${parts.join(', ')}${errors}`;
+}
+
+/**
+ * `npm start`: the embedded database, the API on HOST:PORT and a cycle every PULLWATCH_CYCLE_SECONDS, all in
+ * this process. Returns a function that stops everything.
+ */
+export async function serve(config: Config, log: (line: string) => void = console.log): Promise<() => Promise<void>> {
+  await mkdir(config.PULLWATCH_LOG_DIR, { recursive: true });
+  const context = await openLocal(config, { publish: true });
+  const { store, secret } = context;
+
+  let firstKey: { orgId: string; orgName: string; key: string } | null = null;
+  if ((await store.getDefaultOrg()) === null) {
+    const { org, key } = await createOrgWithKey(store, secret, 'Default organization', 'write', iso(new Date()));
+    if (await store.setDefaultOrg(org.id, org.created_at)) firstKey = { orgId: org.id, orgName: org.name, key };
+  }
+
+  const app = createApp({ store, secret });
+  const server = await new Promise<ReturnType<typeof serveHttp>>((resolveServer, reject) => {
+    const started = serveHttp({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
+      resolveServer(started),
+    );
+    started.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  const base = `http://${config.HOST}:${port}`;
+
+  log(
+    [
+      'pullwatch is running',
+      `  API        ${base}/v1   (no-auth health check: ${base}/v1/health)`,
+      `  database   ${resolve(config.PULLWATCH_DATA_DIR, 'db')}${context.db ? ` (embedded, ${context.db.endpoint})` : ''}`,
+      `  pull logs  ${resolve(config.PULLWATCH_LOG_DIR)}   (read every ${config.PULLWATCH_CYCLE_SECONDS} s)`,
+      `  alerts     ${config.SNS_TOPIC_ARN ? `SNS ${config.SNS_TOPIC_ARN}` : `${resolve(outboxPath(config))} and this console`}`,
+    ].join('\n'),
+  );
+  if (firstKey) {
+    log(
+      [
+        '',
+        `First start: created organization "${firstKey.orgName}" (${firstKey.orgId}) and a write API key.`,
+        'Copy it now; it is shown only once and stored only as a hash:',
+        '',
+        `  ${firstKey.key}`,
+        '',
+        'Try it:',
+        `  curl -H "Authorization: Bearer ${firstKey.key}" ${base}/v1/integrations`,
+        '',
+      ].join('\n'),
+    );
+  }
+
+  const source = createSource(config);
+  const publisher = createPublisher(config);
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> = Promise.resolve();
+  const tick = () => {
+    running = (async () => {
+      try {
+        const report = await runCycle({
+          store,
+          source,
+          publisher,
+          now: iso(new Date()),
+          ...(config.PULLWATCH_CONSOLE_URL ? { consoleUrl: config.PULLWATCH_CONSOLE_URL } : {}),
+        });
+        log(summarizeCycle(report));
+      } catch (error) {
+        log(`[cycle] failed: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      // The next cycle is planned after this one ends, so two never overlap within this process.
+      if (!stopped) timer = setTimeout(tick, config.PULLWATCH_CYCLE_SECONDS * 1000);
+    })();
+  };
+  tick();
+
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    await running;
+    await new Promise<void>((done) => server.close(() => done()));
+    await context.close();
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * The GSM 03.38 basic character set: every character here costs one septet in an SMS, so a text made only
+ * of these and at most 160 long fits one segment. (The extension table, e.g. `[` or `€`, costs two septets
+ * and is left out on purpose.)
+ */
+const BASIC =
+  '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà';
+const BASIC_SET = new Set(BASIC);
+
+export const SMS_SEGMENT_LENGTH = 160;
+
+const REPLACEMENTS: Record<string, string> = {
+  '\u2018': "'",
+  '\u2019': "'",
+  '\u201c': '"',
+  '\u201d': '"',
+  '\u2013': '-',
+  '\u2014': '-',
+  '\u2026': '...',
+  '[': '(',
+  ']': ')',
+  '{': '(',
+  '}': ')',
+  '~': '-',
+  '|': '/',
+  '\\': '/',
+  '^': '',
+  '€': 'EUR',
+  '\t': ' ',
+};
+
+export function isGsm7Basic(text: string): boolean {
+  for (const char of text) if (!BASIC_SET.has(char)) return false;
+  return true;
+}
+
+/** Rewrites any text into GSM-7 basic characters: accents dropped where needed, the rest replaced by '?'. */
+export function toGsm7(text: string): string {
+  let out = '';
+  for (const char of text) {
+    if (BASIC_SET.has(char) && char !== '\n' && char !== '\r') {
+      out += char;
+      continue;
+    }
+    if (char === '\n' || char === '\r') {
+      out += ' ';
+      continue;
+    }
+    const replacement = REPLACEMENTS[char];
+    if (replacement !== undefined) {
+      out += replacement;
+      continue;
+    }
+    const stripped = char.normalize('NFD').replace(/\p{M}+/gu, '');
+    out += stripped.length > 0 && [...stripped].every((part) => BASIC_SET.has(part)) ? stripped : '?';
+  }
+  return out;
+}

@@ -1,0 +1,20 @@
+import { z } from 'zod';
+import { createApiKey } from '../auth/index.ts';
+import { newId } from '../crypto.ts';
+import type { KeyScope, Organization, Store } from '../store/index.ts';
+import type { Iso } from '../time.ts';
+
+export const OrgName = z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
+
+export async function createOrg(store: Store, name: string, now: Iso): Promise<Organization> {
+  const org: Organization = { id: newId('org'), name: OrgName.parse(name), created_at: now };
+  await store.createOrg(org);
+  return org;
+}
+
+/** An organization with one write key: what a first start or a new tenant needs. */
+export async function createOrgWithKey(store: Store, secret: string, name: string, scope: KeyScope, now: Iso) {
+  const org = await createOrg(store, name, now);
+  const { key } = await createApiKey(store, secret, org.id, scope, now);
+  return { org, key };
+}

@@ -1,0 +1,64 @@
+import type { Integration } from '../integration/index.ts';
+import { type Iso, laterOf } from '../time.ts';
+
+/** One request to an integration's blocklist endpoint, whatever log format it came from. */
+export interface PullRecord {
+  time: Iso;
+  integration_id: string;
+  method: string;
+  status: number;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export type PullClass = 'success' | 'auth_failure' | 'rate_limited' | 'server_error' | 'other';
+
+/** A successful pull is a GET answered 2xx or 304; a HEAD proves reachability but delivers no list. */
+export function classify(record: Pick<PullRecord, 'method' | 'status'>): PullClass {
+  const { status } = record;
+  if (status === 401 || status === 403) return 'auth_failure';
+  if (status === 429) return 'rate_limited';
+  if (status >= 500) return 'server_error';
+  if (record.method === 'GET' && ((status >= 200 && status < 300) || status === 304)) return 'success';
+  return 'other';
+}
+
+/** What one ingest run learned about one integration, folded from any number of records. */
+export interface PullSummary {
+  integration_id: string;
+  records: number;
+  last_success: { at: Iso; ip: string | null; user_agent: string | null } | null;
+  last_attempt: { at: Iso; status: number } | null;
+}
+
+export function emptySummary(integrationId: string): PullSummary {
+  return { integration_id: integrationId, records: 0, last_success: null, last_attempt: null };
+}
+
+/** Folds one record into a summary. Order-independent: the newest record wins whatever order they come in. */
+export function addRecord(summary: PullSummary, record: PullRecord): void {
+  summary.records += 1;
+  if (classify(record) === 'success' && (summary.last_success === null || record.time > summary.last_success.at)) {
+    summary.last_success = { at: record.time, ip: record.ip, user_agent: record.user_agent };
+  }
+  if (summary.last_attempt === null || record.time > summary.last_attempt.at) {
+    summary.last_attempt = { at: record.time, status: record.status };
+  }
+}
+
+/**
+ * The integration after learning `summary`, or null if it teaches nothing new. Pull times only move
+ * forward, so applying the same summary twice, or an older one late, changes nothing.
+ */
+export function applyPulls(integration: Integration, summary: PullSummary): Integration | null {
+  let next = integration;
+  const success = summary.last_success;
+  if (success && laterOf(integration.last_pull_at, success.at) !== integration.last_pull_at) {
+    next = { ...next, last_pull_at: success.at, last_pull_ip: success.ip, last_pull_user_agent: success.user_agent };
+  }
+  const attempt = summary.last_attempt;
+  if (attempt && (integration.last_attempt_at === null || attempt.at > integration.last_attempt_at)) {
+    next = { ...next, last_attempt_at: attempt.at, last_attempt_status: attempt.status };
+  }
+  return next === integration ? null : next;
+}

@@ -1,0 +1,818 @@
+import {
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DescribeTableCommand,
+  type DynamoDBClient,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { bucketOf } from '../crypto.ts';
+import { ConflictError, ValidationError } from '../errors.ts';
+import { type Integration, nextCheckAt } from '../integration/index.ts';
+import type { Issue, IssueState, NotificationEvent, Resolution } from '../issue/index.ts';
+import type { Iso } from '../time.ts';
+import { INDEX, SHARDS, TABLE } from './schema.ts';
+
+export interface Organization {
+  id: string;
+  name: string;
+  created_at: Iso;
+}
+
+export type KeyScope = 'read' | 'write';
+
+export interface ApiKeyRecord {
+  key_id: string;
+  org_id: string;
+  scope: KeyScope;
+  /** Keyed hash of the key: the key itself is never stored. */
+  hash: string;
+  created_at: Iso;
+}
+
+export interface LedgerEntry {
+  key: string;
+  status: 'processing' | 'done';
+  lease_until: Iso | null;
+  attempts: number;
+  done_at: Iso | null;
+}
+
+export interface DeploymentState {
+  last_cycle_at: Iso | null;
+  last_cycle_outcome: 'ok' | 'failed' | null;
+  newest_record_at: Iso | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+/** Counts of requests and consumed capacity per operation label, for tests and benchmarks. */
+export interface StoreUsage {
+  requests: Record<string, number>;
+  readUnits: number;
+  writeUnits: number;
+}
+
+const orgPk = (orgId: string) => `ORG#${orgId}`;
+const shardOf = (id: string) => String(bucketOf(id, SHARDS));
+const BATCH_GET_LIMIT = 100;
+
+interface BatchGetOutput {
+  Responses?: Record<string, Array<Record<string, unknown>>>;
+  UnprocessedKeys?: Record<string, { Keys?: Array<Record<string, unknown>> }>;
+}
+
+// Attributes that exist only to key the table or its indexes; they never leave the store.
+const STORAGE_ATTRIBUTES = [
+  'pk',
+  'sk',
+  'entity',
+  'lookup_id',
+  'check_shard',
+  'check_at',
+  'outbox_shard',
+  'outbox_at',
+  'claim_token',
+  'claim_until',
+  'last_error',
+  'delivery_attempts',
+] as const;
+
+function strip<T>(item: Record<string, unknown>): T {
+  const copy: Record<string, unknown> = { ...item };
+  for (const attribute of STORAGE_ATTRIBUTES) delete copy[attribute];
+  return copy as T;
+}
+
+const isConditionFailure = (error: unknown) =>
+  error instanceof ConditionalCheckFailedException ||
+  (error instanceof Error && error.name === 'ConditionalCheckFailedException');
+
+function encodeCursor(sk: string): string {
+  return Buffer.from(JSON.stringify({ sk }), 'utf8').toString('base64url');
+}
+
+/** Cursors carry only the sort key; the partition always comes from the caller's organization. */
+function decodeCursor(cursor: string, prefix: string): string {
+  try {
+    const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (typeof decoded === 'object' && decoded !== null && 'sk' in decoded) {
+      const { sk } = decoded;
+      if (typeof sk === 'string' && sk.startsWith(prefix)) return sk;
+    }
+  } catch {
+    // fall through to the validation error
+  }
+  throw new ValidationError('cursor is not valid', 'cursor');
+}
+
+/**
+ * All DynamoDB access of pullwatch. Every write that changes a state is conditional on the state it read
+ * (single-item conditional writes only: no transactions, no streams), so concurrent runs cannot both win.
+ */
+export class Store {
+  readonly doc: DynamoDBDocumentClient;
+  readonly usage: StoreUsage = { requests: {}, readUnits: 0, writeUnits: 0 };
+  /** Integration id -> organization. Never changes for an id, so it is safe to keep for the process. */
+  private readonly orgOfIntegration = new Map<string, string>();
+
+  constructor(
+    readonly client: DynamoDBClient,
+    readonly tableName: string,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: the document client's commands share no useful common type
+  private async send<T>(label: string, command: any): Promise<T> {
+    command.input.ReturnConsumedCapacity = 'TOTAL';
+    this.usage.requests[label] = (this.usage.requests[label] ?? 0) + 1;
+    const output = (await this.doc.send(command)) as { ConsumedCapacity?: unknown };
+    const consumed = [output.ConsumedCapacity].flat().filter(Boolean) as Array<{
+      ReadCapacityUnits?: number;
+      WriteCapacityUnits?: number;
+      CapacityUnits?: number;
+    }>;
+    for (const entry of consumed) {
+      const isRead = label.startsWith('read.');
+      const units = entry.CapacityUnits ?? 0;
+      if (isRead) this.usage.readUnits += entry.ReadCapacityUnits ?? units;
+      else this.usage.writeUnits += entry.WriteCapacityUnits ?? units;
+    }
+    return output as T;
+  }
+
+  // ---- table -------------------------------------------------------------------------------------
+
+  /** Creates the table if it does not exist (local runner and tests; in AWS the stack owns it). */
+  async ensureTable(): Promise<void> {
+    try {
+      await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
+      return;
+    } catch (error) {
+      if (!(error instanceof ResourceNotFoundException)) throw error;
+    }
+    const attributes = new Map<string, 'S'>();
+    const remember = (key: { name: string; type: 'S' } | undefined) => {
+      if (key) attributes.set(key.name, key.type);
+    };
+    remember(TABLE.partitionKey);
+    remember(TABLE.sortKey);
+    for (const index of TABLE.indexes) {
+      remember(index.partitionKey);
+      remember(index.sortKey);
+    }
+    try {
+      await this.client.send(
+        new CreateTableCommand({
+          TableName: this.tableName,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({
+            AttributeName,
+            AttributeType,
+          })),
+          KeySchema: [
+            { AttributeName: TABLE.partitionKey.name, KeyType: 'HASH' },
+            { AttributeName: TABLE.sortKey.name, KeyType: 'RANGE' },
+          ],
+          GlobalSecondaryIndexes: TABLE.indexes.map((index) => ({
+            IndexName: index.name,
+            KeySchema: [
+              { AttributeName: index.partitionKey.name, KeyType: 'HASH' as const },
+              ...(index.sortKey ? [{ AttributeName: index.sortKey.name, KeyType: 'RANGE' as const }] : []),
+            ],
+            Projection: { ProjectionType: index.projection },
+          })),
+        }),
+      );
+    } catch (error) {
+      // Another process created it first: fine.
+      if (!(error instanceof Error && error.name === 'ResourceInUseException')) throw error;
+    }
+    for (let attempt = 0; attempt < 100; attempt += 1) {
+      const { Table } = await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
+      if (Table?.TableStatus === 'ACTIVE') return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`table ${this.tableName} did not become active`);
+  }
+
+  // ---- organizations and keys --------------------------------------------------------------------
+
+  async createOrg(org: Organization): Promise<void> {
+    await this.send(
+      'write.org',
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: orgPk(org.id), sk: 'ORG', entity: 'org', ...org },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  async getOrg(orgId: string): Promise<Organization | null> {
+    const { Item } = await this.send<{ Item?: Record<string, unknown> }>(
+      'read.org',
+      new GetCommand({ TableName: this.tableName, Key: { pk: orgPk(orgId), sk: 'ORG' } }),
+    );
+    return Item ? strip<Organization>(Item) : null;
+  }
+
+  async putApiKey(record: ApiKeyRecord): Promise<void> {
+    await this.send(
+      'write.key',
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: `APIKEY#${record.hash}`, sk: 'APIKEY', entity: 'api_key', ...record },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  async getApiKey(hash: string): Promise<ApiKeyRecord | null> {
+    const { Item } = await this.send<{ Item?: Record<string, unknown> }>(
+      'read.key',
+      new GetCommand({ TableName: this.tableName, Key: { pk: `APIKEY#${hash}`, sk: 'APIKEY' } }),
+    );
+    return Item ? strip<ApiKeyRecord>(Item) : null;
+  }
+
+  // ---- integrations ------------------------------------------------------------------------------
+
+  private integrationItem(integration: Integration, now: Iso): Record<string, unknown> {
+    const checkAt = nextCheckAt(integration, now);
+    return {
+      pk: orgPk(integration.org_id),
+      sk: `INT#${integration.id}`,
+      entity: 'integration',
+      lookup_id: integration.id,
+      ...integration,
+      ...(checkAt === null ? {} : { check_shard: shardOf(integration.id), check_at: checkAt }),
+    };
+  }
+
+  async createIntegration(integration: Integration, now: Iso): Promise<void> {
+    await this.send(
+      'write.integration.create',
+      new PutCommand({
+        TableName: this.tableName,
+        Item: this.integrationItem(integration, now),
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  async getIntegration(orgId: string, id: string): Promise<Integration | null> {
+    const { Item } = await this.send<{ Item?: Record<string, unknown> }>(
+      'read.integration',
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: orgPk(orgId), sk: `INT#${id}` },
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? strip<Integration>(Item) : null;
+  }
+
+  /** Strongly consistent batch read; missing ones are simply absent from the result. */
+  async getIntegrations(refs: Array<{ org_id: string; id: string }>): Promise<Integration[]> {
+    const found: Integration[] = [];
+    for (let start = 0; start < refs.length; start += BATCH_GET_LIMIT) {
+      let keys: Array<Record<string, unknown>> | undefined = refs
+        .slice(start, start + BATCH_GET_LIMIT)
+        .map((ref) => ({ pk: orgPk(ref.org_id), sk: `INT#${ref.id}` }));
+      for (let attempt = 0; keys && keys.length > 0; attempt += 1) {
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
+        const output: BatchGetOutput = await this.send<BatchGetOutput>(
+          'read.integration.batch',
+          new BatchGetCommand({
+            RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } },
+          }),
+        );
+        for (const item of output.Responses?.[this.tableName] ?? []) found.push(strip<Integration>(item));
+        keys = output.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Writes the integration as `next` if nobody changed it since `expectedVersion` was read.
+   * Returns the stored integration (with its new version); throws ConflictError otherwise.
+   */
+  async saveIntegration(next: Integration, expectedVersion: number, now: Iso): Promise<Integration> {
+    const stored: Integration = { ...next, version: expectedVersion + 1 };
+    try {
+      await this.send(
+        'write.integration',
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.integrationItem(stored, now),
+          ConditionExpression: '#version = :expected',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':expected': expectedVersion },
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        throw new ConflictError(`integration ${next.id} changed since version ${expectedVersion}`, { cause: error });
+      }
+      throw error;
+    }
+    return stored;
+  }
+
+  async deleteIntegration(integration: Integration): Promise<void> {
+    try {
+      await this.send(
+        'write.integration.delete',
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: orgPk(integration.org_id), sk: `INT#${integration.id}` },
+          ConditionExpression: '#version = :expected',
+          ExpressionAttributeNames: { '#version': 'version' },
+          ExpressionAttributeValues: { ':expected': integration.version },
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) throw new ConflictError(`integration ${integration.id} changed`, { cause: error });
+      throw error;
+    }
+  }
+
+  async listIntegrations(orgId: string, options: { limit: number; cursor?: string }): Promise<Page<Integration>> {
+    return this.queryOrg<Integration>('read.integration.list', orgId, 'INT#', options);
+  }
+
+  /** The organization that owns an integration id, from the lookup index (the ingest only knows the id). */
+  async findIntegrationOrg(integrationId: string): Promise<string | null> {
+    const cached = this.orgOfIntegration.get(integrationId);
+    if (cached) return cached;
+    const { Items } = await this.send<{ Items?: Array<Record<string, unknown>> }>(
+      'read.integration.lookup',
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: INDEX.byLookup,
+        KeyConditionExpression: 'lookup_id = :id',
+        ExpressionAttributeValues: { ':id': integrationId },
+        Limit: 1,
+      }),
+    );
+    const pk = Items?.[0]?.pk;
+    if (typeof pk !== 'string') return null;
+    const orgId = pk.slice('ORG#'.length);
+    this.orgOfIntegration.set(integrationId, orgId);
+    return orgId;
+  }
+
+  /** Integrations whose next check time has come: the rule pass's candidates. */
+  async dueIntegrations(now: Iso): Promise<Integration[]> {
+    const items = await this.queryShards('read.integration.due', INDEX.byCheck, 'check_shard', 'check_at', now);
+    return items.map((item) => strip<Integration>(item));
+  }
+
+  // ---- issues and their notifications ------------------------------------------------------------
+
+  /** Writes a new issue with its opening notification pending; false if an issue with this id exists. */
+  async putIssueIfAbsent(issue: Issue): Promise<boolean> {
+    try {
+      await this.send(
+        'write.issue.create',
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: orgPk(issue.org_id),
+            sk: `ISSUE#${issue.id}`,
+            entity: 'issue',
+            ...issue,
+            outbox_shard: shardOf(issue.id),
+            outbox_at: issue.detected_at,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Deletes an issue whose opening was never announced nor is being announced; false otherwise. */
+  async deleteUnannouncedIssue(issue: Issue): Promise<boolean> {
+    try {
+      await this.send(
+        'write.issue.delete',
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
+          ConditionExpression: 'attribute_not_exists(notified.issue_opened) AND attribute_not_exists(claim_token)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async getIssue(orgId: string, issueId: string): Promise<Issue | null> {
+    const { Item } = await this.send<{ Item?: Record<string, unknown> }>(
+      'read.issue',
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: orgPk(orgId), sk: `ISSUE#${issueId}` },
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? strip<Issue>(Item) : null;
+  }
+
+  /** Open -> resolved, with its resolution notification pending. False if it was not open. */
+  async resolveIssue(orgId: string, issueId: string, at: Iso, resolution: Resolution): Promise<boolean> {
+    try {
+      await this.send(
+        'write.issue.resolve',
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: orgPk(orgId), sk: `ISSUE#${issueId}` },
+          UpdateExpression:
+            'SET #state = :resolved, resolved_at = :at, resolution = :resolution, outbox_shard = :shard, outbox_at = :at',
+          ConditionExpression: '#state = :open',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':resolved': 'resolved',
+            ':open': 'open',
+            ':at': at,
+            ':resolution': resolution,
+            ':shard': shardOf(issueId),
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async listIssues(
+    orgId: string,
+    options: { limit: number; cursor?: string; state?: IssueState },
+  ): Promise<Page<Issue>> {
+    return this.queryOrg<Issue>('read.issue.list', orgId, 'ISSUE#', options, options.state);
+  }
+
+  /** Issues with a notification due by `now`. */
+  async dueNotifications(now: Iso): Promise<Issue[]> {
+    const items = await this.queryShards('read.outbox.due', INDEX.byOutbox, 'outbox_shard', 'outbox_at', now);
+    return items.map((item) => strip<Issue>(item));
+  }
+
+  /** Takes the issue's outbox for this worker until `until`; false if another worker holds it. */
+  async claimNotification(issue: Issue, token: string, now: Iso, until: Iso): Promise<boolean> {
+    try {
+      await this.send(
+        'write.outbox.claim',
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
+          UpdateExpression: 'SET claim_token = :token, claim_until = :until',
+          ConditionExpression:
+            'attribute_exists(outbox_at) AND (attribute_not_exists(claim_until) OR claim_until < :now)',
+          ExpressionAttributeValues: { ':token': token, ':until': until, ':now': now },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Records one delivered event and gives the claim back. When `lastPending` is set and the issue is still
+   * in the state we rendered from, it also leaves the outbox; if the state moved meanwhile (it was resolved
+   * while we published) it stays in the outbox so the next pass delivers the new event.
+   */
+  async completeNotification(
+    issue: Issue,
+    event: NotificationEvent,
+    token: string,
+    at: Iso,
+    lastPending: boolean,
+  ): Promise<void> {
+    const base = {
+      TableName: this.tableName,
+      Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
+    };
+    if (lastPending) {
+      try {
+        await this.send(
+          'write.outbox.complete',
+          new UpdateCommand({
+            ...base,
+            UpdateExpression:
+              'SET notified.#event = :at REMOVE claim_token, claim_until, outbox_shard, outbox_at, last_error',
+            ConditionExpression: 'claim_token = :token AND #state = :state',
+            ExpressionAttributeNames: { '#event': event, '#state': 'state' },
+            ExpressionAttributeValues: { ':at': at, ':token': token, ':state': issue.state },
+          }),
+        );
+        return;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    }
+    await this.send(
+      'write.outbox.complete',
+      new UpdateCommand({
+        ...base,
+        UpdateExpression: 'SET notified.#event = :at REMOVE last_error',
+        ConditionExpression: 'claim_token = :token',
+        ExpressionAttributeNames: { '#event': event },
+        ExpressionAttributeValues: { ':at': at, ':token': token },
+      }),
+    );
+  }
+
+  /** Gives the claim back after a failed delivery; the notification is tried again at `retryAt`. */
+  async releaseNotification(issue: Issue, token: string, retryAt: Iso, reason: string): Promise<void> {
+    try {
+      await this.send(
+        'write.outbox.release',
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
+          UpdateExpression:
+            'SET outbox_at = :retry, last_error = :reason, delivery_attempts = if_not_exists(delivery_attempts, :zero) + :one REMOVE claim_token, claim_until',
+          ConditionExpression: 'claim_token = :token',
+          ExpressionAttributeValues: {
+            ':retry': retryAt,
+            ':reason': reason.slice(0, 500),
+            ':zero': 0,
+            ':one': 1,
+            ':token': token,
+          },
+        }),
+      );
+    } catch (error) {
+      // Our claim expired and someone else took it: they own the retry now.
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /** The claim of an issue's outbox (tests and diagnostics). */
+  async deliveryAttempts(orgId: string, issueId: string): Promise<{ attempts: number; last_error: string | null }> {
+    const { Item } = await this.send<{ Item?: Record<string, unknown> }>(
+      'read.issue',
+      new GetCommand({ TableName: this.tableName, Key: { pk: orgPk(orgId), sk: `ISSUE#${issueId}` } }),
+    );
+    return {
+      attempts: typeof Item?.delivery_attempts === 'number' ? Item.delivery_attempts : 0,
+      last_error: typeof Item?.last_error === 'string' ? Item.last_error : null,
+    };
+  }
+
+  // ---- ingest ledger -----------------------------------------------------------------------------
+
+  async getLedger(keys: string[]): Promise<Map<string, LedgerEntry>> {
+    const entries = new Map<string, LedgerEntry>();
+    for (let start = 0; start < keys.length; start += BATCH_GET_LIMIT) {
+      let batch: Array<Record<string, unknown>> | undefined = keys
+        .slice(start, start + BATCH_GET_LIMIT)
+        .map((key) => ({ pk: `FILE#${key}`, sk: 'FILE' }));
+      while (batch && batch.length > 0) {
+        const output: BatchGetOutput = await this.send<BatchGetOutput>(
+          'read.ledger',
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: batch, ConsistentRead: true } } }),
+        );
+        for (const item of output.Responses?.[this.tableName] ?? []) {
+          const entry = strip<LedgerEntry>(item);
+          entries.set(entry.key, entry);
+        }
+        batch = output.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return entries;
+  }
+
+  /** Takes a file for this run: new, or abandoned by a run whose lease ran out. */
+  async claimFile(key: string, runId: string, now: Iso, leaseUntil: Iso): Promise<boolean> {
+    try {
+      await this.send(
+        'write.ledger.claim',
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: `FILE#${key}`, sk: 'FILE' },
+          UpdateExpression:
+            'SET #key = :key, entity = :entity, #status = :processing, lease_until = :lease, run_id = :run, attempts = if_not_exists(attempts, :zero) + :one, done_at = if_not_exists(done_at, :null)',
+          ConditionExpression: 'attribute_not_exists(pk) OR (#status = :processing AND lease_until < :now)',
+          ExpressionAttributeNames: { '#key': 'key', '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':key': key,
+            ':entity': 'ledger',
+            ':processing': 'processing',
+            ':lease': leaseUntil,
+            ':run': runId,
+            ':zero': 0,
+            ':one': 1,
+            ':now': now,
+            ':null': null,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async completeFile(key: string, runId: string, at: Iso, stats: Record<string, number>): Promise<void> {
+    try {
+      await this.send(
+        'write.ledger.complete',
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: `FILE#${key}`, sk: 'FILE' },
+          UpdateExpression: 'SET #status = :done, done_at = :at, stats = :stats REMOVE lease_until',
+          ConditionExpression: 'run_id = :run AND #status = :processing',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':done': 'done', ':at': at, ':stats': stats, ':run': runId, ':processing': 'processing' },
+        }),
+      );
+    } catch (error) {
+      // Our lease ran out and another run took the file; its result is the same (ingest is idempotent).
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  // ---- deployment --------------------------------------------------------------------------------
+
+  async recordCycle(at: Iso, outcome: 'ok' | 'failed'): Promise<void> {
+    await this.send(
+      'write.deployment',
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: 'DEPLOYMENT', sk: 'CYCLE' },
+        UpdateExpression: 'SET last_cycle_at = :at, last_cycle_outcome = :outcome',
+        ExpressionAttributeValues: { ':at': at, ':outcome': outcome },
+      }),
+    );
+  }
+
+  /** Moves the pull-log freshness mark forward (never back): the newest record time seen. */
+  async recordFeed(newestRecordAt: Iso): Promise<void> {
+    try {
+      await this.send(
+        'write.deployment',
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: 'DEPLOYMENT', sk: 'CYCLE' },
+          UpdateExpression: 'SET newest_record_at = :newest',
+          ConditionExpression: 'attribute_not_exists(newest_record_at) OR newest_record_at < :newest',
+          ExpressionAttributeValues: { ':newest': newestRecordAt },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /** The organization made on the first local start, if any. */
+  async getDefaultOrg(): Promise<string | null> {
+    const { Item } = await this.send<{ Item?: Record<string, unknown> }>(
+      'read.deployment',
+      new GetCommand({ TableName: this.tableName, Key: { pk: 'DEPLOYMENT', sk: 'DEFAULT_ORG' }, ConsistentRead: true }),
+    );
+    return typeof Item?.org_id === 'string' ? Item.org_id : null;
+  }
+
+  /** Records the default organization once; false if another process recorded one first. */
+  async setDefaultOrg(orgId: string, at: Iso): Promise<boolean> {
+    try {
+      await this.send(
+        'write.deployment',
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: 'DEPLOYMENT', sk: 'DEFAULT_ORG', org_id: orgId, created_at: at },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async getDeployment(): Promise<DeploymentState> {
+    const { Item } = await this.send<{ Item?: Record<string, unknown> }>(
+      'read.deployment',
+      new GetCommand({ TableName: this.tableName, Key: { pk: 'DEPLOYMENT', sk: 'CYCLE' } }),
+    );
+    return {
+      last_cycle_at: (Item?.last_cycle_at as Iso | undefined) ?? null,
+      last_cycle_outcome: (Item?.last_cycle_outcome as DeploymentState['last_cycle_outcome'] | undefined) ?? null,
+      newest_record_at: (Item?.newest_record_at as Iso | undefined) ?? null,
+    };
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------------
+
+  private async queryOrg<T>(
+    label: string,
+    orgId: string,
+    prefix: string,
+    options: { limit: number; cursor?: string },
+    state?: IssueState,
+  ): Promise<Page<T>> {
+    const input: QueryCommandInput = {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': orgPk(orgId), ':prefix': prefix },
+      Limit: options.limit,
+    };
+    if (state) {
+      input.FilterExpression = '#state = :state';
+      input.ExpressionAttributeNames = { '#state': 'state' };
+      input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':state': state };
+    }
+    if (options.cursor) {
+      input.ExclusiveStartKey = { pk: orgPk(orgId), sk: decodeCursor(options.cursor, prefix) };
+    }
+    const items: T[] = [];
+    let lastSk: string | null = null;
+    let exhausted = false;
+    let dropped = false;
+    // With a filter, DynamoDB may return short pages; keep reading until the page is full or the end.
+    do {
+      const output = await this.send<{
+        Items?: Array<Record<string, unknown>>;
+        LastEvaluatedKey?: Record<string, unknown>;
+      }>(label, new QueryCommand(input));
+      for (const item of output.Items ?? []) {
+        if (items.length < options.limit) {
+          items.push(strip<T>(item));
+          lastSk = item.sk as string;
+        } else {
+          dropped = true;
+        }
+      }
+      input.ExclusiveStartKey = output.LastEvaluatedKey;
+      exhausted = output.LastEvaluatedKey === undefined;
+    } while (!exhausted && items.length < options.limit);
+    const more = items.length === options.limit && (!exhausted || dropped);
+    return { items, next_cursor: more && lastSk ? encodeCursor(lastSk) : null };
+  }
+
+  private async queryShards(
+    label: string,
+    indexName: string,
+    shardAttribute: string,
+    timeAttribute: string,
+    until: Iso,
+  ): Promise<Array<Record<string, unknown>>> {
+    const results = await Promise.all(
+      Array.from({ length: SHARDS }, async (_, shard) => {
+        const items: Array<Record<string, unknown>> = [];
+        let start: Record<string, unknown> | undefined;
+        do {
+          const output = await this.send<{
+            Items?: Array<Record<string, unknown>>;
+            LastEvaluatedKey?: Record<string, unknown>;
+          }>(
+            label,
+            new QueryCommand({
+              TableName: this.tableName,
+              IndexName: indexName,
+              KeyConditionExpression: '#shard = :shard AND #at <= :until',
+              ExpressionAttributeNames: { '#shard': shardAttribute, '#at': timeAttribute },
+              ExpressionAttributeValues: { ':shard': String(shard), ':until': until },
+              ExclusiveStartKey: start,
+            }),
+          );
+          items.push(...(output.Items ?? []));
+          start = output.LastEvaluatedKey;
+        } while (start);
+        return items;
+      }),
+    );
+    return results.flat();
+  }
+}

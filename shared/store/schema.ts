@@ -1,0 +1,60 @@
+/**
+ * The single-table design. One definition, used by the store, the local table bootstrap and the CDK stack.
+ *
+ *   pk                     sk              what
+ *   ORG#{org}              ORG             organization
+ *   ORG#{org}              INT#{id}        integration: settings, credential hashes, pull facts, open issues
+ *   ORG#{org}              ISSUE#{id}      issue, with its own notification (outbox) record
+ *   APIKEY#{hmac}          APIKEY          API key, found by the keyed hash of the presented key
+ *   FILE#{source key}      FILE            ingest ledger: one entry per pull-log file or S3 object
+ *   DEPLOYMENT             CYCLE           last cycle outcome and pull-log freshness (for /v1/health)
+ *
+ * Sparse indexes (an item is in an index only while it carries the index's key attributes):
+ *   by_check   (check_shard, check_at)    integrations the rule pass must look at by a given time
+ *   by_outbox  (outbox_shard, outbox_at)  issues with an undelivered notification
+ *   by_lookup  (lookup_id)                integration id -> its organization, for the ingest
+ */
+export const INDEX = {
+  byCheck: 'by_check',
+  byOutbox: 'by_outbox',
+  byLookup: 'by_lookup',
+} as const;
+
+/** Shards spread the schedule indexes over several partitions; each pass queries them all. */
+export const SHARDS = 4;
+
+export interface KeyAttribute {
+  name: string;
+  type: 'S';
+}
+
+export interface IndexDefinition {
+  name: string;
+  partitionKey: KeyAttribute;
+  sortKey?: KeyAttribute;
+  projection: 'ALL' | 'KEYS_ONLY';
+}
+
+export const TABLE = {
+  partitionKey: { name: 'pk', type: 'S' } as KeyAttribute,
+  sortKey: { name: 'sk', type: 'S' } as KeyAttribute,
+  indexes: [
+    {
+      name: INDEX.byCheck,
+      partitionKey: { name: 'check_shard', type: 'S' },
+      sortKey: { name: 'check_at', type: 'S' },
+      projection: 'ALL',
+    },
+    {
+      name: INDEX.byOutbox,
+      partitionKey: { name: 'outbox_shard', type: 'S' },
+      sortKey: { name: 'outbox_at', type: 'S' },
+      projection: 'ALL',
+    },
+    {
+      name: INDEX.byLookup,
+      partitionKey: { name: 'lookup_id', type: 'S' },
+      projection: 'KEYS_ONLY',
+    },
+  ] satisfies IndexDefinition[],
+};

@@ -1,0 +1,26 @@
+/** Times are stored and served as ISO 8601 UTC strings; they sort lexicographically like the instants. */
+export type Iso = string;
+
+export const iso = (date: Date): Iso => date.toISOString();
+
+export const addSeconds = (at: Iso, seconds: number): Iso => new Date(Date.parse(at) + seconds * 1000).toISOString();
+
+export const secondsBetween = (from: Iso, to: Iso): number => Math.floor((Date.parse(to) - Date.parse(from)) / 1000);
+
+export const laterOf = (a: Iso | null, b: Iso | null): Iso | null => {
+  if (a === null) return b;
+  if (b === null) return a;
+  return a >= b ? a : b;
+};
+
+/** "3 h 12 min", "2 d 4 h": a human duration for alert texts. */
+export function humanDuration(totalSeconds: number): string {
+  const seconds = Math.max(0, Math.floor(totalSeconds));
+  const days = Math.floor(seconds / 86400);
+  const hours = Math.floor((seconds % 86400) / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  if (days > 0) return hours > 0 ? `${days} d ${hours} h` : `${days} d`;
+  if (hours > 0) return minutes > 0 ? `${hours} h ${minutes} min` : `${hours} h`;
+  if (minutes > 0) return `${minutes} min`;
+  return `${seconds} s`;
+}
