@@ -20,6 +20,8 @@ const EnvSchema = z.object({
   SNS_ENDPOINT: z.url().optional(),
   /** Secret used to hash API keys and integration passwords (HMAC-SHA256). Locally kept in the data dir. */
   PULLWATCH_KEY_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** In AWS: the Secrets Manager secret holding that value, read once per cold start. */
+  PULLWATCH_KEY_SECRET_ARN: z.string().startsWith('arn:').optional(),
   PULLWATCH_DATA_DIR: z.string().min(1).default('.pullwatch'),
   PULLWATCH_LOG_DIR: z.string().min(1).default('pull-logs'),
   /** Where the scheduled ingest reads pull logs in AWS: s3://bucket/prefix. */

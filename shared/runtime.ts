@@ -1,7 +1,8 @@
+import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { join } from 'node:path';
 import type { Config } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { DirectorySource, type LogSource, S3Source } from './ingest/sources.ts';
@@ -34,13 +35,27 @@ export function createPublisher(config: Config): Publisher {
 /** The S3 bucket when one is configured (AWS); otherwise the local log directory. */
 export function createSource(config: Config): LogSource {
   if (config.PULLWATCH_LOG_BUCKET) {
-    return new S3Source(new S3Client({ region: config.AWS_REGION }), config.PULLWATCH_LOG_BUCKET, config.PULLWATCH_LOG_PREFIX);
+    return new S3Source(
+      new S3Client({ region: config.AWS_REGION }),
+      config.PULLWATCH_LOG_BUCKET,
+      config.PULLWATCH_LOG_PREFIX,
+    );
   }
   return new DirectorySource(config.PULLWATCH_LOG_DIR);
 }
 
-/** In AWS the secret comes from the environment (filled from a secret store by the stack). */
-export function requireSecret(config: Config): string {
-  if (!config.PULLWATCH_KEY_SECRET) throw new ConfigError('PULLWATCH_KEY_SECRET is not set');
-  return config.PULLWATCH_KEY_SECRET;
+/** The key-hashing secret in AWS: from the environment, or from Secrets Manager (the stack's choice). */
+export async function loadSecret(config: Config): Promise<string> {
+  if (config.PULLWATCH_KEY_SECRET) return config.PULLWATCH_KEY_SECRET;
+  if (!config.PULLWATCH_KEY_SECRET_ARN) {
+    throw new ConfigError('set PULLWATCH_KEY_SECRET or PULLWATCH_KEY_SECRET_ARN');
+  }
+  const client = new SecretsManagerClient({ region: config.AWS_REGION });
+  const { SecretString } = await client.send(
+    new GetSecretValueCommand({ SecretId: config.PULLWATCH_KEY_SECRET_ARN }),
+  );
+  if (!SecretString || SecretString.length < 32) {
+    throw new ConfigError('the key-hashing secret is missing or shorter than 32 characters');
+  }
+  return SecretString;
 }

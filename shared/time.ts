@@ -3,9 +3,11 @@ export type Iso = string;
 
 export const iso = (date: Date): Iso => date.toISOString();
 
-export const addSeconds = (at: Iso, seconds: number): Iso => new Date(Date.parse(at) + seconds * 1000).toISOString();
+export const addSeconds = (at: Iso, seconds: number): Iso =>
+  new Date(Date.parse(at) + seconds * 1000).toISOString();
 
-export const secondsBetween = (from: Iso, to: Iso): number => Math.floor((Date.parse(to) - Date.parse(from)) / 1000);
+export const secondsBetween = (from: Iso, to: Iso): number =>
+  Math.floor((Date.parse(to) - Date.parse(from)) / 1000);
 
 export const laterOf = (a: Iso | null, b: Iso | null): Iso | null => {
   if (a === null) return b;

@@ -1,5 +1,5 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { randomBytes } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type EmbeddedDb, startDynalite } from '../shared/local/embedded-db.ts';
 import { Store } from '../shared/store/index.ts';
 

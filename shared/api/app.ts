@@ -48,7 +48,10 @@ const ListIssuesQuery = z.strictObject({
 const RefreshBody = z.strictObject({ grace_seconds: z.number().int().min(0).default(0) });
 
 /** zod failures become one 400 naming the first offending field. */
-const invalid = (result: { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) => {
+const invalid = (result: {
+  success: boolean;
+  error?: { issues: Array<{ path: PropertyKey[]; message: string }> };
+}) => {
   if (result.success || !result.error) return;
   const first = result.error.issues[0];
   const field = first?.path.map(String).join('.') || undefined;
@@ -92,7 +95,15 @@ export function createApp(deps: ApiDeps) {
   const app = new Hono<Env>();
 
   app.use('*', requestId());
-  app.use('*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: () => { throw new HTTPException(413, { message: `body larger than ${MAX_BODY_BYTES} bytes` }); } }));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new HTTPException(413, { message: `body larger than ${MAX_BODY_BYTES} bytes` });
+      },
+    }),
+  );
   app.onError(errorToResponse);
   app.notFound((c) => problem(c, 404, 'Not found', 'No such route.'));
 
@@ -128,7 +139,10 @@ export function createApp(deps: ApiDeps) {
       const { org_id } = c.get('caller');
       const query = c.req.valid('query');
       const at = now();
-      const page = await store.listIntegrations(org_id, { limit: query.limit, ...(query.cursor ? { cursor: query.cursor } : {}) });
+      const page = await store.listIntegrations(org_id, {
+        limit: query.limit,
+        ...(query.cursor ? { cursor: query.cursor } : {}),
+      });
       const items = page.items
         .filter((integration) => !query.status || statusOf(integration, at) === query.status)
         .filter((integration) => !query.kind || integration.kind === query.kind)
@@ -138,7 +152,13 @@ export function createApp(deps: ApiDeps) {
     .post('/', async (c) => {
       const { org_id } = c.get('caller');
       const at = now();
-      const { integration, credentials } = await createIntegration(store, secret, org_id, await jsonBody(c), at);
+      const { integration, credentials } = await createIntegration(
+        store,
+        secret,
+        org_id,
+        await jsonBody(c),
+        at,
+      );
       return c.json({ ...integrationView(integration, at), ...credentials }, 201, NO_STORE);
     })
     .get('/:id', async (c) => {

@@ -34,7 +34,8 @@ export function errorToResponse(error: unknown, c: Context): Response {
   if (error instanceof ForbiddenError) return problem(c, 403, 'Forbidden', error.message);
   if (error instanceof HTTPException) {
     const status = error.status as ContentfulStatusCode;
-    const title = status === 413 ? 'Payload too large' : status === 400 ? 'Invalid request' : 'Request failed';
+    const title =
+      status === 413 ? 'Payload too large' : status === 400 ? 'Invalid request' : 'Request failed';
     return problem(c, status, title, error.message || title);
   }
   console.error(
@@ -42,8 +43,16 @@ export function errorToResponse(error: unknown, c: Context): Response {
       level: 'error',
       request_id: c.get('requestId'),
       message: 'unhandled error',
-      error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
+      error:
+        error instanceof Error
+          ? { name: error.name, message: error.message, stack: error.stack }
+          : String(error),
     }),
   );
-  return problem(c, 500, 'Internal error', 'Something went wrong on our side; the request id identifies it in our logs.');
+  return problem(
+    c,
+    500,
+    'Internal error',
+    'Something went wrong on our side; the request id identifies it in our logs.',
+  );
 }

@@ -1,6 +1,6 @@
+import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { createReadStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createApiKey } from '../auth/index.ts';
 import { type Config, loadConfig } from '../config.ts';
@@ -8,7 +8,6 @@ import { runCycle } from '../cycle.ts';
 import { PullwatchError, ValidationError } from '../errors.ts';
 import { ingest } from '../ingest/index.ts';
 import type { LogSource } from '../ingest/sources.ts';
-import { statusOf } from '../integration/index.ts';
 import { createIntegration, integrationView } from '../integration/ops.ts';
 import { type LocalContext, openLocal } from '../local/context.ts';
 import { serve, summarizeCycle } from '../local/serve.ts';
@@ -127,7 +126,8 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
       const scope = required(values, 'scope');
       if (scope !== 'read' && scope !== 'write') throw new UsageError('--scope must be read or write');
       const { key, record } = await withContext(config, async ({ store, secret }) => {
-        if (!(await store.getOrg(orgId))) throw new ValidationError(`organization ${orgId} does not exist`, 'org');
+        if (!(await store.getOrg(orgId)))
+          throw new ValidationError(`organization ${orgId} does not exist`, 'org');
         return createApiKey(store, secret, orgId, scope, iso(new Date()));
       });
       out.print(`${scope} key for ${orgId} (shown once, stored hashed):\n${key}`, {
@@ -150,7 +150,8 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
       };
       const now = iso(new Date());
       const created = await withContext(config, async ({ store, secret }) => {
-        if (!(await store.getOrg(orgId))) throw new ValidationError(`organization ${orgId} does not exist`, 'org');
+        if (!(await store.getOrg(orgId)))
+          throw new ValidationError(`organization ${orgId} does not exist`, 'org');
         return createIntegration(store, secret, orgId, input, now);
       });
       const view = { ...integrationView(created.integration, now), ...created.credentials };
@@ -171,7 +172,8 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
         const orgId = typeof values.org === 'string' ? values.org : await store.getDefaultOrg();
         const deployment = await store.getDeployment();
         if (!orgId) return { org_id: null, deployment, integrations: [], open_issues: [] };
-        if (!(await store.getOrg(orgId))) throw new ValidationError(`organization ${orgId} does not exist`, 'org');
+        if (!(await store.getOrg(orgId)))
+          throw new ValidationError(`organization ${orgId} does not exist`, 'org');
         const integrations = [];
         let cursor: string | undefined;
         do {
@@ -184,15 +186,25 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
           org_id: orgId,
           deployment,
           integrations: integrations.map((integration) => integrationView(integration, now)),
-          open_issues: issues.items.map((issue) => ({ id: issue.id, type: issue.type, integration_id: issue.integration_id, opened_at: issue.opened_at, diagnosis: issue.diagnosis.code })),
+          open_issues: issues.items.map((issue) => ({
+            id: issue.id,
+            type: issue.type,
+            integration_id: issue.integration_id,
+            opened_at: issue.opened_at,
+            diagnosis: issue.diagnosis.code,
+          })),
         };
       });
       const lines = [
         `last cycle: ${result.deployment.last_cycle_at ?? 'never'} (${result.deployment.last_cycle_outcome ?? '-'}); newest pull record: ${result.deployment.newest_record_at ?? 'none'}`,
         ...result.integrations.map(
-          (view) => `  ${view.status.padEnd(12)} ${view.name} (${view.id}) last pull ${view.last_pull_at ?? 'never'}`,
+          (view) =>
+            `  ${view.status.padEnd(12)} ${view.name} (${view.id}) last pull ${view.last_pull_at ?? 'never'}`,
         ),
-        ...result.open_issues.map((issue) => `  OPEN ${issue.type} on ${issue.integration_id} since ${issue.opened_at} (${issue.diagnosis})`),
+        ...result.open_issues.map(
+          (issue) =>
+            `  OPEN ${issue.type} on ${issue.integration_id} since ${issue.opened_at} (${issue.diagnosis})`,
+        ),
       ];
       out.print(lines.join('\n'), result);
       return;

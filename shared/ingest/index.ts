@@ -119,7 +119,10 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
       read.push({ file, lines });
     } catch (error) {
       // The file stays claimed; its lease runs out and a later run tries again. Others go on.
-      report.files_failed.push({ name: file.name, error: error instanceof Error ? error.message : String(error) });
+      report.files_failed.push({
+        name: file.name,
+        error: error instanceof Error ? error.message : String(error),
+      });
     }
   }
 
@@ -131,7 +134,9 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     else refs.push({ org_id: orgId, id: integrationId });
   }
 
-  const current = new Map((await store.getIntegrations(refs)).map((integration) => [integration.id, integration]));
+  const current = new Map(
+    (await store.getIntegrations(refs)).map((integration) => [integration.id, integration]),
+  );
   await inParallel(refs, WRITE_CONCURRENCY, async (ref) => {
     const summary = summaries.get(ref.id) as PullSummary;
     let integration = current.get(ref.id) ?? null;

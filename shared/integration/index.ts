@@ -44,7 +44,7 @@ export const IntegrationName = z
   .trim()
   .min(1, 'must not be empty')
   .max(100, 'must be at most 100 characters')
-  .refine((name) => !/[\u0000-\u001f\u007f]/.test(name), 'must not contain control characters');
+  .refine((name) => !/\p{Cc}/u.test(name), 'must not contain control characters');
 
 export const OfflineAfterSeconds = z
   .number()
@@ -123,7 +123,9 @@ export function statusOf(integration: Integration, now: Iso): IntegrationStatus 
 }
 
 export function idleSeconds(integration: Integration, now: Iso): number | null {
-  return integration.last_pull_at === null ? null : Math.max(0, secondsBetween(integration.last_pull_at, now));
+  return integration.last_pull_at === null
+    ? null
+    : Math.max(0, secondsBetween(integration.last_pull_at, now));
 }
 
 export function offlineIssueType(kind: IntegrationKind): IssueType {

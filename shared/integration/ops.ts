@@ -63,7 +63,9 @@ export interface IssuedCredentials {
   password: string;
 }
 
-function validationError(error: { issues: Array<{ path: PropertyKey[]; message: string }> }): ValidationError {
+function validationError(error: {
+  issues: Array<{ path: PropertyKey[]; message: string }>;
+}): ValidationError {
   const first = error.issues[0];
   const field = first?.path.map(String).join('.') || undefined;
   return new ValidationError(`${field ?? 'body'}: ${first?.message ?? 'invalid'}`, field);
@@ -152,7 +154,9 @@ export async function patchIntegration(
     ...current,
     ...(patch.name === undefined ? {} : { name: patch.name }),
     ...(patch.vendor === undefined ? {} : { vendor: patch.vendor }),
-    ...(patch.offline_after_seconds === undefined ? {} : { offline_after_seconds: patch.offline_after_seconds }),
+    ...(patch.offline_after_seconds === undefined
+      ? {}
+      : { offline_after_seconds: patch.offline_after_seconds }),
     ...(patch.paused === undefined ? {} : { paused: patch.paused }),
   }));
 }
@@ -170,7 +174,10 @@ export async function refreshCredentials(
   now: Iso,
 ): Promise<{ integration: Integration; credentials: IssuedCredentials }> {
   if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS) {
-    throw new ValidationError(`grace_seconds: must be an integer from 0 to ${MAX_GRACE_SECONDS}`, 'grace_seconds');
+    throw new ValidationError(
+      `grace_seconds: must be an integer from 0 to ${MAX_GRACE_SECONDS}`,
+      'grace_seconds',
+    );
   }
   const fresh = newCredentials(secret, id);
   const integration = await update(store, orgId, id, now, (current) => ({
@@ -183,7 +190,10 @@ export async function refreshCredentials(
       previous_valid_until: graceSeconds > 0 ? addSeconds(now, graceSeconds) : null,
     },
   }));
-  return { integration, credentials: { username: integration.credentials.username, password: fresh.password } };
+  return {
+    integration,
+    credentials: { username: integration.credentials.username, password: fresh.password },
+  };
 }
 
 /** Deletes an integration; its open issues are resolved first so nobody waits for a "back online". */

@@ -31,13 +31,21 @@ const VENDOR_PLACES: Partial<Record<Vendor, { feed: string; logs: string }>> = {
     feed: 'the IoC / external feed settings of the gateway policy',
     logs: 'the gateway logs for the feed fetch',
   },
-  pfsense: { feed: 'the alias or pfBlocker feed that holds the list URL', logs: 'Status > System Logs > Firewall' },
-  opnsense: { feed: 'Firewall > Aliases (URL table) holding the list URL', logs: 'System > Log Files > Firewall' },
+  pfsense: {
+    feed: 'the alias or pfBlocker feed that holds the list URL',
+    logs: 'Status > System Logs > Firewall',
+  },
+  opnsense: {
+    feed: 'Firewall > Aliases (URL table) holding the list URL',
+    logs: 'System > Log Files > Firewall',
+  },
 };
 
 function feedSteps(integration: Integration): string[] {
   const place = VENDOR_PLACES[integration.vendor];
-  const where = place ? `On the firewall, open ${place.feed}` : 'On the firewall, open the external blocklist settings';
+  const where = place
+    ? `On the firewall, open ${place.feed}`
+    : 'On the firewall, open the external blocklist settings';
   const logs = place ? `Read ${place.logs}` : "Read the firewall's system log";
   return [
     `${where}: check that the blocklist entry still exists, is enabled and points at this integration's URL.`,
@@ -75,28 +83,38 @@ export function diagnose(integration: Integration): Diagnosis {
     if (refreshedSinceLastPull) {
       return {
         code: 'credentials_not_updated',
-        summary: 'The credentials were refreshed after the last good pull and the device still sends the old ones.',
+        summary:
+          'The credentials were refreshed after the last good pull and the device still sends the old ones.',
         steps: ['Enter the new username and password in the device, then trigger a manual update.', ...steps],
       };
     }
     return {
       code: 'credentials_rejected',
       summary: `The device keeps trying but its credentials are rejected (HTTP ${status}).`,
-      steps: ['Compare the configured username and password with this integration; refresh them if lost.', ...steps],
+      steps: [
+        'Compare the configured username and password with this integration; refresh them if lost.',
+        ...steps,
+      ],
     };
   }
   if (attemptAfterPull && status === 429) {
     return {
       code: 'rate_limited',
       summary: 'The device pulls too often and is being rate limited (HTTP 429).',
-      steps: ['Lower the refresh frequency of the feed on the device (every 5 to 60 minutes is plenty).', ...steps],
+      steps: [
+        'Lower the refresh frequency of the feed on the device (every 5 to 60 minutes is plenty).',
+        ...steps,
+      ],
     };
   }
   if (attemptAfterPull && status !== null && status >= 500) {
     return {
       code: 'server_errors',
       summary: `The device reaches the endpoint but the endpoint answers with errors (HTTP ${status}).`,
-      steps: ['The fault is on the blocklist endpoint side: check its status before changing the device.', ...steps],
+      steps: [
+        'The fault is on the blocklist endpoint side: check its status before changing the device.',
+        ...steps,
+      ],
     };
   }
   if (integration.last_pull_at === null) {

@@ -1,7 +1,7 @@
-import { ListTablesCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { AddressInfo } from 'node:net';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 
 /**
@@ -43,7 +43,12 @@ async function answers(endpoint: string): Promise<boolean> {
 
 /** Starts dynalite on a free loopback port; in memory when `path` is omitted (tests). */
 export async function startDynalite(path?: string): Promise<EmbeddedDb> {
-  const server = dynalite({ ...(path ? { path } : {}), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const server = dynalite({
+    ...(path ? { path } : {}),
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -92,7 +97,11 @@ export async function openLocalDatabase(dataDir: string, options: { publish: boo
     try {
       const db = await startDynalite(join(dataDir, 'db'));
       if (!options.publish) return db;
-      await writeFile(publishedPath(dataDir), JSON.stringify({ endpoint: db.endpoint, pid: process.pid }), 'utf8');
+      await writeFile(
+        publishedPath(dataDir),
+        JSON.stringify({ endpoint: db.endpoint, pid: process.pid }),
+        'utf8',
+      );
       return {
         ...db,
         close: async () => {

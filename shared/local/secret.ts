@@ -15,6 +15,7 @@ export async function loadOrCreateSecret(dataDir: string): Promise<string> {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
   const secret = (await readFile(path, 'utf8')).trim();
-  if (secret.length < 32) throw new Error(`${path} is damaged (too short); delete the data directory to start over`);
+  if (secret.length < 32)
+    throw new Error(`${path} is damaged (too short); delete the data directory to start over`);
   return secret;
 }

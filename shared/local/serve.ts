@@ -27,15 +27,25 @@ export function summarizeCycle(report: CycleReport): string {
  * `npm start`: the embedded database, the API on HOST:PORT and a cycle every PULLWATCH_CYCLE_SECONDS, all in
  * this process. Returns a function that stops everything.
  */
-export async function serve(config: Config, log: (line: string) => void = console.log): Promise<() => Promise<void>> {
+export async function serve(
+  config: Config,
+  log: (line: string) => void = console.log,
+): Promise<() => Promise<void>> {
   await mkdir(config.PULLWATCH_LOG_DIR, { recursive: true });
   const context = await openLocal(config, { publish: true });
   const { store, secret } = context;
 
   let firstKey: { orgId: string; orgName: string; key: string } | null = null;
   if ((await store.getDefaultOrg()) === null) {
-    const { org, key } = await createOrgWithKey(store, secret, 'Default organization', 'write', iso(new Date()));
-    if (await store.setDefaultOrg(org.id, org.created_at)) firstKey = { orgId: org.id, orgName: org.name, key };
+    const { org, key } = await createOrgWithKey(
+      store,
+      secret,
+      'Default organization',
+      'write',
+      iso(new Date()),
+    );
+    if (await store.setDefaultOrg(org.id, org.created_at))
+      firstKey = { orgId: org.id, orgName: org.name, key };
   }
 
   const app = createApp({ store, secret });

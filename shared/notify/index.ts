@@ -39,7 +39,13 @@ export async function runNotify(options: {
     if (!issue) continue;
     const events = pendingEvents(issue);
     if (events.length === 0) {
-      await store.completeNotification(issue, 'issue_opened', token, issue.notified.issue_opened ?? now, true);
+      await store.completeNotification(
+        issue,
+        'issue_opened',
+        token,
+        issue.notified.issue_opened ?? now,
+        true,
+      );
       continue;
     }
     for (const [index, event] of events.entries()) {

@@ -52,7 +52,8 @@ export class SnsPublisher implements Publisher {
     } catch (error) {
       const name = error instanceof Error ? error.name : 'Error';
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      const retryable = RETRYABLE_SNS_ERRORS.has(name) || status === undefined || status >= 500 || status === 429;
+      const retryable =
+        RETRYABLE_SNS_ERRORS.has(name) || status === undefined || status >= 500 || status === 429;
       throw new TransportError(`SNS publish failed: ${name}`, retryable, { cause: error });
     }
   }

@@ -31,7 +31,7 @@ const SHORT_CAUSE: Record<Issue['diagnosis']['code'], string> = {
 /** One printable line: control characters and runs of spaces become a single space. */
 const oneLine = (text: string) =>
   text
-    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ')
+    .replace(/[\p{Cc}\u2028\u2029]+/gu, ' ')
     .replace(/\s+/g, ' ')
     .trim();
 
@@ -114,7 +114,8 @@ export function renderEmail(
       `Offline for:   ${downFor}`,
     );
   }
-  if (context.consoleUrl) lines.push('', `Details: ${context.consoleUrl.replace(/\/$/, '')}/issues/${issue.id}`);
+  if (context.consoleUrl)
+    lines.push('', `Details: ${context.consoleUrl.replace(/\/$/, '')}/issues/${issue.id}`);
   return `${lines.join('\n')}\n`;
 }
 

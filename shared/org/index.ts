@@ -4,7 +4,11 @@ import { newId } from '../crypto.ts';
 import type { KeyScope, Organization, Store } from '../store/index.ts';
 import type { Iso } from '../time.ts';
 
-export const OrgName = z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
+export const OrgName = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(100, 'must be at most 100 characters');
 
 export async function createOrg(store: Store, name: string, now: Iso): Promise<Organization> {
   const org: Organization = { id: newId('org'), name: OrgName.parse(name), created_at: now };
@@ -13,7 +17,13 @@ export async function createOrg(store: Store, name: string, now: Iso): Promise<O
 }
 
 /** An organization with one write key: what a first start or a new tenant needs. */
-export async function createOrgWithKey(store: Store, secret: string, name: string, scope: KeyScope, now: Iso) {
+export async function createOrgWithKey(
+  store: Store,
+  secret: string,
+  name: string,
+  scope: KeyScope,
+  now: Iso,
+) {
   const org = await createOrg(store, name, now);
   const { key } = await createApiKey(store, secret, org.id, scope, now);
   return { org, key };

@@ -38,7 +38,10 @@ export function emptySummary(integrationId: string): PullSummary {
 /** Folds one record into a summary. Order-independent: the newest record wins whatever order they come in. */
 export function addRecord(summary: PullSummary, record: PullRecord): void {
   summary.records += 1;
-  if (classify(record) === 'success' && (summary.last_success === null || record.time > summary.last_success.at)) {
+  if (
+    classify(record) === 'success' &&
+    (summary.last_success === null || record.time > summary.last_success.at)
+  ) {
     summary.last_success = { at: record.time, ip: record.ip, user_agent: record.user_agent };
   }
   if (summary.last_attempt === null || record.time > summary.last_attempt.at) {
@@ -54,7 +57,12 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
   let next = integration;
   const success = summary.last_success;
   if (success && laterOf(integration.last_pull_at, success.at) !== integration.last_pull_at) {
-    next = { ...next, last_pull_at: success.at, last_pull_ip: success.ip, last_pull_user_agent: success.user_agent };
+    next = {
+      ...next,
+      last_pull_at: success.at,
+      last_pull_ip: success.ip,
+      last_pull_user_agent: success.user_agent,
+    };
   }
   const attempt = summary.last_attempt;
   if (attempt && (integration.last_attempt_at === null || attempt.at > integration.last_attempt_at)) {

@@ -32,7 +32,8 @@ export function parseLine(raw: string): ParsedLine {
   } catch {
     return { ok: false, reason: 'not_json' };
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'not_an_object' };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ok: false, reason: 'not_an_object' };
   return canonical(value as Record<string, unknown>);
 }
 
@@ -54,7 +55,8 @@ function canonical(entry: Record<string, unknown>): ParsedLine {
   const method = entry.method === undefined ? 'GET' : entry.method;
   const ip = optionalString(entry.ip);
   const userAgent = optionalString(entry.user_agent);
-  if (typeof method !== 'string' || ip === undefined || userAgent === undefined) return { ok: false, reason: 'bad_type' };
+  if (typeof method !== 'string' || ip === undefined || userAgent === undefined)
+    return { ok: false, reason: 'bad_type' };
   return {
     ok: true,
     record: {

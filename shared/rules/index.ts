@@ -58,11 +58,19 @@ async function settle(store: Store, candidate: Integration, now: Iso, report: Ru
         if (await store.putIssueIfAbsent(wanted)) written = wanted;
         const { [type]: _previous, ...others } = integration.open_issues;
         await store.saveIntegration(
-          { ...integration, open_issues: { ...others, [type]: { id: wanted.id, opened_at: wanted.opened_at } } },
+          {
+            ...integration,
+            open_issues: { ...others, [type]: { id: wanted.id, opened_at: wanted.opened_at } },
+          },
           integration.version,
           now,
         );
-        report.opened.push({ issue_id: wanted.id, integration_id: integration.id, type, at: wanted.opened_at });
+        report.opened.push({
+          issue_id: wanted.id,
+          integration_id: integration.id,
+          type,
+          at: wanted.opened_at,
+        });
       } else if (!wanted && open) {
         const resolution = integration.paused ? 'paused' : 'pull_resumed';
         // Resumed: the pull that ended the outage is the moment it ended (the newest we know of).

@@ -296,7 +296,8 @@ export class Store {
         .slice(start, start + BATCH_GET_LIMIT)
         .map((ref) => ({ pk: orgPk(ref.org_id), sk: `INT#${ref.id}` }));
       for (let attempt = 0; keys && keys.length > 0; attempt += 1) {
-        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
+        if (attempt > 0)
+          await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** attempt)));
         const output: BatchGetOutput = await this.send<BatchGetOutput>(
           'read.integration.batch',
           new BatchGetCommand({
@@ -329,7 +330,9 @@ export class Store {
       );
     } catch (error) {
       if (isConditionFailure(error)) {
-        throw new ConflictError(`integration ${next.id} changed since version ${expectedVersion}`, { cause: error });
+        throw new ConflictError(`integration ${next.id} changed since version ${expectedVersion}`, {
+          cause: error,
+        });
       }
       throw error;
     }
@@ -349,12 +352,16 @@ export class Store {
         }),
       );
     } catch (error) {
-      if (isConditionFailure(error)) throw new ConflictError(`integration ${integration.id} changed`, { cause: error });
+      if (isConditionFailure(error))
+        throw new ConflictError(`integration ${integration.id} changed`, { cause: error });
       throw error;
     }
   }
 
-  async listIntegrations(orgId: string, options: { limit: number; cursor?: string }): Promise<Page<Integration>> {
+  async listIntegrations(
+    orgId: string,
+    options: { limit: number; cursor?: string },
+  ): Promise<Page<Integration>> {
     return this.queryOrg<Integration>('read.integration.list', orgId, 'INT#', options);
   }
 
@@ -381,7 +388,13 @@ export class Store {
 
   /** Integrations whose next check time has come: the rule pass's candidates. */
   async dueIntegrations(now: Iso): Promise<Integration[]> {
-    const items = await this.queryShards('read.integration.due', INDEX.byCheck, 'check_shard', 'check_at', now);
+    const items = await this.queryShards(
+      'read.integration.due',
+      INDEX.byCheck,
+      'check_shard',
+      'check_at',
+      now,
+    );
     return items.map((item) => strip<Integration>(item));
   }
 
@@ -420,7 +433,8 @@ export class Store {
         new DeleteCommand({
           TableName: this.tableName,
           Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
-          ConditionExpression: 'attribute_not_exists(notified.issue_opened) AND attribute_not_exists(claim_token)',
+          ConditionExpression:
+            'attribute_not_exists(notified.issue_opened) AND attribute_not_exists(claim_token)',
         }),
       );
       return true;
@@ -577,7 +591,10 @@ export class Store {
   }
 
   /** The claim of an issue's outbox (tests and diagnostics). */
-  async deliveryAttempts(orgId: string, issueId: string): Promise<{ attempts: number; last_error: string | null }> {
+  async deliveryAttempts(
+    orgId: string,
+    issueId: string,
+  ): Promise<{ attempts: number; last_error: string | null }> {
     const { Item } = await this.send<{ Item?: Record<string, unknown> }>(
       'read.issue',
       new GetCommand({ TableName: this.tableName, Key: { pk: orgPk(orgId), sk: `ISSUE#${issueId}` } }),
@@ -653,7 +670,13 @@ export class Store {
           UpdateExpression: 'SET #status = :done, done_at = :at, stats = :stats REMOVE lease_until',
           ConditionExpression: 'run_id = :run AND #status = :processing',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':done': 'done', ':at': at, ':stats': stats, ':run': runId, ':processing': 'processing' },
+          ExpressionAttributeValues: {
+            ':done': 'done',
+            ':at': at,
+            ':stats': stats,
+            ':run': runId,
+            ':processing': 'processing',
+          },
         }),
       );
     } catch (error) {
@@ -698,7 +721,11 @@ export class Store {
   async getDefaultOrg(): Promise<string | null> {
     const { Item } = await this.send<{ Item?: Record<string, unknown> }>(
       'read.deployment',
-      new GetCommand({ TableName: this.tableName, Key: { pk: 'DEPLOYMENT', sk: 'DEFAULT_ORG' }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: 'DEPLOYMENT', sk: 'DEFAULT_ORG' },
+        ConsistentRead: true,
+      }),
     );
     return typeof Item?.org_id === 'string' ? Item.org_id : null;
   }
@@ -728,7 +755,8 @@ export class Store {
     );
     return {
       last_cycle_at: (Item?.last_cycle_at as Iso | undefined) ?? null,
-      last_cycle_outcome: (Item?.last_cycle_outcome as DeploymentState['last_cycle_outcome'] | undefined) ?? null,
+      last_cycle_outcome:
+        (Item?.last_cycle_outcome as DeploymentState['last_cycle_outcome'] | undefined) ?? null,
       newest_record_at: (Item?.newest_record_at as Iso | undefined) ?? null,
     };
   }
