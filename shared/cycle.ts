@@ -2,7 +2,7 @@ import { type IngestReport, ingest } from './ingest/index.ts';
 import type { LogSource } from './ingest/sources.ts';
 import { type NotifyReport, runNotify } from './notify/index.ts';
 import type { Publisher } from './notify/publishers.ts';
-import { type RulesReport, runRules } from './rules/index.ts';
+import { RulesIncompleteError, type RulesReport, runRules } from './rules/index.ts';
 import type { Store } from './store/index.ts';
 import type { Iso } from './time.ts';
 
@@ -37,7 +37,15 @@ export async function runCycle(options: {
     }
   };
   report.ingest = await stage('ingest', () => ingest({ store, source: options.source, now }));
-  report.rules = await stage('rules', () => runRules({ store, now }));
+  report.rules = await stage('rules', async () => {
+    try {
+      return await runRules({ store, now });
+    } catch (error) {
+      // Keep what the pass did settle in the report, and still count the pass as failed.
+      if (error instanceof RulesIncompleteError) report.rules = error.report;
+      throw error;
+    }
+  });
   report.notify = await stage('notify', () =>
     runNotify({
       store,

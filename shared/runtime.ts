@@ -21,7 +21,7 @@ export function createStore(config: Config, endpoint = config.DYNAMODB_ENDPOINT)
 }
 
 /** SNS when a topic is configured; otherwise the local outbox file and the console. */
-export function createPublisher(config: Config): Publisher {
+export function createPublisher(config: Config, print?: (line: string) => void): Publisher {
   if (config.SNS_TOPIC_ARN) {
     const client = new SNSClient({
       region: config.SNS_TOPIC_ARN.split(':')[3] ?? config.AWS_REGION,
@@ -29,7 +29,7 @@ export function createPublisher(config: Config): Publisher {
     });
     return new SnsPublisher(client, config.SNS_TOPIC_ARN);
   }
-  return new FilePublisher(join(config.PULLWATCH_DATA_DIR, 'outbox.jsonl'));
+  return new FilePublisher(join(config.PULLWATCH_DATA_DIR, 'outbox.jsonl'), print);
 }
 
 /** The S3 bucket when one is configured (AWS); otherwise the local log directory. */

@@ -215,7 +215,11 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
         runCycle({
           store,
           source: createSource(config),
-          publisher: createPublisher(config),
+          // With --json, stdout carries exactly one JSON object; the human notice goes to stderr.
+          publisher: createPublisher(
+            config,
+            out.json ? (line) => process.stderr.write(`${line}\n`) : undefined,
+          ),
           now,
           ...(config.PULLWATCH_CONSOLE_URL ? { consoleUrl: config.PULLWATCH_CONSOLE_URL } : {}),
         }),

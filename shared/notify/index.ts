@@ -1,6 +1,6 @@
 import { randomToken } from '../crypto.ts';
 import { TransportError } from '../errors.ts';
-import { pendingEvents } from '../issue/index.ts';
+import { type Issue, offlineIssueFor, pendingEvents } from '../issue/index.ts';
 import type { Store } from '../store/index.ts';
 import { addSeconds, type Iso } from '../time.ts';
 import type { Publisher } from './publishers.ts';
@@ -23,6 +23,18 @@ export interface NotifyReport {
  * between a successful publish and its record: that event is sent again after the claim runs out, since
  * SNS standard topics cannot deduplicate.)
  */
+/**
+ * An open issue that its integration does not point at and would not open now. Only checked before an
+ * opening is announced; it costs one read per such notification.
+ */
+async function isOrphan(store: Store, issue: Issue, now: Iso): Promise<boolean> {
+  if (issue.state !== 'open' || issue.notified.issue_opened || issue.integration_id === null) return false;
+  const integration = await store.getIntegration(issue.org_id, issue.integration_id);
+  if (integration === null) return true;
+  if (integration.open_issues[issue.type]?.id === issue.id) return false;
+  return offlineIssueFor(integration, now)?.id !== issue.id;
+}
+
 export async function runNotify(options: {
   store: Store;
   publisher: Publisher;
@@ -37,6 +49,11 @@ export async function runNotify(options: {
     // The index may lag; decide from the item itself now that we hold it.
     const issue = await store.getIssue(due.org_id, due.id);
     if (!issue) continue;
+    if (await isOrphan(store, issue, now)) {
+      // A rule pass wrote this issue and crashed before attaching it to its integration, and the facts have
+      // moved on since: nobody should hear of an outage that no longer stands.
+      if (await store.deleteClaimedUnannouncedIssue(issue, token)) continue;
+    }
     const events = pendingEvents(issue);
     if (events.length === 0) {
       await store.completeNotification(

@@ -35,9 +35,21 @@ const oneLine = (text: string) =>
     .replace(/\s+/g, ' ')
     .trim();
 
+/** Cuts to at most `max` UTF-16 units (how SNS counts), never inside a surrogate pair. */
 const clip = (text: string, max: number) => {
-  const chars = [...text];
-  return chars.length <= max ? text : `${chars.slice(0, Math.max(0, max - 3)).join('')}...`;
+  if (text.length <= max) return text;
+  let out = '';
+  for (const char of text) {
+    if (out.length + char.length > max - 3) break;
+    out += char;
+  }
+  return `${out}...`;
+};
+
+const RESOLVED_SMS: Record<NonNullable<Issue['resolution']>, string> = {
+  pull_resumed: 'pulls again after',
+  paused: 'was paused (no longer watched) after',
+  deleted: 'was deleted after',
 };
 
 const minuteUtc = (at: Iso) => `${at.slice(0, 16).replace('T', ' ')} UTC`;
@@ -49,7 +61,8 @@ function noun(issue: Issue): string {
 /** Fills `template` (with one `{name}` slot) so the whole text fits `max` characters. */
 function fitName(template: string, name: string, max: number): string {
   const room = max - (template.length - '{name}'.length);
-  return template.replace('{name}', clip(name, Math.max(1, room)));
+  // split/join, not String.replace: a name holding `$&` or `$'` must stay literal.
+  return template.split('{name}').join(clip(name, Math.max(1, room)));
 }
 
 export function renderSubject(issue: Issue, event: NotificationEvent): string {
@@ -66,8 +79,8 @@ export function renderSms(issue: Issue, event: NotificationEvent): string {
   // The fixed words are plain ASCII; only the name can bring in characters outside GSM-7.
   const template =
     event === 'issue_opened'
-      ? `pullwatch ${issue.criticality.toUpperCase()}: ${noun(issue)} "{name}" has not pulled since ${minuteUtc(issue.opened_at)}; likely ${SHORT_CAUSE[issue.diagnosis.code]}.`
-      : `pullwatch RESOLVED: ${noun(issue)} "{name}" pulls again after ${humanDuration(secondsBetween(issue.opened_at, issue.resolved_at ?? issue.opened_at))} offline.`;
+      ? `pullwatch ${issue.criticality.toUpperCase()}: ${noun(issue)} "{name}" ${issue.last_pull_at ? `last pulled ${minuteUtc(issue.last_pull_at)}` : 'never pulled'}; likely ${SHORT_CAUSE[issue.diagnosis.code]}.`
+      : `pullwatch RESOLVED: ${noun(issue)} "{name}" ${RESOLVED_SMS[issue.resolution ?? 'pull_resumed']} ${humanDuration(secondsBetween(issue.opened_at, issue.resolved_at ?? issue.opened_at))} offline.`;
   return fitName(template, name, SMS_SEGMENT_LENGTH);
 }
 

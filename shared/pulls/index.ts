@@ -1,5 +1,5 @@
 import type { Integration } from '../integration/index.ts';
-import { type Iso, laterOf } from '../time.ts';
+import type { Iso } from '../time.ts';
 
 /** One request to an integration's blocklist endpoint, whatever log format it came from. */
 export interface PullRecord {
@@ -35,17 +35,40 @@ export function emptySummary(integrationId: string): PullSummary {
   return { integration_id: integrationId, records: 0, last_success: null, last_attempt: null };
 }
 
+type Success = NonNullable<PullSummary['last_success']>;
+type Attempt = NonNullable<PullSummary['last_attempt']>;
+
+// Logs often have one-second resolution, so equal times are common. Ties are broken on the content, never on
+// the order lines arrive in, so any order of the same records gives the same state.
+const successKey = (success: Success) => [success.at, success.ip ?? '', success.user_agent ?? ''] as const;
+const attemptKey = (attempt: Attempt) =>
+  [
+    attempt.at,
+    classify({ method: 'GET', status: attempt.status }) === 'success' ? 1 : 0,
+    attempt.status,
+  ] as const;
+
+function isAfter(a: ReadonlyArray<string | number>, b: ReadonlyArray<string | number>): boolean {
+  for (let index = 0; index < a.length; index += 1) {
+    const left = a[index] as string | number;
+    const right = b[index] as string | number;
+    if (left !== right) return left > right;
+  }
+  return false;
+}
+
 /** Folds one record into a summary. Order-independent: the newest record wins whatever order they come in. */
 export function addRecord(summary: PullSummary, record: PullRecord): void {
   summary.records += 1;
-  if (
-    classify(record) === 'success' &&
-    (summary.last_success === null || record.time > summary.last_success.at)
-  ) {
-    summary.last_success = { at: record.time, ip: record.ip, user_agent: record.user_agent };
+  if (classify(record) === 'success') {
+    const success: Success = { at: record.time, ip: record.ip, user_agent: record.user_agent };
+    if (summary.last_success === null || isAfter(successKey(success), successKey(summary.last_success))) {
+      summary.last_success = success;
+    }
   }
-  if (summary.last_attempt === null || record.time > summary.last_attempt.at) {
-    summary.last_attempt = { at: record.time, status: record.status };
+  const attempt: Attempt = { at: record.time, status: record.status };
+  if (summary.last_attempt === null || isAfter(attemptKey(attempt), attemptKey(summary.last_attempt))) {
+    summary.last_attempt = attempt;
   }
 }
 
@@ -56,7 +79,14 @@ export function addRecord(summary: PullSummary, record: PullRecord): void {
 export function applyPulls(integration: Integration, summary: PullSummary): Integration | null {
   let next = integration;
   const success = summary.last_success;
-  if (success && laterOf(integration.last_pull_at, success.at) !== integration.last_pull_at) {
+  const stored: Success | null = integration.last_pull_at
+    ? {
+        at: integration.last_pull_at,
+        ip: integration.last_pull_ip,
+        user_agent: integration.last_pull_user_agent,
+      }
+    : null;
+  if (success && (stored === null || isAfter(successKey(success), successKey(stored)))) {
     next = {
       ...next,
       last_pull_at: success.at,
@@ -65,7 +95,11 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
     };
   }
   const attempt = summary.last_attempt;
-  if (attempt && (integration.last_attempt_at === null || attempt.at > integration.last_attempt_at)) {
+  const storedAttempt: Attempt | null =
+    integration.last_attempt_at !== null && integration.last_attempt_status !== null
+      ? { at: integration.last_attempt_at, status: integration.last_attempt_status }
+      : null;
+  if (attempt && (storedAttempt === null || isAfter(attemptKey(attempt), attemptKey(storedAttempt)))) {
     next = { ...next, last_attempt_at: attempt.at, last_attempt_status: attempt.status };
   }
   return next === integration ? null : next;

@@ -14,6 +14,25 @@ export type ParsedLine = { ok: true; record: PullRecord } | { ok: false; reason:
 /** Lines longer than this are not access-log records; refusing them keeps memory and time bounded. */
 export const MAX_LINE_LENGTH = 16 * 1024;
 
+/** RFC 3339 with an explicit offset: a time without one would depend on the reader's timezone. */
+const ISO_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+
+/** The instant of an ISO 8601 time with offset, normalised to UTC, or null for anything else. */
+export function parseIsoTime(value: string): string | null {
+  const match = ISO_TIME.exec(value);
+  if (!match) return null;
+  const [year, month, day, hour, minute, second] = match
+    .slice(1, 7)
+    .map((part) => Number(part ?? 0)) as number[];
+  // Date.parse would roll 2026-02-30 over to March; a real calendar date must round-trip.
+  const calendar = new Date(Date.UTC(year as number, (month as number) - 1, day));
+  if (calendar.getUTCMonth() !== (month as number) - 1 || calendar.getUTCDate() !== day) return null;
+  if ((hour as number) > 23 || (minute as number) > 59 || (second as number) > 59) return null;
+  const millis = Date.parse(value);
+  return Number.isNaN(millis) ? null : new Date(millis).toISOString();
+}
+
 const optionalString = (value: unknown): string | null | undefined =>
   value === undefined || value === null ? null : typeof value === 'string' ? value : undefined;
 
@@ -49,9 +68,8 @@ function canonical(entry: Record<string, unknown>): ParsedLine {
   if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) {
     return { ok: false, reason: 'bad_status' };
   }
-  if (typeof time !== 'string') return { ok: false, reason: 'bad_time' };
-  const millis = Date.parse(time);
-  if (Number.isNaN(millis)) return { ok: false, reason: 'bad_time' };
+  const normalised = typeof time === 'string' ? parseIsoTime(time) : null;
+  if (normalised === null) return { ok: false, reason: 'bad_time' };
   const method = entry.method === undefined ? 'GET' : entry.method;
   const ip = optionalString(entry.ip);
   const userAgent = optionalString(entry.user_agent);
@@ -60,7 +78,7 @@ function canonical(entry: Record<string, unknown>): ParsedLine {
   return {
     ok: true,
     record: {
-      time: new Date(millis).toISOString(),
+      time: normalised,
       integration_id: integrationId,
       method: method.toUpperCase(),
       status,

@@ -6,6 +6,16 @@ import type { Iso } from '../time.ts';
 
 const MAX_CONFLICT_RETRIES = 5;
 
+/** Raised after a pass in which some integrations could not be settled; carries what was done. */
+export class RulesIncompleteError extends Error {
+  constructor(readonly report: RulesReport) {
+    super(
+      `${report.failed.length} of ${report.candidates} candidates could not be settled: ${report.failed[0]?.error}`,
+    );
+    this.name = 'RulesIncompleteError';
+  }
+}
+
 export interface IssueChange {
   issue_id: string;
   integration_id: string;
@@ -17,6 +27,8 @@ export interface RulesReport {
   candidates: number;
   opened: IssueChange[];
   resolved: IssueChange[];
+  /** Integrations that could not be settled this pass (e.g. throttled); they stay due for the next one. */
+  failed: Array<{ integration_id: string; error: string }>;
 }
 
 /**
@@ -30,9 +42,20 @@ export interface RulesReport {
 export async function runRules(options: { store: Store; now: Iso }): Promise<RulesReport> {
   const { store, now } = options;
   const candidates = await store.dueIntegrations(now);
-  const report: RulesReport = { candidates: candidates.length, opened: [], resolved: [] };
+  const report: RulesReport = { candidates: candidates.length, opened: [], resolved: [], failed: [] };
   for (const candidate of candidates) {
-    await settle(store, candidate, now, report);
+    try {
+      await settle(store, candidate, now, report);
+    } catch (error) {
+      // One integration's failure must not hold back the others; it is still due next pass.
+      report.failed.push({
+        integration_id: candidate.id,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+  if (report.failed.length > 0) {
+    throw new RulesIncompleteError(report);
   }
   return report;
 }

@@ -66,6 +66,8 @@ export interface StoreUsage {
 }
 
 const orgPk = (orgId: string) => `ORG#${orgId}`;
+/** Ids we issue look like `int_0f3a...`; anything else cannot exist, so it is not looked up. */
+const PLAUSIBLE_ID = /^[a-z]{2,5}_[0-9a-f]{8,40}$/;
 const shardOf = (id: string) => String(bucketOf(id, SHARDS));
 const BATCH_GET_LIMIT = 100;
 
@@ -277,6 +279,7 @@ export class Store {
   }
 
   async getIntegration(orgId: string, id: string): Promise<Integration | null> {
+    if (!PLAUSIBLE_ID.test(id)) return null;
     const { Item } = await this.send<{ Item?: Record<string, unknown> }>(
       'read.integration',
       new GetCommand({
@@ -367,6 +370,7 @@ export class Store {
 
   /** The organization that owns an integration id, from the lookup index (the ingest only knows the id). */
   async findIntegrationOrg(integrationId: string): Promise<string | null> {
+    if (!PLAUSIBLE_ID.test(integrationId)) return null;
     const cached = this.orgOfIntegration.get(integrationId);
     if (cached) return cached;
     const { Items } = await this.send<{ Items?: Array<Record<string, unknown>> }>(
@@ -444,7 +448,27 @@ export class Store {
     }
   }
 
+  /** Deletes an issue whose outbox we hold and whose opening was never announced; false otherwise. */
+  async deleteClaimedUnannouncedIssue(issue: Issue, token: string): Promise<boolean> {
+    try {
+      await this.send(
+        'write.issue.delete',
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
+          ConditionExpression: 'claim_token = :token AND attribute_not_exists(notified.issue_opened)',
+          ExpressionAttributeValues: { ':token': token },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
   async getIssue(orgId: string, issueId: string): Promise<Issue | null> {
+    if (!PLAUSIBLE_ID.test(issueId)) return null;
     const { Item } = await this.send<{ Item?: Record<string, unknown> }>(
       'read.issue',
       new GetCommand({
