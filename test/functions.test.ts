@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIntegration } from '../shared/integration/ops.ts';
 import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
@@ -12,11 +12,9 @@ import type { Store } from '../shared/store/index.ts';
 import { freshStore, startTestDb, TEST_SECRET } from './helpers.ts';
 
 /** An API Gateway HTTP API (payload 2.0) event, as the deployed function receives it. */
-function httpEvent(
-  method: string,
-  path: string,
-  headers: Record<string, string> = {},
-): APIGatewayProxyEventV2 {
+type ApiEvent = Parameters<typeof import('../functions/api.ts')['handler']>[0];
+
+function httpEvent(method: string, path: string, headers: Record<string, string> = {}): ApiEvent {
   return {
     version: '2.0',
     routeKey: '$default',
@@ -35,8 +33,9 @@ function httpEvent(
       time: '21/Nov/2026:10:00:00 +0000',
       timeEpoch: 1_795_000_000_000,
     },
+    body: null,
     isBase64Encoded: false,
-  };
+  } as unknown as ApiEvent;
 }
 
 describe('the Lambda entries', () => {

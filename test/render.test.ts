@@ -1,0 +1,349 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type Integration, ISSUE_TYPES } from '../shared/integration/index.ts';
+import { DIAGNOSIS_CODES } from '../shared/issue/diagnosis.ts';
+import { CRITICALITY, type Issue, type NotificationEvent, offlineIssueFor } from '../shared/issue/index.ts';
+import { isGsm7Basic } from '../shared/notify/gsm7.ts';
+import { renderNotification } from '../shared/notify/render.ts';
+import { addSeconds, type Iso } from '../shared/time.ts';
+import { at, T0 } from './helpers.ts';
+
+const EVENTS: NotificationEvent[] = ['issue_opened', 'issue_resolved'];
+/** Line breaks (LF, CR, VT, FF, NEL, LS, PS) and C0/C1 control characters, by code point. */
+const LINE_BREAKS = new Set([0x0a, 0x0d, 0x0b, 0x0c, 0x85, 0x2028, 0x2029]);
+const hasLineBreak = (text: string) => [...text].some((char) => LINE_BREAKS.has(char.codePointAt(0) ?? 0));
+const hasControl = (text: string) =>
+  [...text].some((char) => {
+    const code = char.codePointAt(0) ?? 0;
+    return code <= 0x1f || (code >= 0x7f && code <= 0x9f);
+  });
+
+function integration(overrides: Partial<Integration> = {}): Integration {
+  return {
+    id: 'int_0123456789abcdef',
+    org_id: 'org_0123456789abcdef',
+    name: 'Edge FortiGate',
+    kind: 'firewall',
+    vendor: 'fortigate',
+    source: 'blaas',
+    offline_after_seconds: 86_400,
+    paused: false,
+    created_at: T0,
+    updated_at: T0,
+    credentials: {
+      username: 'pw-0123456789abcdef',
+      password_hash: 'hash',
+      rotated_at: T0,
+      previous_password_hash: null,
+      previous_valid_until: null,
+    },
+    last_pull_at: at(1),
+    last_pull_ip: '203.0.113.7',
+    last_pull_user_agent: 'FortiGate/7.4',
+    last_attempt_at: at(1),
+    last_attempt_status: 200,
+    open_issues: {},
+    issue_seq: 0,
+    version: 1,
+    ...overrides,
+  };
+}
+
+/** The issue the offline rule opens for this integration at `now` (last pull at(1), 24 h threshold by default). */
+function offlineIssue(overrides: Partial<Integration> = {}, now: Iso = at(30)): Issue {
+  const issue = offlineIssueFor(integration(overrides), now);
+  if (!issue) throw new Error('expected the integration to be offline');
+  return issue;
+}
+
+const resolve = (issue: Issue, resolvedAt: Iso, resolution: Issue['resolution'] = 'pull_resumed'): Issue => ({
+  ...issue,
+  state: 'resolved',
+  resolved_at: resolvedAt,
+  resolution,
+});
+
+const render = (issue: Issue, event: NotificationEvent) => renderNotification(issue, event, { now: at(60) });
+
+// ---- arbitraries ---------------------------------------------------------------------------------
+
+/** Characters that tend to break single-line, single-segment texts. */
+const NASTY = [
+  '\n',
+  '\r',
+  '\r\n',
+  '\t',
+  '\u0000',
+  '\u0007',
+  '\u001b',
+  '\u007f',
+  '\u0085',
+  '\u00a0',
+  '\u2028',
+  '\u2029',
+  '\u200b',
+  '\u200e',
+  '\ufeff',
+  '\ud800',
+  '\udfff',
+  '🔥',
+  '👩‍👩‍👧',
+  '🇫🇷',
+  'é',
+  'è',
+  'ç',
+  'Ç',
+  'ñ',
+  'ß',
+  'ø',
+  'Å',
+  'Ω',
+  'Ж',
+  '中',
+  'ﬁ',
+  'e\u0301',
+  '€',
+  '[',
+  ']',
+  '{',
+  '}',
+  '~',
+  '|',
+  '\\',
+  '^',
+  '`',
+  '"',
+  '…',
+  '—',
+  '“',
+];
+
+const nameUnit = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(...NASTY) },
+  { weight: 3, arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }) },
+  { weight: 2, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 }) },
+  { weight: 2, arbitrary: fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 1 }) },
+);
+
+/** Any integration name: unicode, emoji, control characters, line breaks, 0 to 300 units long. */
+const anyName = fc.string({ unit: nameUnit, minLength: 0, maxLength: 300, size: 'max' });
+
+/** Any issue the renderer may be handed: every type, diagnosis, date and outage length. */
+const anyIssue = fc
+  .record({
+    name: anyName,
+    type: fc.constantFrom(...ISSUE_TYPES),
+    code: fc.constantFrom(...DIAGNOSIS_CODES),
+    openedAt: fc.date({
+      min: new Date('2020-01-01T00:00:00Z'),
+      max: new Date('2099-12-31T00:00:00Z'),
+      noInvalidDate: true,
+    }),
+    downSeconds: fc.integer({ min: 0, max: 400 * 86_400 }),
+    resolution: fc.constantFrom<Issue['resolution']>('pull_resumed', 'paused', 'deleted'),
+  })
+  .map(({ name, type, code, openedAt, downSeconds, resolution }) => {
+    const base = offlineIssue({ name });
+    const openedIso = openedAt.toISOString();
+    return {
+      name,
+      opened: {
+        ...base,
+        type,
+        criticality: CRITICALITY[type],
+        opened_at: openedIso,
+        diagnosis: { ...base.diagnosis, code },
+      } satisfies Issue,
+      resolvedAt: addSeconds(openedIso, downSeconds),
+      resolution,
+    };
+  });
+
+const PROPERTY_RUNS = { numRuns: 500 };
+
+// ---- properties ----------------------------------------------------------------------------------
+
+describe('rendered texts, whatever the integration is called', () => {
+  it('every SMS fits one GSM-7 segment: at most 160 characters, all from the GSM-7 basic set', () => {
+    fc.assert(
+      fc.property(anyIssue, ({ opened, resolvedAt, resolution }) => {
+        for (const [issue, event] of [
+          [opened, 'issue_opened'],
+          [resolve(opened, resolvedAt, resolution), 'issue_resolved'],
+        ] as const) {
+          const { sms } = render(issue, event);
+          expect(sms.length).toBeLessThanOrEqual(160);
+          expect(isGsm7Basic(sms)).toBe(true);
+        }
+      }),
+      PROPERTY_RUNS,
+    );
+  });
+
+  it('every subject is one line without control characters', () => {
+    fc.assert(
+      fc.property(anyIssue, ({ opened, resolvedAt }) => {
+        for (const [issue, event] of [
+          [opened, 'issue_opened'],
+          [resolve(opened, resolvedAt), 'issue_resolved'],
+        ] as const) {
+          const { subject } = render(issue, event);
+          expect(hasLineBreak(subject)).toBe(false);
+          expect(hasControl(subject)).toBe(false);
+          expect(subject.length).toBeGreaterThan(0);
+        }
+      }),
+      PROPERTY_RUNS,
+    );
+  });
+
+  it('every subject is under 100 characters (counted as JavaScript and SNS count them: UTF-16 units)', () => {
+    fc.assert(
+      fc.property(anyIssue, ({ opened, resolvedAt }) => {
+        for (const [issue, event] of [
+          [opened, 'issue_opened'],
+          [resolve(opened, resolvedAt), 'issue_resolved'],
+        ] as const) {
+          expect(render(issue, event).subject.length).toBeLessThan(100);
+        }
+      }),
+      PROPERTY_RUNS,
+    );
+  });
+
+  it('every SMS and subject names the integration when its name is short plain text', () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^[A-Za-z0-9._-]{1,8}( [A-Za-z0-9._-]{1,8}){0,2}$/),
+        fc.constantFrom(...EVENTS),
+        (name, event) => {
+          const opened = offlineIssue({ name });
+          const issue = event === 'issue_opened' ? opened : resolve(opened, at(40));
+          const { sms, subject } = render(issue, event);
+          expect(sms).toContain(`"${name}"`);
+          expect(subject).toContain(name);
+        },
+      ),
+      PROPERTY_RUNS,
+    );
+  });
+});
+
+// ---- pinned examples -----------------------------------------------------------------------------
+
+describe('rendered texts, pinned examples', () => {
+  it.each([
+    { name: 'Pare-feu Siège Café', sms: 'Pare-feu Siège Café' },
+    { name: 'Müller Straße Ñandú', sms: 'Müller Straße Ñandu' },
+    { name: 'Façade Øresund Å', sms: 'Facade Øresund Å' },
+    { name: 'FW [DMZ] {core} ~1 | €', sms: 'FW (DMZ) (core) -1 / EUR' },
+    { name: 'edge\nfw\r\n02', sms: 'edge fw 02' },
+    { name: 'Zürich 🔥', sms: 'Zürich ?' },
+  ])('keeps what GSM-7 has and replaces the rest: $name', ({ name, sms }) => {
+    for (const event of EVENTS) {
+      const opened = offlineIssue({ name });
+      const text = render(event === 'issue_opened' ? opened : resolve(opened, at(40)), event).sms;
+      expect(text).toContain(`"${sms}"`);
+      expect(isGsm7Basic(text)).toBe(true);
+    }
+  });
+
+  it.each([
+    { name: "a$'b", sms: "a$'b" },
+    { name: 'fw $` x', sms: 'fw $? x' },
+    { name: '$&', sms: '$&' },
+    { name: 'cost $$5', sms: 'cost $$5' },
+  ])('puts a name with dollar signs in the texts as written: $name', ({ name, sms }) => {
+    for (const event of EVENTS) {
+      const opened = offlineIssue({ name });
+      const notification = render(event === 'issue_opened' ? opened : resolve(opened, at(40)), event);
+      expect(notification.sms).toContain(`"${sms}"`);
+      expect(notification.sms.length).toBeLessThanOrEqual(160);
+      expect(isGsm7Basic(notification.sms)).toBe(true);
+      expect(notification.subject.endsWith(`: ${name}`)).toBe(true);
+      expect(notification.subject.length).toBeLessThan(100);
+    }
+  });
+
+  it('keeps the original accents and emoji in the subject and the email, on one line', () => {
+    const notification = render(offlineIssue({ name: 'Siège 🔥\nDMZ' }), 'issue_opened');
+    expect(notification.subject).toBe('[pullwatch] CRITICAL: Firewall Integration Offline: Siège 🔥 DMZ');
+    expect(notification.email).toContain('"Siège 🔥 DMZ"');
+  });
+
+  it('clips a 300-character name so the SMS is exactly one segment and the subject stays under 100', () => {
+    const opened = offlineIssue({ name: 'x'.repeat(300) });
+    for (const event of EVENTS) {
+      const { sms, subject } = render(event === 'issue_opened' ? opened : resolve(opened, at(40)), event);
+      expect(sms.length).toBeLessThanOrEqual(160);
+      expect(sms).toContain('x...');
+      expect(subject.length).toBeLessThan(100);
+      expect(subject.endsWith('x...')).toBe(true);
+    }
+  });
+
+  it('gives a subject under 100 characters for a name made of emoji', () => {
+    const opened = offlineIssue({ name: '🔥'.repeat(60) });
+    for (const event of EVENTS) {
+      const { subject } = render(event === 'issue_opened' ? opened : resolve(opened, at(40)), event);
+      expect(subject.length).toBeLessThan(100);
+    }
+  });
+
+  it('tells in the opened SMS the probable cause and never a wrong "not pulled since" time', () => {
+    // Last good pull at 01:00 on the 20th; with a 24 h threshold it is offline from 01:00 on the 21st.
+    const opened = offlineIssue({ last_pull_at: at(1), last_attempt_at: at(3), last_attempt_status: 401 });
+    const { sms } = render(opened, 'issue_opened');
+
+    expect(sms).toMatch(/credentials rejected/);
+    const since = /not pulled since (\d{4}-\d\d-\d\d \d\d:\d\d) UTC/.exec(sms)?.[1];
+    if (since !== undefined) expect(since).toBe('2026-11-20 01:00');
+  });
+
+  it('tells in the resolved SMS and email how long it was down', () => {
+    const opened = offlineIssue({ last_pull_at: at(1) });
+    const notification = render(resolve(opened, at(27.5)), 'issue_resolved');
+
+    expect(opened.opened_at).toBe(at(25));
+    expect(notification.sms).toContain('2 h 30 min');
+    expect(notification.email).toContain('Offline for:   2 h 30 min');
+    expect(notification.subject).toBe('[pullwatch] RESOLVED: Firewall Integration Offline: Edge FortiGate');
+  });
+
+  it.each(['paused', 'deleted'] as const)(
+    'does not claim in the SMS that an integration %s by its owner "pulls again"',
+    (resolution) => {
+      const opened = offlineIssue({ last_pull_at: at(1) });
+      const { sms, email } = render(resolve(opened, at(27), resolution), 'issue_resolved');
+
+      expect(email).not.toContain('pulled its blocklist again');
+      expect(sms).not.toContain('pulls again');
+    },
+  );
+
+  it('names a remediation component as such, and carries the filter attributes', () => {
+    const opened = offlineIssue({ kind: 'remediation_component', name: 'bouncer-01', last_pull_at: null });
+    const notification = render(opened, 'issue_opened');
+
+    expect(notification.sms).toMatch(/^pullwatch CRITICAL: remediation component "bouncer-01"/);
+    expect(notification.subject).toBe(
+      '[pullwatch] CRITICAL: Remediation Component Integration Offline: bouncer-01',
+    );
+    expect(notification.attributes).toEqual({
+      org_id: 'org_0123456789abcdef',
+      issue_type: 'rc_integration_offline',
+      criticality: 'critical',
+      event: 'issue_opened',
+    });
+  });
+
+  it('puts the full diagnosis in the opened email', () => {
+    const opened = offlineIssue({ vendor: 'paloalto', last_attempt_at: at(5), last_attempt_status: 429 });
+    const { email } = render(opened, 'issue_opened');
+
+    expect(opened.diagnosis.code).toBe('rate_limited');
+    expect(email).toContain(opened.diagnosis.summary);
+    for (const step of opened.diagnosis.steps) expect(email).toContain(step);
+    expect(email).toContain('Objects > External Dynamic Lists');
+  });
+});
