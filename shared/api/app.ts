@@ -117,6 +117,7 @@ export function createApp(deps: ApiDeps) {
       last_cycle_outcome: deployment.last_cycle_outcome,
       newest_record_at: deployment.newest_record_at,
       feed_age_seconds: deployment.newest_record_at ? secondsBetween(deployment.newest_record_at, at) : null,
+      last_ingest: deployment.last_ingest,
     });
   });
 

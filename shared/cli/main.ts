@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createApiKey } from '../auth/index.ts';
 import { type Config, loadConfig } from '../config.ts';
@@ -58,7 +58,8 @@ async function filesSource(paths: string[]): Promise<LogSource> {
       const full = resolve(path);
       return {
         key: `file:${full}:${info.size}:${Math.floor(info.mtimeMs)}`,
-        name: basename(full),
+        name: full,
+        modified_at: info.mtime.toISOString(),
         open: async () => createReadStream(full),
       };
     }),

@@ -1,40 +1,171 @@
-import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { randomToken } from '../crypto.ts';
 import { ConflictError } from '../errors.ts';
-import { addRecord, applyPulls, emptySummary, type PullSummary } from '../pulls/index.ts';
-import { type MalformedReason, parseLine } from '../pulls/parse.ts';
+import {
+  addLapiState,
+  addRecord,
+  applyPulls,
+  emptySummary,
+  mergeSummary,
+  type PullRecord,
+  type PullSummary,
+} from '../pulls/index.ts';
+import { isSnapshot, MAX_SNAPSHOT_BYTES, orgOfSnapshot, parseSnapshot } from '../pulls/lapi.ts';
+import { MAX_LINE_LENGTH, parseLine, type SkipReason as LineSkipReason } from '../pulls/parse.ts';
 import type { Store } from '../store/index.ts';
 import { addSeconds, type Iso, laterOf } from '../time.ts';
+import { readBounded, splitLines, TOO_LONG } from './lines.ts';
 import type { LogFile, LogSource } from './sources.ts';
 
 /** Records stamped further in the future than this are clock errors, not pulls. */
 export const CLOCK_SKEW_SECONDS = 300;
 /** How long a run owns a claimed file; a crashed run's files are taken over after this. */
 export const FILE_LEASE_SECONDS = 900;
+/** A file that cannot be read is tried this many times (once per run), then set aside with its reason. */
+export const MAX_FILE_ATTEMPTS = 3;
 const WRITE_CONCURRENCY = 16;
 const MAX_CONFLICT_RETRIES = 5;
+const SAMPLES_PER_FILE = 3;
+const SAMPLES_PER_RUN = 10;
+const SAMPLE_LENGTH = 200;
 
-export type SkipReason = MalformedReason | 'future_time' | 'unknown_integration';
+export type SkipReason =
+  | LineSkipReason
+  | 'future_time'
+  | 'unknown_integration'
+  | 'not_a_snapshot'
+  | 'no_org_in_path'
+  | 'bad_entry';
+
+export interface SkipSample {
+  file: string;
+  line: number;
+  reason: SkipReason;
+  text: string;
+}
 
 export interface IngestReport {
   files_seen: number;
   files_processed: number;
   files_skipped: number;
+  /** Unreadable this run; tried again next run. */
   files_failed: Array<{ name: string; error: string }>;
+  /** Unreadable MAX_FILE_ATTEMPTS times: no longer tried. */
+  files_set_aside: Array<{ name: string; error: string }>;
   lines: number;
   records: number;
   skipped: Partial<Record<SkipReason, number>>;
+  samples: SkipSample[];
   integrations_updated: number;
   newest_record_at: Iso | null;
 }
 
-async function* linesOf(file: LogFile): AsyncGenerator<string> {
-  let stream: Readable = await file.open();
-  if (file.name.endsWith('.gz')) stream = stream.pipe(createGunzip());
-  const reader = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-  for await (const line of reader) yield line;
+/** What one file taught, kept apart until the file has been read to its end. */
+interface FileResult {
+  lines: number;
+  records: number;
+  newest: Iso | null;
+  skipped: Partial<Record<SkipReason, number>>;
+  samples: SkipSample[];
+  /** By integration id (log lines) ... */
+  byId: Map<string, PullSummary>;
+  /** ... or by bouncer name within an organization (snapshots). */
+  byLapiName: Map<string, { orgId: string; summary: PullSummary }>;
+}
+
+function newResult(): FileResult {
+  return { lines: 0, records: 0, newest: null, skipped: {}, samples: [], byId: new Map(), byLapiName: new Map() };
+}
+
+function skip(result: FileResult, reason: SkipReason, file: string, line: number, text: string | null): void {
+  result.skipped[reason] = (result.skipped[reason] ?? 0) + 1;
+  if (result.samples.length < SAMPLES_PER_FILE) {
+    // Samples are for operators: cut short, and only printable characters.
+    const shown = (text ?? '').slice(0, SAMPLE_LENGTH).replace(/[^\x20-\x7e]/g, '?');
+    result.samples.push({ file, line, reason, text: shown });
+  }
+}
+
+async function open(file: LogFile): Promise<Readable> {
+  const stream = await file.open();
+  return /\.gz$/i.test(file.name) ? stream.pipe(createGunzip()) : stream;
+}
+
+function summaryFor(map: Map<string, PullSummary>, id: string): PullSummary {
+  let summary = map.get(id);
+  if (!summary) {
+    summary = emptySummary(id);
+    map.set(id, summary);
+  }
+  return summary;
+}
+
+async function readLogFile(file: LogFile, latestAllowed: Iso): Promise<FileResult> {
+  const result = newResult();
+  let lineNumber = 0;
+  const accept = (record: PullRecord) => {
+    result.records += 1;
+    result.newest = laterOf(result.newest, record.time);
+    addRecord(summaryFor(result.byId, record.integration_id), record);
+  };
+  for await (const line of splitLines(await open(file), MAX_LINE_LENGTH)) {
+    lineNumber += 1;
+    result.lines += 1;
+    if (line === TOO_LONG) {
+      skip(result, 'too_long', file.name, lineNumber, null);
+      continue;
+    }
+    const parsed = parseLine(line);
+    if (parsed === null) continue;
+    if (!parsed.ok) skip(result, parsed.reason, file.name, lineNumber, line);
+    else if (parsed.record.time > latestAllowed) skip(result, 'future_time', file.name, lineNumber, line);
+    else accept(parsed.record);
+  }
+  return result;
+}
+
+async function readSnapshot(file: LogFile, latestAllowed: Iso): Promise<FileResult> {
+  const result = newResult();
+  const orgId = orgOfSnapshot(file.name);
+  const text = await readBounded(await open(file), MAX_SNAPSHOT_BYTES);
+  result.lines = 1;
+  if (orgId === null) {
+    skip(result, 'no_org_in_path', file.name, 1, file.name);
+    return result;
+  }
+  const parsed = text === null ? ({ ok: false, reason: 'too_long' } as const) : parseSnapshot(text);
+  if (!parsed.ok) {
+    skip(result, parsed.reason === 'not_json' ? 'not_json' : parsed.reason === 'too_long' ? 'too_long' : 'not_a_snapshot', file.name, 1, null);
+    return result;
+  }
+  for (let index = 0; index < parsed.skipped; index += 1) skip(result, 'bad_entry', file.name, 1, null);
+  // A snapshot's own time: when it was written, never later than now.
+  const seenAt = file.modified_at < latestAllowed ? file.modified_at : latestAllowed;
+  for (const bouncer of parsed.bouncers) {
+    const key = `${orgId}#${bouncer.name}`;
+    let entry = result.byLapiName.get(key);
+    if (!entry) {
+      entry = { orgId, summary: emptySummary(bouncer.name) };
+      result.byLapiName.set(key, entry);
+    }
+    addLapiState(entry.summary, { revoked: bouncer.revoked, seen_at: seenAt });
+    if (bouncer.last_pull_at && bouncer.last_pull_at <= latestAllowed) {
+      result.records += 1;
+      result.newest = laterOf(result.newest, bouncer.last_pull_at);
+      addRecord(entry.summary, {
+        time: bouncer.last_pull_at,
+        integration_id: bouncer.name,
+        method: 'GET',
+        status: 200,
+        ip: bouncer.ip,
+        user_agent: bouncer.user_agent,
+      });
+    } else if (bouncer.last_pull_at) {
+      skip(result, 'future_time', file.name, 1, bouncer.name);
+    }
+  }
+  return result;
 }
 
 async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
@@ -50,10 +181,10 @@ async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promi
 }
 
 /**
- * One ingest pass: claim the files no run has finished, fold every record into one summary per
- * integration, then write each integration that learned something once. Files are marked done only after
- * their facts are stored, so a crash leaves them to be taken over; re-reading them is harmless because
- * pull times only move forward.
+ * One ingest pass: claim the files no run has finished, read each to its end (a file that fails half-way
+ * teaches nothing and is retried), fold every record into one summary per integration, then write each
+ * integration that learned something once. Files are marked done only after their facts are stored, so a
+ * crash leaves them to be taken over; re-reading them is harmless because every fact folds idempotently.
  */
 export async function ingest(options: { store: Store; source: LogSource; now: Iso }): Promise<IngestReport> {
   const { store, source, now } = options;
@@ -63,85 +194,88 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     files_processed: 0,
     files_skipped: 0,
     files_failed: [],
+    files_set_aside: [],
     lines: 0,
     records: 0,
     skipped: {},
+    samples: [],
     integrations_updated: 0,
     newest_record_at: null,
   };
-  const skip = (reason: SkipReason, count = 1) => {
-    report.skipped[reason] = (report.skipped[reason] ?? 0) + count;
+  const count = (reason: SkipReason, n: number) => {
+    report.skipped[reason] = (report.skipped[reason] ?? 0) + n;
   };
 
   const files = await source.list();
   report.files_seen = files.length;
   const ledger = await store.getLedger(files.map((file) => file.key));
-  const claimed: LogFile[] = [];
+  const claimed: Array<{ file: LogFile; attempts: number }> = [];
   for (const file of files) {
     const entry = ledger.get(file.key);
-    const open = entry === undefined || (entry.status === 'processing' && (entry.lease_until ?? '') < now);
+    const open =
+      entry === undefined ||
+      (entry.status === 'processing' && (entry.lease_until ?? '') < now) ||
+      (entry.status === 'retry' && (entry.retry_at ?? '') <= now);
     if (open && (await store.claimFile(file.key, runId, now, addSeconds(now, FILE_LEASE_SECONDS)))) {
-      claimed.push(file);
+      claimed.push({ file, attempts: (entry?.attempts ?? 0) + 1 });
     } else {
       report.files_skipped += 1;
     }
   }
 
   const latestAllowed = addSeconds(now, CLOCK_SKEW_SECONDS);
-  const summaries = new Map<string, PullSummary>();
-  const read: Array<{ file: LogFile; lines: number }> = [];
-  for (const file of claimed) {
-    let lines = 0;
+  const byId = new Map<string, PullSummary>();
+  const read: Array<{ file: LogFile; result: FileResult }> = [];
+  const lapiByName = new Map<string, { orgId: string; summary: PullSummary }>();
+  for (const { file, attempts } of claimed) {
+    let result: FileResult;
     try {
-      for await (const line of linesOf(file)) {
-        lines += 1;
-        report.lines += 1;
-        const parsed = parseLine(line);
-        if (parsed === null) continue;
-        if (!parsed.ok) {
-          skip(parsed.reason);
-          continue;
-        }
-        const { record } = parsed;
-        if (record.time > latestAllowed) {
-          skip('future_time');
-          continue;
-        }
-        report.records += 1;
-        report.newest_record_at = laterOf(report.newest_record_at, record.time);
-        let summary = summaries.get(record.integration_id);
-        if (!summary) {
-          summary = emptySummary(record.integration_id);
-          summaries.set(record.integration_id, summary);
-        }
-        addRecord(summary, record);
-      }
-      read.push({ file, lines });
+      result = isSnapshot(file.name) ? await readSnapshot(file, latestAllowed) : await readLogFile(file, latestAllowed);
     } catch (error) {
-      // The file stays claimed; its lease runs out and a later run tries again. Others go on.
-      report.files_failed.push({
-        name: file.name,
-        error: error instanceof Error ? error.message : String(error),
-      });
+      // Unreadable (corrupt gzip, permission, network): nothing of it is used; other files go on.
+      const message = error instanceof Error ? error.message : String(error);
+      const setAside = attempts >= MAX_FILE_ATTEMPTS;
+      await store.failFile(file.key, runId, now, message, setAside);
+      (setAside ? report.files_set_aside : report.files_failed).push({ name: file.name, error: message });
+      continue;
+    }
+    read.push({ file, result });
+    report.lines += result.lines;
+    report.records += result.records;
+    report.newest_record_at = laterOf(report.newest_record_at, result.newest);
+    for (const [reason, n] of Object.entries(result.skipped)) count(reason as SkipReason, n);
+    report.samples.push(...result.samples.slice(0, SAMPLES_PER_RUN - report.samples.length));
+    for (const [id, summary] of result.byId) mergeSummary(summaryFor(byId, id), summary);
+    for (const [key, entry] of result.byLapiName) {
+      const existing = lapiByName.get(key);
+      if (existing) mergeSummary(existing.summary, entry.summary);
+      else lapiByName.set(key, entry);
     }
   }
 
-  // Resolve each integration id to its organization; a pull for an unknown id never creates anything.
-  const refs: Array<{ org_id: string; id: string }> = [];
-  for (const [integrationId, summary] of summaries) {
+  // Resolve each integration to its organization; a pull for an unknown id never creates anything.
+  const targets: Array<{ org_id: string; id: string; summary: PullSummary }> = [];
+  for (const [integrationId, summary] of byId) {
     const orgId = await store.findIntegrationOrg(integrationId);
-    if (orgId === null) skip('unknown_integration', summary.records);
-    else refs.push({ org_id: orgId, id: integrationId });
+    if (orgId === null) count('unknown_integration', summary.records);
+    else targets.push({ org_id: orgId, id: integrationId, summary });
+  }
+  for (const { orgId, summary } of lapiByName.values()) {
+    const id = await store.findLapiIntegration(orgId, summary.integration_id);
+    if (id === null) {
+      count('unknown_integration', Math.max(1, summary.records));
+      continue;
+    }
+    const existing = targets.find((target) => target.id === id);
+    if (existing) mergeSummary(existing.summary, summary);
+    else targets.push({ org_id: orgId, id, summary: { ...summary, integration_id: id } });
   }
 
-  const current = new Map(
-    (await store.getIntegrations(refs)).map((integration) => [integration.id, integration]),
-  );
-  await inParallel(refs, WRITE_CONCURRENCY, async (ref) => {
-    const summary = summaries.get(ref.id) as PullSummary;
-    let integration = current.get(ref.id) ?? null;
+  const current = new Map((await store.getIntegrations(targets)).map((integration) => [integration.id, integration]));
+  await inParallel(targets, WRITE_CONCURRENCY, async (target) => {
+    let integration = current.get(target.id) ?? null;
     for (let attempt = 0; integration !== null; attempt += 1) {
-      const next = applyPulls(integration, summary);
+      const next = applyPulls(integration, target.summary);
       if (next === null) return;
       try {
         await store.saveIntegration(next, integration.version, now);
@@ -149,15 +283,20 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
         return;
       } catch (error) {
         if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-        integration = await store.getIntegration(ref.org_id, ref.id);
+        integration = await store.getIntegration(target.org_id, target.id);
       }
     }
-    skip('unknown_integration', summary.records);
+    count('unknown_integration', target.summary.records);
   });
 
-  if (report.newest_record_at) await store.recordFeed(report.newest_record_at);
-  for (const { file, lines } of read) {
-    await store.completeFile(file.key, runId, now, { lines });
+  await store.recordIngest(now, report);
+  for (const { file, result } of read) {
+    await store.completeFile(file.key, runId, now, {
+      lines: result.lines,
+      records: result.records,
+      skipped: result.skipped,
+      samples: result.samples,
+    });
     report.files_processed += 1;
   }
   return report;

@@ -8,6 +8,8 @@ import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/
 export interface LogFile {
   key: string;
   name: string;
+  /** When the file or object was last written (orders bouncer snapshots). */
+  modified_at: string;
   open(): Promise<Readable>;
 }
 
@@ -41,6 +43,7 @@ export class DirectorySource implements LogSource {
       files.push({
         key: `dir:${rel}:${info.size}:${Math.floor(info.mtimeMs)}`,
         name: rel,
+        modified_at: info.mtime.toISOString(),
         open: async () => createReadStream(path),
       });
     }
@@ -73,6 +76,7 @@ export class S3Source implements LogSource {
         files.push({
           key: `s3:${this.bucket}/${key}:${(object.ETag ?? '').replaceAll('"', '')}`,
           name: key,
+          modified_at: (object.LastModified ?? new Date(0)).toISOString(),
           open: async () => {
             const { Body } = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
             if (!Body) throw new Error(`s3://${this.bucket}/${key} has no body`);

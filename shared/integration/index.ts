@@ -104,6 +104,12 @@ export interface Integration {
   last_pull_user_agent: string | null;
   last_attempt_at: Iso | null;
   last_attempt_status: number | null;
+  last_attempt_ip: string | null;
+  last_attempt_user_agent: string | null;
+  /** Distinct times of rejected attempts (401/403) since the last successful pull, newest 20, ascending. */
+  rejections: Iso[];
+  /** For `source: lapi`: what the newest bouncer snapshot said. */
+  lapi: { revoked: boolean; seen_at: Iso } | null;
   open_issues: Partial<Record<IssueType, OpenIssueRef>>;
   /** How many issues of this integration have been resolved; keeps a re-opened issue's id new. */
   issue_seq: number;

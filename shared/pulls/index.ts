@@ -23,30 +23,60 @@ export function classify(record: Pick<PullRecord, 'method' | 'status'>): PullCla
   return 'other';
 }
 
-/** What one ingest run learned about one integration, folded from any number of records. */
+/** How many rejection times are kept per integration; enough to tell "3 in 15 minutes" from a one-off. */
+export const MAX_REJECTIONS_KEPT = 20;
+
+interface Seen {
+  at: Iso;
+  ip: string | null;
+  user_agent: string | null;
+}
+type Attempt = Seen & { status: number };
+
+/** What a LAPI snapshot said about a bouncer, as of the snapshot's time. */
+export interface LapiState {
+  revoked: boolean;
+  seen_at: Iso;
+}
+
+/**
+ * What an ingest learned about one integration, folded from any number of records. Every field is a
+ * maximum, a top-N or a union, so folding is order-independent and idempotent: the same records in any
+ * order, split over any files or runs, give the same summary.
+ */
 export interface PullSummary {
   integration_id: string;
   records: number;
-  last_success: { at: Iso; ip: string | null; user_agent: string | null } | null;
-  last_attempt: { at: Iso; status: number } | null;
+  last_success: Seen | null;
+  last_attempt: Attempt | null;
+  /** Distinct times of rejected attempts (401/403), newest kept, ascending. */
+  rejections: Iso[];
+  lapi: LapiState | null;
 }
 
 export function emptySummary(integrationId: string): PullSummary {
-  return { integration_id: integrationId, records: 0, last_success: null, last_attempt: null };
+  return {
+    integration_id: integrationId,
+    records: 0,
+    last_success: null,
+    last_attempt: null,
+    rejections: [],
+    lapi: null,
+  };
 }
 
-type Success = NonNullable<PullSummary['last_success']>;
-type Attempt = NonNullable<PullSummary['last_attempt']>;
-
 // Logs often have one-second resolution, so equal times are common. Ties are broken on the content, never on
-// the order lines arrive in, so any order of the same records gives the same state.
-const successKey = (success: Success) => [success.at, success.ip ?? '', success.user_agent ?? ''] as const;
+// the order lines arrive in.
+const seenKey = (seen: Seen) => [seen.at, seen.ip ?? '', seen.user_agent ?? ''] as const;
 const attemptKey = (attempt: Attempt) =>
   [
     attempt.at,
     classify({ method: 'GET', status: attempt.status }) === 'success' ? 1 : 0,
     attempt.status,
+    attempt.ip ?? '',
+    attempt.user_agent ?? '',
   ] as const;
+const lapiKey = (state: LapiState) => [state.seen_at, state.revoked ? 1 : 0] as const;
 
 function isAfter(a: ReadonlyArray<string | number>, b: ReadonlyArray<string | number>): boolean {
   for (let index = 0; index < a.length; index += 1) {
@@ -57,19 +87,46 @@ function isAfter(a: ReadonlyArray<string | number>, b: ReadonlyArray<string | nu
   return false;
 }
 
-/** Folds one record into a summary. Order-independent: the newest record wins whatever order they come in. */
+function later<T>(a: T | null, b: T | null, key: (value: T) => ReadonlyArray<string | number>): T | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return isAfter(key(b), key(a)) ? b : a;
+}
+
+/** The newest distinct rejection times after the last success, ascending, at most MAX_REJECTIONS_KEPT. */
+function keepRejections(times: Iso[], lastSuccess: Iso | null): Iso[] {
+  const after = [...new Set(times)].filter((time) => lastSuccess === null || time > lastSuccess).sort();
+  return after.slice(-MAX_REJECTIONS_KEPT);
+}
+
+/** Folds one record into a summary. */
 export function addRecord(summary: PullSummary, record: PullRecord): void {
   summary.records += 1;
-  if (classify(record) === 'success') {
-    const success: Success = { at: record.time, ip: record.ip, user_agent: record.user_agent };
-    if (summary.last_success === null || isAfter(successKey(success), successKey(summary.last_success))) {
-      summary.last_success = success;
+  const seen: Seen = { at: record.time, ip: record.ip, user_agent: record.user_agent };
+  const kind = classify(record);
+  if (kind === 'success') summary.last_success = later(summary.last_success, seen, seenKey);
+  summary.last_attempt = later(summary.last_attempt, { ...seen, status: record.status }, attemptKey);
+  if (kind === 'auth_failure') {
+    // Cheap append; trimmed when the summary is merged or applied.
+    summary.rejections.push(record.time);
+    if (summary.rejections.length > 4 * MAX_REJECTIONS_KEPT) {
+      summary.rejections = keepRejections(summary.rejections, summary.last_success?.at ?? null);
     }
   }
-  const attempt: Attempt = { at: record.time, status: record.status };
-  if (summary.last_attempt === null || isAfter(attemptKey(attempt), attemptKey(summary.last_attempt))) {
-    summary.last_attempt = attempt;
-  }
+}
+
+/** Records what a LAPI snapshot says about a bouncer. */
+export function addLapiState(summary: PullSummary, state: LapiState): void {
+  summary.lapi = later(summary.lapi, state, lapiKey);
+}
+
+/** Folds `other` into `into` (used to merge per-file summaries). */
+export function mergeSummary(into: PullSummary, other: PullSummary): void {
+  into.records += other.records;
+  into.last_success = later(into.last_success, other.last_success, seenKey);
+  into.last_attempt = later(into.last_attempt, other.last_attempt, attemptKey);
+  into.rejections = keepRejections([...into.rejections, ...other.rejections], into.last_success?.at ?? null);
+  into.lapi = later(into.lapi, other.lapi, lapiKey);
 }
 
 /**
@@ -77,30 +134,38 @@ export function addRecord(summary: PullSummary, record: PullRecord): void {
  * forward, so applying the same summary twice, or an older one late, changes nothing.
  */
 export function applyPulls(integration: Integration, summary: PullSummary): Integration | null {
-  let next = integration;
-  const success = summary.last_success;
-  const stored: Success | null = integration.last_pull_at
-    ? {
-        at: integration.last_pull_at,
-        ip: integration.last_pull_ip,
-        user_agent: integration.last_pull_user_agent,
-      }
+  const storedSuccess: Seen | null = integration.last_pull_at
+    ? { at: integration.last_pull_at, ip: integration.last_pull_ip, user_agent: integration.last_pull_user_agent }
     : null;
-  if (success && (stored === null || isAfter(successKey(success), successKey(stored)))) {
-    next = {
-      ...next,
-      last_pull_at: success.at,
-      last_pull_ip: success.ip,
-      last_pull_user_agent: success.user_agent,
-    };
-  }
-  const attempt = summary.last_attempt;
   const storedAttempt: Attempt | null =
     integration.last_attempt_at !== null && integration.last_attempt_status !== null
-      ? { at: integration.last_attempt_at, status: integration.last_attempt_status }
+      ? {
+          at: integration.last_attempt_at,
+          status: integration.last_attempt_status,
+          ip: integration.last_attempt_ip,
+          user_agent: integration.last_attempt_user_agent,
+        }
       : null;
-  if (attempt && (storedAttempt === null || isAfter(attemptKey(attempt), attemptKey(storedAttempt)))) {
-    next = { ...next, last_attempt_at: attempt.at, last_attempt_status: attempt.status };
-  }
-  return next === integration ? null : next;
+  const success = later(storedSuccess, summary.last_success, seenKey);
+  const attempt = later(storedAttempt, summary.last_attempt, attemptKey);
+  const rejections = keepRejections([...integration.rejections, ...summary.rejections], success?.at ?? null);
+  const lapi = later(integration.lapi, summary.lapi, lapiKey);
+  const next: Integration = {
+    ...integration,
+    last_pull_at: success?.at ?? null,
+    last_pull_ip: success?.ip ?? null,
+    last_pull_user_agent: success?.user_agent ?? null,
+    last_attempt_at: attempt?.at ?? null,
+    last_attempt_status: attempt?.status ?? null,
+    last_attempt_ip: attempt?.ip ?? null,
+    last_attempt_user_agent: attempt?.user_agent ?? null,
+    rejections,
+    lapi,
+  };
+  const changed =
+    success !== storedSuccess ||
+    attempt !== storedAttempt ||
+    lapi !== integration.lapi ||
+    rejections.join() !== integration.rejections.join();
+  return changed ? next : null;
 }

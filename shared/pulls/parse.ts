@@ -1,62 +1,155 @@
 import type { PullRecord } from './index.ts';
 
-export type MalformedReason =
+/**
+ * Pull-log parsing (BRIEF 5.1). Each line is recognised on its own, so one file may mix formats:
+ *   1. canonical JSON lines: {"time","integration_id","method","status","ip","user_agent"}
+ *   2. API Gateway access-log JSON: requestTime (CLF) or requestTimeEpoch, status, httpMethod, path/rawPath
+ *   3. Apache/nginx combined log format on /v1/integrations/{id}/content
+ * Nothing here throws, whatever the input: a line is a record, blank (null), or skipped with a reason.
+ */
+export type SkipReason =
   | 'not_json'
   | 'not_an_object'
+  | 'unrecognized'
+  | 'other_path'
   | 'missing_field'
   | 'bad_time'
   | 'bad_status'
   | 'bad_type'
   | 'too_long';
+/** Kept for readers of the first version. */
+export type MalformedReason = SkipReason;
 
-export type ParsedLine = { ok: true; record: PullRecord } | { ok: false; reason: MalformedReason } | null;
+export type ParsedLine = { ok: true; record: PullRecord } | { ok: false; reason: SkipReason } | null;
 
 /** Lines longer than this are not access-log records; refusing them keeps memory and time bounded. */
 export const MAX_LINE_LENGTH = 16 * 1024;
 
+const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 /** RFC 3339 with an explicit offset: a time without one would depend on the reader's timezone. */
-const ISO_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+const MONTHS: Record<string, number> = {
+  Jan: 0,
+  Feb: 1,
+  Mar: 2,
+  Apr: 3,
+  May: 4,
+  Jun: 5,
+  Jul: 6,
+  Aug: 7,
+  Sep: 8,
+  Oct: 9,
+  Nov: 10,
+  Dec: 11,
+};
+const CLF_TIME = /^(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$/;
+const CONTENT_PATH = /\/integrations\/([A-Za-z0-9_-]{1,128})\/content(?:[?#]|$)/;
+const COMBINED =
+  /^(\S+) \S+ \S+ \[([^\]]+)\] "([A-Z]+) (\S+)(?: [^"]*)?" (\d{3}) \S+(?: "(?:[^"\\]|\\.)*" "((?:[^"\\]|\\.)*)")?/;
+const MIN_YEAR = 2000;
+
+function validCalendar(year: number, month: number, day: number, hour: number, minute: number, second: number) {
+  if (year < MIN_YEAR || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 60) return false;
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return day <= days;
+}
 
 /** The instant of an ISO 8601 time with offset, normalised to UTC, or null for anything else. */
 export function parseIsoTime(value: string): string | null {
+  if (CANONICAL_TIME.test(value)) {
+    // The common case, already normalised: check the calendar without building a Date.
+    const year = Number(value.slice(0, 4));
+    const month = Number(value.slice(5, 7));
+    const day = Number(value.slice(8, 10));
+    const ok = validCalendar(
+      year,
+      month,
+      day,
+      Number(value.slice(11, 13)),
+      Number(value.slice(14, 16)),
+      Number(value.slice(17, 19)),
+    );
+    return ok && value.slice(17, 19) !== '60' ? value : null;
+  }
   const match = ISO_TIME.exec(value);
   if (!match) return null;
-  const [year, month, day, hour, minute, second] = match
-    .slice(1, 7)
-    .map((part) => Number(part ?? 0)) as number[];
-  // Date.parse would roll 2026-02-30 over to March; a real calendar date must round-trip.
-  const calendar = new Date(Date.UTC(year as number, (month as number) - 1, day));
-  if (calendar.getUTCMonth() !== (month as number) - 1 || calendar.getUTCDate() !== day) return null;
-  if ((hour as number) > 23 || (minute as number) > 59 || (second as number) > 59) return null;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map((part) => Number(part ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (!validCalendar(year, month, day, hour, minute, second) || second === 60) return null;
   const millis = Date.parse(value);
   return Number.isNaN(millis) ? null : new Date(millis).toISOString();
 }
 
-const optionalString = (value: unknown): string | null | undefined =>
-  value === undefined || value === null ? null : typeof value === 'string' ? value : undefined;
-
-/**
- * Parses one pull-log line. Returns null for a blank line, a record, or the reason it is malformed.
- * Never throws, whatever the input.
- */
-export function parseLine(raw: string): ParsedLine {
-  const line = raw.trim();
-  if (line === '') return null;
-  if (line.length > MAX_LINE_LENGTH) return { ok: false, reason: 'too_long' };
-  if (line[0] !== '{') return { ok: false, reason: 'not_json' };
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    return { ok: false, reason: 'not_json' };
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    return { ok: false, reason: 'not_an_object' };
-  return canonical(value as Record<string, unknown>);
+/** Common Log Format time, e.g. `21/Nov/2026:10:00:00 +0000`. */
+export function parseClfTime(value: string): string | null {
+  const match = CLF_TIME.exec(value);
+  if (!match) return null;
+  const month = MONTHS[match[2] as string];
+  if (month === undefined) return null;
+  const [day, year, hour, minute, second] = [match[1], match[3], match[4], match[5], match[6]].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (!validCalendar(year, month + 1, day, hour, minute, second) || second === 60) return null;
+  const offsetMinutes = (match[7] === '-' ? -1 : 1) * (Number(match[8]) * 60 + Number(match[9]));
+  return new Date(Date.UTC(year, month, day, hour, minute, second) - offsetMinutes * 60_000).toISOString();
 }
 
-/** BRIEF 5.1 format 1: {"time","integration_id","method","status","ip","user_agent","bytes"}. */
+/** Epoch time in seconds or milliseconds (API Gateway's requestTimeEpoch is either, depending on setup). */
+function parseEpoch(value: unknown): string | null {
+  const number = typeof value === 'string' && /^\d+(\.\d+)?$/.test(value) ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isFinite(number) || number <= 0) return null;
+  const millis = number >= 1e11 ? number : number * 1000;
+  const date = new Date(millis);
+  return date.getUTCFullYear() >= MIN_YEAR && date.getUTCFullYear() <= 9999 ? date.toISOString() : null;
+}
+
+function parseStatus(value: unknown): number | null {
+  const status = typeof value === 'string' && /^\d{3}$/.test(value) ? Number(value) : value;
+  return typeof status === 'number' && Number.isInteger(status) && status >= 100 && status <= 599 ? status : null;
+}
+
+const optionalString = (value: unknown): string | null | undefined =>
+  value === undefined || value === null || value === '-' ? null : typeof value === 'string' ? value : undefined;
+
+/** The integration id in a request path, or null if the path is not a content endpoint. */
+export function integrationIdOfPath(path: string): string | null {
+  return CONTENT_PATH.exec(path)?.[1] ?? null;
+}
+
+/** Parses one pull-log line of any supported format. */
+export function parseLine(raw: string): ParsedLine {
+  if (raw.length > MAX_LINE_LENGTH) return { ok: false, reason: 'too_long' };
+  const line = raw.trim();
+  if (line === '') return null;
+  if (line.charCodeAt(0) === 123 /* { */) {
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      return { ok: false, reason: 'not_json' };
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      return { ok: false, reason: 'not_an_object' };
+    }
+    const entry = value as Record<string, unknown>;
+    if ('integration_id' in entry) return canonical(entry);
+    if ('requestTime' in entry || 'requestTimeEpoch' in entry || 'httpMethod' in entry) return apiGateway(entry);
+    return { ok: false, reason: 'missing_field' };
+  }
+  return combined(line);
+}
+
+/** Format 1: what pullwatch's own content endpoint writes. */
 function canonical(entry: Record<string, unknown>): ParsedLine {
   const { time, integration_id: integrationId, status } = entry;
   if (time === undefined || integrationId === undefined || status === undefined) {
@@ -73,8 +166,7 @@ function canonical(entry: Record<string, unknown>): ParsedLine {
   const method = entry.method === undefined ? 'GET' : entry.method;
   const ip = optionalString(entry.ip);
   const userAgent = optionalString(entry.user_agent);
-  if (typeof method !== 'string' || ip === undefined || userAgent === undefined)
-    return { ok: false, reason: 'bad_type' };
+  if (typeof method !== 'string' || ip === undefined || userAgent === undefined) return { ok: false, reason: 'bad_type' };
   return {
     ok: true,
     record: {
@@ -84,6 +176,57 @@ function canonical(entry: Record<string, unknown>): ParsedLine {
       status,
       ip,
       user_agent: userAgent,
+    },
+  };
+}
+
+/** Format 2: an API Gateway access-log line in JSON (either REST or HTTP API field names). */
+function apiGateway(entry: Record<string, unknown>): ParsedLine {
+  const path = [entry.path, entry.rawPath, entry.resourcePath].find((value) => typeof value === 'string') as
+    | string
+    | undefined;
+  if (path === undefined || entry.status === undefined) return { ok: false, reason: 'missing_field' };
+  const integrationId = integrationIdOfPath(path);
+  if (integrationId === null) return { ok: false, reason: 'other_path' };
+  const status = parseStatus(entry.status);
+  if (status === null) return { ok: false, reason: 'bad_status' };
+  const time =
+    entry.requestTimeEpoch !== undefined
+      ? parseEpoch(entry.requestTimeEpoch)
+      : typeof entry.requestTime === 'string'
+        ? parseClfTime(entry.requestTime)
+        : null;
+  if (time === null) return { ok: false, reason: entry.requestTime ?? entry.requestTimeEpoch ? 'bad_time' : 'missing_field' };
+  const method = entry.httpMethod === undefined ? 'GET' : entry.httpMethod;
+  const ip = optionalString(entry.ip ?? entry.sourceIp);
+  const userAgent = optionalString(entry.userAgent);
+  if (typeof method !== 'string' || ip === undefined || userAgent === undefined) return { ok: false, reason: 'bad_type' };
+  return {
+    ok: true,
+    record: { time, integration_id: integrationId, method: method.toUpperCase(), status, ip, user_agent: userAgent },
+  };
+}
+
+/** Format 3: `ip - user [time] "METHOD path HTTP/x" status bytes "referer" "agent"`. */
+function combined(line: string): ParsedLine {
+  const match = COMBINED.exec(line);
+  if (!match) return { ok: false, reason: 'unrecognized' };
+  const integrationId = integrationIdOfPath(match[4] as string);
+  if (integrationId === null) return { ok: false, reason: 'other_path' };
+  const time = parseClfTime(match[2] as string);
+  if (time === null) return { ok: false, reason: 'bad_time' };
+  const status = parseStatus(Number(match[5]));
+  if (status === null) return { ok: false, reason: 'bad_status' };
+  const agent = match[6];
+  return {
+    ok: true,
+    record: {
+      time,
+      integration_id: integrationId,
+      method: match[3] as string,
+      status,
+      ip: match[1] === '-' ? null : (match[1] as string),
+      user_agent: agent === undefined || agent === '-' ? null : agent.replace(/\\(.)/g, '$1'),
     },
   };
 }

@@ -41,16 +41,31 @@ export interface ApiKeyRecord {
 
 export interface LedgerEntry {
   key: string;
-  status: 'processing' | 'done';
+  /** processing: a run holds it until lease_until; retry: unreadable, tried again from retry_at; set_aside: given up. */
+  status: 'processing' | 'done' | 'retry' | 'set_aside';
   lease_until: Iso | null;
+  retry_at: Iso | null;
   attempts: number;
   done_at: Iso | null;
+  error?: string;
+}
+
+/** Counts only: what the last ingest read (no tenant data, safe for the unauthenticated health route). */
+export interface IngestCounts {
+  at: Iso;
+  files_processed: number;
+  files_failed: number;
+  files_set_aside: number;
+  lines: number;
+  records: number;
+  skipped: Record<string, number>;
 }
 
 export interface DeploymentState {
   last_cycle_at: Iso | null;
   last_cycle_outcome: 'ok' | 'failed' | null;
   newest_record_at: Iso | null;
+  last_ingest: IngestCounts | null;
 }
 
 export interface Page<T> {
@@ -82,6 +97,7 @@ const STORAGE_ATTRIBUTES = [
   'sk',
   'entity',
   'lookup_id',
+  'lapi_name',
   'check_shard',
   'check_at',
   'outbox_shard',
@@ -96,6 +112,18 @@ function strip<T>(item: Record<string, unknown>): T {
   const copy: Record<string, unknown> = { ...item };
   for (const attribute of STORAGE_ATTRIBUTES) delete copy[attribute];
   return copy as T;
+}
+
+/** An integration as stored, with defaults for fields added after it was written. */
+function toIntegration(item: Record<string, unknown>): Integration {
+  const defaults: Partial<Integration> = {
+    last_attempt_ip: null,
+    last_attempt_user_agent: null,
+    rejections: [],
+    lapi: null,
+    issue_seq: 0,
+  };
+  return { ...defaults, ...strip<Integration>(item) };
 }
 
 const isConditionFailure = (error: unknown) =>
@@ -262,6 +290,7 @@ export class Store {
       sk: `INT#${integration.id}`,
       entity: 'integration',
       lookup_id: integration.id,
+      ...(integration.source === 'lapi' ? { lapi_name: `${integration.org_id}#${integration.name}` } : {}),
       ...integration,
       ...(checkAt === null ? {} : { check_shard: shardOf(integration.id), check_at: checkAt }),
     };
@@ -288,7 +317,7 @@ export class Store {
         ConsistentRead: true,
       }),
     );
-    return Item ? strip<Integration>(Item) : null;
+    return Item ? toIntegration(Item) : null;
   }
 
   /** Strongly consistent batch read; missing ones are simply absent from the result. */
@@ -307,7 +336,7 @@ export class Store {
             RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } },
           }),
         );
-        for (const item of output.Responses?.[this.tableName] ?? []) found.push(strip<Integration>(item));
+        for (const item of output.Responses?.[this.tableName] ?? []) found.push(toIntegration(item));
         keys = output.UnprocessedKeys?.[this.tableName]?.Keys;
       }
     }
@@ -365,7 +394,8 @@ export class Store {
     orgId: string,
     options: { limit: number; cursor?: string },
   ): Promise<Page<Integration>> {
-    return this.queryOrg<Integration>('read.integration.list', orgId, 'INT#', options);
+    const page = await this.queryOrg<Record<string, unknown>>('read.integration.list', orgId, 'INT#', options);
+    return { items: page.items.map(toIntegration), next_cursor: page.next_cursor };
   }
 
   /** The organization that owns an integration id, from the lookup index (the ingest only knows the id). */
@@ -390,6 +420,22 @@ export class Store {
     return orgId;
   }
 
+  /** The id of an organization's `source: lapi` integration with this name, from the by_lapi index. */
+  async findLapiIntegration(orgId: string, name: string): Promise<string | null> {
+    const { Items } = await this.send<{ Items?: Array<Record<string, unknown>> }>(
+      'read.integration.lookup',
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: INDEX.byLapiName,
+        KeyConditionExpression: 'lapi_name = :name',
+        ExpressionAttributeValues: { ':name': `${orgId}#${name}` },
+        Limit: 1,
+      }),
+    );
+    const sk = Items?.[0]?.sk;
+    return typeof sk === 'string' ? sk.slice('INT#'.length) : null;
+  }
+
   /** Integrations whose next check time has come: the rule pass's candidates. */
   async dueIntegrations(now: Iso): Promise<Integration[]> {
     const items = await this.queryShards(
@@ -399,7 +445,7 @@ export class Store {
       'check_at',
       now,
     );
-    return items.map((item) => strip<Integration>(item));
+    return items.map(toIntegration);
   }
 
   // ---- issues and their notifications ------------------------------------------------------------
@@ -662,12 +708,14 @@ export class Store {
           Key: { pk: `FILE#${key}`, sk: 'FILE' },
           UpdateExpression:
             'SET #key = :key, entity = :entity, #status = :processing, lease_until = :lease, run_id = :run, attempts = if_not_exists(attempts, :zero) + :one, done_at = if_not_exists(done_at, :null)',
-          ConditionExpression: 'attribute_not_exists(pk) OR (#status = :processing AND lease_until < :now)',
+          ConditionExpression:
+            'attribute_not_exists(pk) OR (#status = :processing AND lease_until < :now) OR (#status = :retry AND retry_at <= :now)',
           ExpressionAttributeNames: { '#key': 'key', '#status': 'status' },
           ExpressionAttributeValues: {
             ':key': key,
             ':entity': 'ledger',
             ':processing': 'processing',
+            ':retry': 'retry',
             ':lease': leaseUntil,
             ':run': runId,
             ':zero': 0,
@@ -684,7 +732,7 @@ export class Store {
     }
   }
 
-  async completeFile(key: string, runId: string, at: Iso, stats: Record<string, number>): Promise<void> {
+  async completeFile(key: string, runId: string, at: Iso, stats: Record<string, unknown>): Promise<void> {
     try {
       await this.send(
         'write.ledger.complete',
@@ -709,6 +757,31 @@ export class Store {
     }
   }
 
+  /** Records that this run could not read a file: tried again by the next run, or set aside for good. */
+  async failFile(key: string, runId: string, at: Iso, error: string, setAside: boolean): Promise<void> {
+    try {
+      await this.send(
+        'write.ledger.fail',
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: `FILE#${key}`, sk: 'FILE' },
+          UpdateExpression: 'SET #status = :status, retry_at = :at, #error = :error REMOVE lease_until',
+          ConditionExpression: 'run_id = :run AND #status = :processing',
+          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+          ExpressionAttributeValues: {
+            ':status': setAside ? 'set_aside' : 'retry',
+            ':at': at,
+            ':error': error.slice(0, 500),
+            ':run': runId,
+            ':processing': 'processing',
+          },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
   // ---- deployment --------------------------------------------------------------------------------
 
   async recordCycle(at: Iso, outcome: 'ok' | 'failed'): Promise<void> {
@@ -723,8 +796,41 @@ export class Store {
     );
   }
 
-  /** Moves the pull-log freshness mark forward (never back): the newest record time seen. */
-  async recordFeed(newestRecordAt: Iso): Promise<void> {
+  /**
+   * Records what an ingest read (counts only) and moves the pull-log freshness mark forward, never back:
+   * the newest record time seen.
+   */
+  async recordIngest(
+    at: Iso,
+    report: {
+      newest_record_at: Iso | null;
+      files_processed: number;
+      files_failed: unknown[];
+      files_set_aside: unknown[];
+      lines: number;
+      records: number;
+      skipped: Partial<Record<string, number>>;
+    },
+  ): Promise<void> {
+    const counts: IngestCounts = {
+      at,
+      files_processed: report.files_processed,
+      files_failed: report.files_failed.length,
+      files_set_aside: report.files_set_aside.length,
+      lines: report.lines,
+      records: report.records,
+      skipped: Object.fromEntries(Object.entries(report.skipped).filter((entry): entry is [string, number] => entry[1] !== undefined)),
+    };
+    await this.send(
+      'write.deployment',
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: 'DEPLOYMENT', sk: 'CYCLE' },
+        UpdateExpression: 'SET last_ingest = :counts',
+        ExpressionAttributeValues: { ':counts': counts },
+      }),
+    );
+    if (report.newest_record_at === null) return;
     try {
       await this.send(
         'write.deployment',
@@ -733,7 +839,7 @@ export class Store {
           Key: { pk: 'DEPLOYMENT', sk: 'CYCLE' },
           UpdateExpression: 'SET newest_record_at = :newest',
           ConditionExpression: 'attribute_not_exists(newest_record_at) OR newest_record_at < :newest',
-          ExpressionAttributeValues: { ':newest': newestRecordAt },
+          ExpressionAttributeValues: { ':newest': report.newest_record_at },
         }),
       );
     } catch (error) {
@@ -782,6 +888,7 @@ export class Store {
       last_cycle_outcome:
         (Item?.last_cycle_outcome as DeploymentState['last_cycle_outcome'] | undefined) ?? null,
       newest_record_at: (Item?.newest_record_at as Iso | undefined) ?? null,
+      last_ingest: (Item?.last_ingest as IngestCounts | undefined) ?? null,
     };
   }
 

@@ -13,11 +13,13 @@
  *   by_check   (check_shard, check_at)    integrations the rule pass must look at by a given time
  *   by_outbox  (outbox_shard, outbox_at)  issues with an undelivered notification
  *   by_lookup  (lookup_id)                integration id -> its organization, for the ingest
+ *   by_lapi    (lapi_name)                "{org}#{name}" of a `source: lapi` integration, for bouncer snapshots
  */
 export const INDEX = {
   byCheck: 'by_check',
   byOutbox: 'by_outbox',
   byLookup: 'by_lookup',
+  byLapiName: 'by_lapi',
 } as const;
 
 /** Shards spread the schedule indexes over several partitions; each pass queries them all. */
@@ -54,6 +56,11 @@ export const TABLE = {
     {
       name: INDEX.byLookup,
       partitionKey: { name: 'lookup_id', type: 'S' },
+      projection: 'KEYS_ONLY',
+    },
+    {
+      name: INDEX.byLapiName,
+      partitionKey: { name: 'lapi_name', type: 'S' },
       projection: 'KEYS_ONLY',
     },
   ] satisfies IndexDefinition[],
