@@ -239,7 +239,7 @@ describe('pullwatch end to end (local runner + CLI + API, injected time)', () =>
     expect(json).toMatchObject({
       at: t1,
       outcome: 'ok',
-      ingest: { files_processed: 1, records: 1, integrations_updated: 1, skipped: { not_json: 1 } },
+      ingest: { files_processed: 1, records: 1, integrations_updated: 1, skipped: { unrecognized: 1 } },
       rules: { opened: [], resolved: [] },
       errors: [],
     });
