@@ -12,7 +12,7 @@ import {
   type PullSummary,
 } from '../pulls/index.ts';
 import { isSnapshot, MAX_SNAPSHOT_BYTES, orgOfSnapshot, parseSnapshot } from '../pulls/lapi.ts';
-import { MAX_LINE_LENGTH, parseLine, type SkipReason as LineSkipReason } from '../pulls/parse.ts';
+import { type SkipReason as LineSkipReason, MAX_LINE_LENGTH, parseLine } from '../pulls/parse.ts';
 import type { Store } from '../store/index.ts';
 import { addSeconds, type Iso, laterOf } from '../time.ts';
 import { readBounded, splitLines, TOO_LONG } from './lines.ts';
@@ -75,7 +75,15 @@ interface FileResult {
 }
 
 function newResult(): FileResult {
-  return { lines: 0, records: 0, newest: null, skipped: {}, samples: [], byId: new Map(), byLapiName: new Map() };
+  return {
+    lines: 0,
+    records: 0,
+    newest: null,
+    skipped: {},
+    samples: [],
+    byId: new Map(),
+    byLapiName: new Map(),
+  };
 }
 
 function skip(result: FileResult, reason: SkipReason, file: string, line: number, text: string | null): void {
@@ -136,7 +144,17 @@ async function readSnapshot(file: LogFile, latestAllowed: Iso): Promise<FileResu
   }
   const parsed = text === null ? ({ ok: false, reason: 'too_long' } as const) : parseSnapshot(text);
   if (!parsed.ok) {
-    skip(result, parsed.reason === 'not_json' ? 'not_json' : parsed.reason === 'too_long' ? 'too_long' : 'not_a_snapshot', file.name, 1, null);
+    skip(
+      result,
+      parsed.reason === 'not_json'
+        ? 'not_json'
+        : parsed.reason === 'too_long'
+          ? 'too_long'
+          : 'not_a_snapshot',
+      file.name,
+      1,
+      null,
+    );
     return result;
   }
   for (let index = 0; index < parsed.skipped; index += 1) skip(result, 'bad_entry', file.name, 1, null);
@@ -230,7 +248,9 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
   for (const { file, attempts } of claimed) {
     let result: FileResult;
     try {
-      result = isSnapshot(file.name) ? await readSnapshot(file, latestAllowed) : await readLogFile(file, latestAllowed);
+      result = isSnapshot(file.name)
+        ? await readSnapshot(file, latestAllowed)
+        : await readLogFile(file, latestAllowed);
     } catch (error) {
       // Unreadable (corrupt gzip, permission, network): nothing of it is used; other files go on.
       const message = error instanceof Error ? error.message : String(error);
@@ -255,11 +275,11 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
 
   // Resolve each integration to its organization; a pull for an unknown id never creates anything.
   const targets: Array<{ org_id: string; id: string; summary: PullSummary }> = [];
-  for (const [integrationId, summary] of byId) {
+  await inParallel([...byId], WRITE_CONCURRENCY, async ([integrationId, summary]) => {
     const orgId = await store.findIntegrationOrg(integrationId);
     if (orgId === null) count('unknown_integration', summary.records);
     else targets.push({ org_id: orgId, id: integrationId, summary });
-  }
+  });
   for (const { orgId, summary } of lapiByName.values()) {
     const id = await store.findLapiIntegration(orgId, summary.integration_id);
     if (id === null) {
@@ -271,7 +291,9 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     else targets.push({ org_id: orgId, id, summary: { ...summary, integration_id: id } });
   }
 
-  const current = new Map((await store.getIntegrations(targets)).map((integration) => [integration.id, integration]));
+  const current = new Map(
+    (await store.getIntegrations(targets)).map((integration) => [integration.id, integration]),
+  );
   await inParallel(targets, WRITE_CONCURRENCY, async (target) => {
     let integration = current.get(target.id) ?? null;
     for (let attempt = 0; integration !== null; attempt += 1) {
@@ -289,6 +311,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     count('unknown_integration', target.summary.records);
   });
 
+  report.files_processed = read.length;
   await store.recordIngest(now, report);
   for (const { file, result } of read) {
     await store.completeFile(file.key, runId, now, {
@@ -297,7 +320,6 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
       skipped: result.skipped,
       samples: result.samples,
     });
-    report.files_processed += 1;
   }
   return report;
 }

@@ -8,7 +8,10 @@ export const TOO_LONG = Symbol('too long');
  * 1 GB file or a 1 GB line costs the same memory as a small one. Splitting on the byte `\n` is safe in
  * UTF-8 (no multi-byte character contains it).
  */
-export async function* splitLines(stream: Readable, maxLength: number): AsyncGenerator<string | typeof TOO_LONG> {
+export async function* splitLines(
+  stream: Readable,
+  maxLength: number,
+): AsyncGenerator<string | typeof TOO_LONG> {
   let pending: Buffer[] = [];
   let pendingLength = 0;
   let overflow = false;
@@ -30,7 +33,10 @@ export async function* splitLines(stream: Readable, maxLength: number): AsyncGen
       }
       if (newline === -1) break;
       if (overflow) yield TOO_LONG;
-      else yield pending.length === 1 ? (pending[0] as Buffer).toString('utf8') : Buffer.concat(pending).toString('utf8');
+      else
+        yield pending.length === 1
+          ? (pending[0] as Buffer).toString('utf8')
+          : Buffer.concat(pending).toString('utf8');
       pending = [];
       pendingLength = 0;
       overflow = false;

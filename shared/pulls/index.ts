@@ -135,7 +135,11 @@ export function mergeSummary(into: PullSummary, other: PullSummary): void {
  */
 export function applyPulls(integration: Integration, summary: PullSummary): Integration | null {
   const storedSuccess: Seen | null = integration.last_pull_at
-    ? { at: integration.last_pull_at, ip: integration.last_pull_ip, user_agent: integration.last_pull_user_agent }
+    ? {
+        at: integration.last_pull_at,
+        ip: integration.last_pull_ip,
+        user_agent: integration.last_pull_user_agent,
+      }
     : null;
   const storedAttempt: Attempt | null =
     integration.last_attempt_at !== null && integration.last_attempt_status !== null

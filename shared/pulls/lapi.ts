@@ -50,7 +50,9 @@ export function parseSnapshot(text: string): SnapshotResult {
     }
     const entry = item as Record<string, unknown>;
     const lastPull =
-      typeof entry.last_pull === 'string' && !NEVER.test(entry.last_pull) ? parseIsoTime(entry.last_pull) : null;
+      typeof entry.last_pull === 'string' && !NEVER.test(entry.last_pull)
+        ? parseIsoTime(entry.last_pull)
+        : null;
     const revoked = entry.revoked === true || entry.valid === false;
     const version = typeof entry.version === 'string' ? entry.version : null;
     const type = typeof entry.type === 'string' ? entry.type : null;

@@ -9,7 +9,6 @@ import type { PullRecord } from './index.ts';
  */
 export type SkipReason =
   | 'not_json'
-  | 'not_an_object'
   | 'unrecognized'
   | 'other_path'
   | 'missing_field'
@@ -25,9 +24,9 @@ export type ParsedLine = { ok: true; record: PullRecord } | { ok: false; reason:
 /** Lines longer than this are not access-log records; refusing them keeps memory and time bounded. */
 export const MAX_LINE_LENGTH = 16 * 1024;
 
-const CANONICAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 /** RFC 3339 with an explicit offset: a time without one would depend on the reader's timezone. */
-const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+const ISO_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
 const MONTHS: Record<string, number> = {
   Jan: 0,
   Feb: 1,
@@ -43,33 +42,71 @@ const MONTHS: Record<string, number> = {
   Dec: 11,
 };
 const CLF_TIME = /^(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$/;
-const CONTENT_PATH = /\/integrations\/([A-Za-z0-9_-]{1,128})\/content(?:[?#]|$)/;
+/** The path must end with the content route (any prefix: stage, version); the query string is not the path. */
+const CONTENT_PATH = /\/integrations\/([A-Za-z0-9_-]{1,128})\/content$/;
 const COMBINED =
   /^(\S+) \S+ \S+ \[([^\]]+)\] "([A-Z]+) (\S+)(?: [^"]*)?" (\d{3}) \S+(?: "(?:[^"\\]|\\.)*" "((?:[^"\\]|\\.)*)")?/;
 const MIN_YEAR = 2000;
 
-function validCalendar(year: number, month: number, day: number, hour: number, minute: number, second: number) {
-  if (year < MIN_YEAR || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 60) return false;
-  const days = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  return day <= days;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function validCalendar(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+) {
+  if (year < MIN_YEAR || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59)
+    return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return day <= (month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] as number));
+}
+
+/** Two ASCII digits at `at` as a number, or NaN. */
+function digits2(text: string, at: number): number {
+  const high = text.charCodeAt(at) - 48;
+  const low = text.charCodeAt(at + 1) - 48;
+  return high >= 0 && high <= 9 && low >= 0 && low <= 9 ? high * 10 + low : Number.NaN;
+}
+
+/**
+ * `YYYY-MM-DDTHH:MM:SS.sssZ` exactly (what JSON loggers and toISOString write): checked by character codes,
+ * since it is the hot path of the ingest.
+ */
+function canonicalTime(value: string): string | null {
+  if (
+    value.length !== 24 ||
+    value.charCodeAt(4) !== 45 ||
+    value.charCodeAt(7) !== 45 ||
+    value.charCodeAt(10) !== 84 ||
+    value.charCodeAt(13) !== 58 ||
+    value.charCodeAt(16) !== 58 ||
+    value.charCodeAt(19) !== 46 ||
+    value.charCodeAt(23) !== 90
+  ) {
+    return null;
+  }
+  const year = digits2(value, 0) * 100 + digits2(value, 2);
+  const millis = digits2(value, 20) * 10 + (value.charCodeAt(22) - 48);
+  if (Number.isNaN(millis) || value.charCodeAt(22) < 48 || value.charCodeAt(22) > 57) return null;
+  const ok = validCalendar(
+    year,
+    digits2(value, 5),
+    digits2(value, 8),
+    digits2(value, 11),
+    digits2(value, 14),
+    digits2(value, 17),
+  );
+  return ok ? value : null;
 }
 
 /** The instant of an ISO 8601 time with offset, normalised to UTC, or null for anything else. */
 export function parseIsoTime(value: string): string | null {
-  if (CANONICAL_TIME.test(value)) {
-    // The common case, already normalised: check the calendar without building a Date.
-    const year = Number(value.slice(0, 4));
-    const month = Number(value.slice(5, 7));
-    const day = Number(value.slice(8, 10));
-    const ok = validCalendar(
-      year,
-      month,
-      day,
-      Number(value.slice(11, 13)),
-      Number(value.slice(14, 16)),
-      Number(value.slice(17, 19)),
-    );
-    return ok && value.slice(17, 19) !== '60' ? value : null;
+  if (value.length === 24 && value.charCodeAt(23) === 90) {
+    const fast = canonicalTime(value);
+    if (fast !== null) return fast;
   }
   const match = ISO_TIME.exec(value);
   if (!match) return null;
@@ -81,27 +118,35 @@ export function parseIsoTime(value: string): string | null {
     number,
     number,
   ];
-  if (!validCalendar(year, month, day, hour, minute, second) || second === 60) return null;
+  if (!validCalendar(year, month, day, hour, minute, second)) return null;
   const millis = Date.parse(value);
   return Number.isNaN(millis) ? null : new Date(millis).toISOString();
 }
 
+// Access logs are written in time order, so consecutive lines usually share their second: remember the last.
+let lastClfInput = '';
+let lastClfOutput: string | null = null;
+
 /** Common Log Format time, e.g. `21/Nov/2026:10:00:00 +0000`. */
 export function parseClfTime(value: string): string | null {
+  if (value === lastClfInput) return lastClfOutput;
   const match = CLF_TIME.exec(value);
-  if (!match) return null;
-  const month = MONTHS[match[2] as string];
-  if (month === undefined) return null;
-  const [day, year, hour, minute, second] = [match[1], match[3], match[4], match[5], match[6]].map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  if (!validCalendar(year, month + 1, day, hour, minute, second) || second === 60) return null;
-  const offsetMinutes = (match[7] === '-' ? -1 : 1) * (Number(match[8]) * 60 + Number(match[9]));
-  return new Date(Date.UTC(year, month, day, hour, minute, second) - offsetMinutes * 60_000).toISOString();
+  let output: string | null = null;
+  const month = match ? MONTHS[match[2] as string] : undefined;
+  if (match && month !== undefined) {
+    const [day, year, hour, minute, second] = [match[1], match[3], match[4], match[5], match[6]].map(
+      Number,
+    ) as [number, number, number, number, number];
+    if (validCalendar(year, month + 1, day, hour, minute, second)) {
+      const offsetMinutes = (match[7] === '-' ? -1 : 1) * (Number(match[8]) * 60 + Number(match[9]));
+      output = new Date(
+        Date.UTC(year, month, day, hour, minute, second) - offsetMinutes * 60_000,
+      ).toISOString();
+    }
+  }
+  lastClfInput = value;
+  lastClfOutput = output;
+  return output;
 }
 
 /** Epoch time in seconds or milliseconds (API Gateway's requestTimeEpoch is either, depending on setup). */
@@ -115,21 +160,43 @@ function parseEpoch(value: unknown): string | null {
 
 function parseStatus(value: unknown): number | null {
   const status = typeof value === 'string' && /^\d{3}$/.test(value) ? Number(value) : value;
-  return typeof status === 'number' && Number.isInteger(status) && status >= 100 && status <= 599 ? status : null;
+  return typeof status === 'number' && Number.isInteger(status) && status >= 100 && status <= 599
+    ? status
+    : null;
 }
 
 const optionalString = (value: unknown): string | null | undefined =>
-  value === undefined || value === null || value === '-' ? null : typeof value === 'string' ? value : undefined;
+  value === undefined || value === null || value === '-'
+    ? null
+    : typeof value === 'string'
+      ? value
+      : undefined;
 
 /** The integration id in a request path, or null if the path is not a content endpoint. */
 export function integrationIdOfPath(path: string): string | null {
-  return CONTENT_PATH.exec(path)?.[1] ?? null;
+  const cut = path.search(/[?#]/);
+  return CONTENT_PATH.exec(cut === -1 ? path : path.slice(0, cut))?.[1] ?? null;
+}
+
+/** Undoes the escaping of quoted log fields: nginx writes `\xHH`, Apache `\"` and `\\`. */
+function unescapeLogField(value: string): string {
+  if (!value.includes('\\')) return value;
+  // Escaped bytes may form one multi-byte UTF-8 character, so decode bytes, not characters.
+  const parts: Buffer[] = [];
+  for (const match of value.matchAll(/\\x([0-9A-Fa-f]{2})|\\([\s\S])|([^\\]+|\\$)/g)) {
+    if (match[1] !== undefined) parts.push(Buffer.from([Number.parseInt(match[1], 16)]));
+    else parts.push(Buffer.from(match[2] ?? match[3] ?? '', 'utf8'));
+  }
+  return Buffer.concat(parts).toString('utf8');
 }
 
 /** Parses one pull-log line of any supported format. */
 export function parseLine(raw: string): ParsedLine {
   if (raw.length > MAX_LINE_LENGTH) return { ok: false, reason: 'too_long' };
-  const line = raw.trim();
+  // Trimming copies the line; most lines need none.
+  const first = raw.charCodeAt(0);
+  const last = raw.charCodeAt(raw.length - 1);
+  const line = first > 32 && last > 32 ? raw : raw.trim();
   if (line === '') return null;
   if (line.charCodeAt(0) === 123 /* { */) {
     let value: unknown;
@@ -138,12 +205,11 @@ export function parseLine(raw: string): ParsedLine {
     } catch {
       return { ok: false, reason: 'not_json' };
     }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      return { ok: false, reason: 'not_an_object' };
-    }
+    // A line that starts with `{` and parses is always an object.
     const entry = value as Record<string, unknown>;
     if ('integration_id' in entry) return canonical(entry);
-    if ('requestTime' in entry || 'requestTimeEpoch' in entry || 'httpMethod' in entry) return apiGateway(entry);
+    if ('requestTime' in entry || 'requestTimeEpoch' in entry || 'httpMethod' in entry)
+      return apiGateway(entry);
     return { ok: false, reason: 'missing_field' };
   }
   return combined(line);
@@ -166,7 +232,8 @@ function canonical(entry: Record<string, unknown>): ParsedLine {
   const method = entry.method === undefined ? 'GET' : entry.method;
   const ip = optionalString(entry.ip);
   const userAgent = optionalString(entry.user_agent);
-  if (typeof method !== 'string' || ip === undefined || userAgent === undefined) return { ok: false, reason: 'bad_type' };
+  if (typeof method !== 'string' || ip === undefined || userAgent === undefined)
+    return { ok: false, reason: 'bad_type' };
   return {
     ok: true,
     record: {
@@ -196,14 +263,26 @@ function apiGateway(entry: Record<string, unknown>): ParsedLine {
       : typeof entry.requestTime === 'string'
         ? parseClfTime(entry.requestTime)
         : null;
-  if (time === null) return { ok: false, reason: entry.requestTime ?? entry.requestTimeEpoch ? 'bad_time' : 'missing_field' };
+  if (time === null)
+    return {
+      ok: false,
+      reason: (entry.requestTime ?? entry.requestTimeEpoch) ? 'bad_time' : 'missing_field',
+    };
   const method = entry.httpMethod === undefined ? 'GET' : entry.httpMethod;
   const ip = optionalString(entry.ip ?? entry.sourceIp);
   const userAgent = optionalString(entry.userAgent);
-  if (typeof method !== 'string' || ip === undefined || userAgent === undefined) return { ok: false, reason: 'bad_type' };
+  if (typeof method !== 'string' || ip === undefined || userAgent === undefined)
+    return { ok: false, reason: 'bad_type' };
   return {
     ok: true,
-    record: { time, integration_id: integrationId, method: method.toUpperCase(), status, ip, user_agent: userAgent },
+    record: {
+      time,
+      integration_id: integrationId,
+      method: method.toUpperCase(),
+      status,
+      ip,
+      user_agent: userAgent,
+    },
   };
 }
 
@@ -226,7 +305,7 @@ function combined(line: string): ParsedLine {
       method: match[3] as string,
       status,
       ip: match[1] === '-' ? null : (match[1] as string),
-      user_agent: agent === undefined || agent === '-' ? null : agent.replace(/\\(.)/g, '$1'),
+      user_agent: agent === undefined || agent === '-' ? null : unescapeLogField(agent),
     },
   };
 }

@@ -394,7 +394,12 @@ export class Store {
     orgId: string,
     options: { limit: number; cursor?: string },
   ): Promise<Page<Integration>> {
-    const page = await this.queryOrg<Record<string, unknown>>('read.integration.list', orgId, 'INT#', options);
+    const page = await this.queryOrg<Record<string, unknown>>(
+      'read.integration.list',
+      orgId,
+      'INT#',
+      options,
+    );
     return { items: page.items.map(toIntegration), next_cursor: page.next_cursor };
   }
 
@@ -819,7 +824,9 @@ export class Store {
       files_set_aside: report.files_set_aside.length,
       lines: report.lines,
       records: report.records,
-      skipped: Object.fromEntries(Object.entries(report.skipped).filter((entry): entry is [string, number] => entry[1] !== undefined)),
+      skipped: Object.fromEntries(
+        Object.entries(report.skipped).filter((entry): entry is [string, number] => entry[1] !== undefined),
+      ),
     };
     await this.send(
       'write.deployment',
