@@ -40,6 +40,10 @@ function integration(overrides: Partial<Integration> = {}): Integration {
     last_pull_user_agent: null,
     last_attempt_at: null,
     last_attempt_status: null,
+    last_attempt_ip: null,
+    last_attempt_user_agent: null,
+    rejections: [],
+    lapi: null,
     open_issues: {},
     issue_seq: 0,
     version: 1,
@@ -131,13 +135,17 @@ describe('parseLine: canonical JSON lines (BRIEF 5.1 format 1)', () => {
 
   it('names the reason of each malformed line', () => {
     const cases: Array<[string, string]> = [
-      ['hello world', 'not_json'],
+      // Not JSON and no other format either: nothing matched.
+      ['hello world', 'unrecognized'],
+      // Starts like a JSON object but is not one.
       ['{"time": "2026-11-21T10:00:00Z", "integration_id": ', 'not_json'],
       ['{broken}', 'not_json'],
-      ['[1, 2, 3]', 'not_json'],
-      ['"a string"', 'not_json'],
-      ['42', 'not_json'],
-      ['203.0.113.7 - - [21/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5', 'not_json'],
+      // Only a line starting with `{` is tried as JSON; other JSON values match no format.
+      ['[1, 2, 3]', 'unrecognized'],
+      ['"a string"', 'unrecognized'],
+      ['42', 'unrecognized'],
+      // A well-formed access-log line for another path is not a pull.
+      ['203.0.113.7 - - [21/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5', 'other_path'],
       [line({ integration_id: ID, status: 200 }), 'missing_field'],
       [line({ time: base.time, status: 200 }), 'missing_field'],
       [line({ time: base.time, integration_id: ID }), 'missing_field'],
@@ -205,6 +213,8 @@ describe('parseLine properties', () => {
       expect([
         'not_json',
         'not_an_object',
+        'unrecognized',
+        'other_path',
         'missing_field',
         'bad_time',
         'bad_status',
