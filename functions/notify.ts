@@ -1,4 +1,5 @@
 import { runNotify } from '../shared/notify/index.ts';
+import { cycleSettings } from '../shared/runtime.ts';
 import { iso } from '../shared/time.ts';
 import { config, logJson, publisher, store } from './context.ts';
 
@@ -9,7 +10,7 @@ export const handler = async () => {
     store,
     publisher,
     now,
-    ...(config.PULLWATCH_CONSOLE_URL ? { consoleUrl: config.PULLWATCH_CONSOLE_URL } : {}),
+    ...cycleSettings(config),
   });
   await store.recordCycle(now, report.failed.length === 0 ? 'ok' : 'failed');
   logJson('notify done', { report });

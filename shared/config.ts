@@ -29,6 +29,10 @@ const EnvSchema = z.object({
   PULLWATCH_LOG_PREFIX: z.string().default(''),
   PULLWATCH_CYCLE_SECONDS: positiveInt(60),
   PULLWATCH_CONSOLE_URL: z.url().optional(),
+  /** The pipeline guard: pull logs older than this hold offline alerts (0: guard off). */
+  PULLWATCH_STALE_AFTER_SECONDS: z.coerce.number().int().min(0).default(7200),
+  /** Reminder interval of an open issue (0: no reminders). */
+  PULLWATCH_REMINDER_SECONDS: z.coerce.number().int().min(0).default(86_400),
   PORT: z.coerce.number().int().min(0).max(65535).default(8787),
   HOST: z.string().min(1).default('127.0.0.1'),
 });

@@ -44,6 +44,19 @@ export function createSource(config: Config): LogSource {
   return new DirectorySource(config.PULLWATCH_LOG_DIR);
 }
 
+/** The cycle's settings from the configuration, for runCycle / runRules / runNotify. */
+export function cycleSettings(config: Config): {
+  consoleUrl?: string;
+  staleAfterSeconds: number;
+  reminderSeconds: number;
+} {
+  return {
+    ...(config.PULLWATCH_CONSOLE_URL ? { consoleUrl: config.PULLWATCH_CONSOLE_URL } : {}),
+    staleAfterSeconds: config.PULLWATCH_STALE_AFTER_SECONDS,
+    reminderSeconds: config.PULLWATCH_REMINDER_SECONDS,
+  };
+}
+
 /** The key-hashing secret in AWS: from the environment, or from Secrets Manager (the stack's choice). */
 export async function loadSecret(config: Config): Promise<string> {
   if (config.PULLWATCH_KEY_SECRET) return config.PULLWATCH_KEY_SECRET;

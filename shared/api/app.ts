@@ -166,6 +166,13 @@ export function createApp(deps: ApiDeps) {
       const integration = await getIntegration(store, c.get('caller').org_id, c.req.param('id'));
       return c.json(integrationView(integration, now()));
     })
+    .get('/:id/transitions', async (c) => {
+      const { org_id } = c.get('caller');
+      // 404 for another organization's integration, exactly like a missing one.
+      await getIntegration(store, org_id, c.req.param('id'));
+      const items = await store.listTransitions(org_id, c.req.param('id'), 50);
+      return c.json({ items, next_cursor: null });
+    })
     .patch('/:id', async (c) => {
       const at = now();
       const body = await jsonBody(c);

@@ -12,7 +12,7 @@ import { createIntegration, integrationView } from '../integration/ops.ts';
 import { type LocalContext, openLocal } from '../local/context.ts';
 import { serve, summarizeCycle } from '../local/serve.ts';
 import { createOrg } from '../org/index.ts';
-import { createPublisher, createSource } from '../runtime.ts';
+import { createPublisher, createSource, cycleSettings } from '../runtime.ts';
 import { iso } from '../time.ts';
 
 const USAGE = `pullwatch: watch that firewalls keep pulling their blocklist
@@ -222,7 +222,7 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
             out.json ? (line) => process.stderr.write(`${line}\n`) : undefined,
           ),
           now,
-          ...(config.PULLWATCH_CONSOLE_URL ? { consoleUrl: config.PULLWATCH_CONSOLE_URL } : {}),
+          ...cycleSettings(config),
         }),
       );
       out.print(summarizeCycle(report), report);

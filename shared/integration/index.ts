@@ -138,19 +138,50 @@ export function offlineIssueType(kind: IntegrationKind): IssueType {
   return kind === 'firewall' ? 'fw_integration_offline' : 'rc_integration_offline';
 }
 
+/** The early warning: this many rejected attempts ... */
+export const AUTH_FAILING_MIN_REJECTIONS = 3;
+/** ... spanning at least this long, with no success since the first of them. */
+export const AUTH_FAILING_MIN_SPAN_SECONDS = 900;
+
+/**
+ * When the credentials-rejected early warning became true, or null if it is not true: the first rejection
+ * that makes at least 3 rejected attempts spanning 15 minutes since the last success. (`rejections` only
+ * holds attempts after the last success.)
+ */
+export function authFailingSince(integration: Integration): Iso | null {
+  const times = integration.rejections;
+  const first = times[0];
+  if (first === undefined) return null;
+  const span = AUTH_FAILING_MIN_SPAN_SECONDS * 1000;
+  for (let index = AUTH_FAILING_MIN_REJECTIONS - 1; index < times.length; index += 1) {
+    const time = times[index] as Iso;
+    if (Date.parse(time) - Date.parse(first) >= span) return time;
+  }
+  return null;
+}
+
+/** The issue types the facts call for at `now` (before any hold of the pipeline guard). */
+export function wantedIssueTypes(integration: Integration, now: Iso): IssueType[] {
+  if (integration.paused) return [];
+  const wanted: IssueType[] = [];
+  if (offlineAt(integration) <= now) wanted.push(offlineIssueType(integration.kind));
+  if (authFailingSince(integration) !== null) wanted.push('integration_auth_failing');
+  return wanted;
+}
+
 /**
  * When the rule pass must next look at this integration, or null if nothing can change without new facts.
  * Every writer (ingest, API, rules) stores this alongside its change, so the rule pass reads only the
  * integrations whose time has come instead of scanning all of them.
  */
 export function nextCheckAt(integration: Integration, now: Iso): Iso | null {
-  const hasOpenIssue = Object.keys(integration.open_issues).length > 0;
-  if (integration.paused) return hasOpenIssue ? now : null;
-  const offlineType = offlineIssueType(integration.kind);
-  const crossing = offlineAt(integration);
-  if (integration.open_issues[offlineType]) {
-    // Open and still idle: only a new pull (which rewrites this) can change anything.
-    return crossing > now ? now : null;
+  const wanted = new Set(wantedIssueTypes(integration, now));
+  const open = Object.keys(integration.open_issues) as IssueType[];
+  // Something to open or to resolve: now.
+  if (open.some((type) => !wanted.has(type)) || [...wanted].some((type) => !integration.open_issues[type])) {
+    return now;
   }
-  return crossing;
+  // Otherwise the only change time alone can bring is crossing the threshold.
+  if (integration.paused || integration.open_issues[offlineIssueType(integration.kind)]) return null;
+  return offlineAt(integration);
 }

@@ -154,15 +154,33 @@ export async function patchIntegration(
   if (!parsed.success) throw validationError(parsed.error);
   const patch = parsed.data;
   // Pausing needs no special case: the next rule pass sees a paused integration with open issues and resolves them.
-  return update(store, orgId, id, now, (current) => ({
-    ...current,
-    ...(patch.name === undefined ? {} : { name: patch.name }),
-    ...(patch.vendor === undefined ? {} : { vendor: patch.vendor }),
-    ...(patch.offline_after_seconds === undefined
-      ? {}
-      : { offline_after_seconds: patch.offline_after_seconds }),
-    ...(patch.paused === undefined ? {} : { paused: patch.paused }),
-  }));
+  let before: Integration | null = null;
+  const updated = await update(store, orgId, id, now, (current) => {
+    before = current;
+    return {
+      ...current,
+      ...(patch.name === undefined ? {} : { name: patch.name }),
+      ...(patch.vendor === undefined ? {} : { vendor: patch.vendor }),
+      ...(patch.offline_after_seconds === undefined
+        ? {}
+        : { offline_after_seconds: patch.offline_after_seconds }),
+      ...(patch.paused === undefined ? {} : { paused: patch.paused }),
+    };
+  });
+  const previous = before as Integration | null;
+  if (previous && patch.paused !== undefined && patch.paused !== previous.paused) {
+    await store.putTransition(updated, {
+      integration_id: updated.id,
+      at: now,
+      kind: patch.paused ? 'paused' : 'resumed',
+      issue_id: null,
+      issue_type: null,
+      from_status: statusOf(previous, now),
+      to_status: statusOf(updated, now),
+      reason: 'api',
+    });
+  }
+  return updated;
 }
 
 /**

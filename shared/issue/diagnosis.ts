@@ -70,6 +70,17 @@ function bouncerSteps(): string[] {
  */
 export function diagnose(integration: Integration): Diagnosis {
   const steps = integration.kind === 'firewall' ? feedSteps(integration) : bouncerSteps();
+  if (integration.source === 'lapi' && integration.lapi?.revoked) {
+    return {
+      code: 'bouncer_revoked',
+      summary: 'The security engine lists this bouncer as revoked or invalid: its API key no longer works.',
+      steps: [
+        `Register it again on the security engine (cscli bouncers add ${integration.name}) and put the new key in the bouncer's configuration.`,
+        'Restart the bouncer service and check cscli bouncers list shows a recent last pull.',
+        ...bouncerSteps(),
+      ],
+    };
+  }
   const status = integration.last_attempt_status;
   const attemptAfterPull =
     integration.last_attempt_at !== null &&

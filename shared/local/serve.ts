@@ -5,7 +5,7 @@ import { createApp } from '../api/app.ts';
 import type { Config } from '../config.ts';
 import { type CycleReport, runCycle } from '../cycle.ts';
 import { createOrgWithKey } from '../org/index.ts';
-import { createPublisher, createSource } from '../runtime.ts';
+import { createPublisher, createSource, cycleSettings } from '../runtime.ts';
 import { iso } from '../time.ts';
 import { openLocal, outboxPath } from './context.ts';
 
@@ -97,7 +97,7 @@ export async function serve(
           source,
           publisher,
           now: iso(new Date()),
-          ...(config.PULLWATCH_CONSOLE_URL ? { consoleUrl: config.PULLWATCH_CONSOLE_URL } : {}),
+          ...cycleSettings(config),
         });
         log(summarizeCycle(report));
       } catch (error) {

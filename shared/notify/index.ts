@@ -1,90 +1,195 @@
 import { randomToken } from '../crypto.ts';
 import { TransportError } from '../errors.ts';
-import { type Issue, offlineIssueFor, pendingEvents } from '../issue/index.ts';
+import {
+  type Issue,
+  issueFor,
+  type NotificationEvent,
+  nextReminderAt,
+  pendingEvents,
+} from '../issue/index.ts';
 import type { Store } from '../store/index.ts';
 import { addSeconds, type Iso } from '../time.ts';
 import type { Publisher } from './publishers.ts';
-import { type Notification, renderNotification } from './render.ts';
+import { type Notification, renderDigest, renderNotification } from './render.ts';
 
 /** Longer than one notify pass can take; a crashed pass's claims are taken over after this. */
 export const CLAIM_SECONDS = 300;
 /** A transport that refuses a message for good (bad topic, no permission) is retried slowly. */
 const PERMANENT_FAILURE_RETRY_SECONDS = 3600;
+/** More notifications than this for one organization in one pass become one digest. */
+export const STORM_THRESHOLD = 10;
+export const DEFAULT_REMINDER_SECONDS = 86_400;
 
 export interface NotifyReport {
-  sent: Array<Pick<Notification, 'event' | 'issue_id' | 'org_id' | 'subject'>>;
-  failed: Array<{ issue_id: string; event: string; error: string; retryable: boolean }>;
+  sent: Array<
+    Pick<Notification, 'event' | 'org_id' | 'subject'> & { issue_id: string | null; events: number }
+  >;
+  failed: Array<{ issue_id: string | null; event: string; error: string; retryable: boolean }>;
+}
+
+export interface NotifyOptions {
+  store: Store;
+  publisher: Publisher;
+  now: Iso;
+  consoleUrl?: string;
+  /** Seconds between reminders of an open issue; 0 turns reminders off. */
+  reminderSeconds?: number;
+}
+
+/** An issue whose outbox this pass holds, with the events it owes. */
+interface Claimed {
+  issue: Issue;
+  token: string;
+  events: NotificationEvent[];
 }
 
 /**
- * Delivers every due notification once. Each issue's outbox is claimed with a conditional write, then
- * re-read, so two passes never send the same event; an event is recorded as sent right after its publish.
- * A failed publish releases the claim and is retried on a later pass. (The one window left is a crash
- * between a successful publish and its record: that event is sent again after the claim runs out, since
- * SNS standard topics cannot deduplicate.)
- */
-/**
- * An open issue that its integration does not point at and would not open now. Only checked before an
- * opening is announced; it costs one read per such notification.
+ * An open issue that its integration does not point at and would not open now: a rule pass wrote it and
+ * crashed before attaching it, and the facts moved on. Only checked before an opening is announced.
  */
 async function isOrphan(store: Store, issue: Issue, now: Iso): Promise<boolean> {
   if (issue.state !== 'open' || issue.notified.issue_opened || issue.integration_id === null) return false;
   const integration = await store.getIntegration(issue.org_id, issue.integration_id);
   if (integration === null) return true;
   if (integration.open_issues[issue.type]?.id === issue.id) return false;
-  return offlineIssueFor(integration, now)?.id !== issue.id;
+  return issueFor(integration, issue.type, now)?.id !== issue.id;
 }
 
-export async function runNotify(options: {
-  store: Store;
-  publisher: Publisher;
-  now: Iso;
-  consoleUrl?: string;
-}): Promise<NotifyReport> {
-  const { store, publisher, now, consoleUrl } = options;
+/**
+ * Delivers every due notification once. Each issue's outbox is claimed with a conditional write, then
+ * re-read, so two passes never send the same event; an event is recorded as sent right after its publish.
+ * A failed publish releases the claim and is retried on a later pass. When one organization has more than
+ * STORM_THRESHOLD notifications due, it gets one digest listing them instead. (The one window left is a crash
+ * between a successful publish and its record: that message is sent again once the claim runs out, since SNS
+ * standard topics cannot deduplicate.)
+ */
+export async function runNotify(options: NotifyOptions): Promise<NotifyReport> {
+  const { store, now } = options;
+  const reminderSeconds = options.reminderSeconds ?? DEFAULT_REMINDER_SECONDS;
   const report: NotifyReport = { sent: [], failed: [] };
+  const byOrg = new Map<string, Claimed[]>();
+
   for (const due of await store.dueNotifications(now)) {
     const token = randomToken(12);
     if (!(await store.claimNotification(due, token, now, addSeconds(now, CLAIM_SECONDS)))) continue;
     // The index may lag; decide from the item itself now that we hold it.
     const issue = await store.getIssue(due.org_id, due.id);
     if (!issue) continue;
-    if (await isOrphan(store, issue, now)) {
-      // A rule pass wrote this issue and crashed before attaching it to its integration, and the facts have
-      // moved on since: nobody should hear of an outage that no longer stands.
-      if (await store.deleteClaimedUnannouncedIssue(issue, token)) continue;
-    }
-    const events = pendingEvents(issue);
+    if ((await isOrphan(store, issue, now)) && (await store.deleteClaimedUnannouncedIssue(issue, token)))
+      continue;
+    const events = pendingEvents(issue, now, reminderSeconds);
     if (events.length === 0) {
-      await store.completeNotification(
+      await store.releaseOutbox(
         issue,
-        'issue_opened',
         token,
-        issue.notified.issue_opened ?? now,
-        true,
+        nextOutbox(
+          issue,
+          issue.notified.issue_reminder ?? issue.notified.issue_opened ?? now,
+          reminderSeconds,
+        ),
       );
       continue;
     }
-    for (const [index, event] of events.entries()) {
-      const notification = renderNotification(issue, event, consoleUrl ? { now, consoleUrl } : { now });
-      try {
-        await publisher.publish(notification);
-      } catch (error) {
-        const retryable = error instanceof TransportError ? error.retryable : true;
-        const message = error instanceof Error ? error.message : String(error);
-        await store.releaseNotification(
-          issue,
-          token,
-          retryable ? now : addSeconds(now, PERMANENT_FAILURE_RETRY_SECONDS),
-          message,
-        );
-        report.failed.push({ issue_id: issue.id, event, error: message, retryable });
-        break;
-      }
-      await store.completeNotification(issue, event, token, now, index === events.length - 1);
-      const { org_id, issue_id, subject } = notification;
-      report.sent.push({ event, issue_id, org_id, subject });
-    }
+    const claimed = byOrg.get(issue.org_id) ?? [];
+    claimed.push({ issue, token, events });
+    byOrg.set(issue.org_id, claimed);
+  }
+
+  for (const [orgId, claimed] of byOrg) {
+    const count = claimed.reduce((total, item) => total + item.events.length, 0);
+    if (count > STORM_THRESHOLD) await deliverDigest(options, orgId, claimed, reminderSeconds, report);
+    else for (const item of claimed) await deliverEach(options, item, reminderSeconds, report);
   }
   return report;
+}
+
+/** Where an issue waits after its last delivered message: until its next reminder, or nowhere. */
+function nextOutbox(issue: Issue, lastSentAt: Iso, reminderSeconds: number): Iso | null {
+  return issue.state === 'open' ? nextReminderAt(lastSentAt, reminderSeconds) : null;
+}
+
+async function fail(
+  options: NotifyOptions,
+  item: Claimed,
+  error: unknown,
+  event: string,
+  report: NotifyReport,
+) {
+  const retryable = error instanceof TransportError ? error.retryable : true;
+  const message = error instanceof Error ? error.message : String(error);
+  const retryAt = retryable ? options.now : addSeconds(options.now, PERMANENT_FAILURE_RETRY_SECONDS);
+  await options.store.releaseNotification(item.issue, item.token, retryAt, message);
+  report.failed.push({ issue_id: item.issue.id, event, error: message, retryable });
+}
+
+async function deliverEach(
+  options: NotifyOptions,
+  item: Claimed,
+  reminderSeconds: number,
+  report: NotifyReport,
+) {
+  const { store, publisher, now, consoleUrl } = options;
+  for (const [index, event] of item.events.entries()) {
+    const notification = renderNotification(item.issue, event, consoleUrl ? { now, consoleUrl } : { now });
+    try {
+      await publisher.publish(notification);
+    } catch (error) {
+      await fail(options, item, error, event, report);
+      return;
+    }
+    const last = index === item.events.length - 1;
+    await store.completeNotification(
+      item.issue,
+      event,
+      item.token,
+      now,
+      last,
+      last ? nextOutbox(item.issue, now, reminderSeconds) : null,
+    );
+    report.sent.push({
+      event,
+      issue_id: item.issue.id,
+      org_id: item.issue.org_id,
+      subject: notification.subject,
+      events: 1,
+    });
+  }
+}
+
+async function deliverDigest(
+  options: NotifyOptions,
+  orgId: string,
+  claimed: Claimed[],
+  reminderSeconds: number,
+  report: NotifyReport,
+) {
+  const { store, publisher, now, consoleUrl } = options;
+  const entries = claimed.flatMap((item) => item.events.map((event) => ({ issue: item.issue, event })));
+  const digest = renderDigest(orgId, entries, consoleUrl ? { now, consoleUrl } : { now });
+  try {
+    await publisher.publish(digest);
+  } catch (error) {
+    for (const item of claimed) await fail(options, item, error, 'issue_digest', report);
+    return;
+  }
+  for (const item of claimed) {
+    for (const [index, event] of item.events.entries()) {
+      const last = index === item.events.length - 1;
+      await store.completeNotification(
+        item.issue,
+        event,
+        item.token,
+        now,
+        last,
+        last ? nextOutbox(item.issue, now, reminderSeconds) : null,
+      );
+    }
+  }
+  report.sent.push({
+    event: 'issue_digest',
+    issue_id: null,
+    org_id: orgId,
+    subject: digest.subject,
+    events: entries.length,
+  });
 }

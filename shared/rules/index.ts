@@ -1,10 +1,35 @@
 import { ConflictError } from '../errors.ts';
-import { type Integration, offlineIssueType } from '../integration/index.ts';
-import { type Issue, offlineIssueFor } from '../issue/index.ts';
-import type { Store } from '../store/index.ts';
-import type { Iso } from '../time.ts';
+import {
+  type Integration,
+  type IssueType,
+  offlineIssueType,
+  statusOf,
+  wantedIssueTypes,
+} from '../integration/index.ts';
+import { DEPLOYMENT_ORG, type Issue, issueFor, pipelineIssue, type Resolution } from '../issue/index.ts';
+import type { Store, Transition } from '../store/index.ts';
+import { addSeconds, type Iso } from '../time.ts';
 
 const MAX_CONFLICT_RETRIES = 5;
+export const DEFAULT_STALE_AFTER_SECONDS = 7200;
+
+export interface IssueChange {
+  issue_id: string;
+  integration_id: string | null;
+  type: Issue['type'];
+  at: Iso;
+}
+
+export interface RulesReport {
+  candidates: number;
+  opened: IssueChange[];
+  resolved: IssueChange[];
+  /** Offline issues not opened because the pull-log feed itself is stale. */
+  held: number;
+  pipeline: 'fresh' | 'stale' | 'unknown' | 'guard_off';
+  /** Integrations that could not be settled this pass (e.g. throttled); they stay due for the next one. */
+  failed: Array<{ integration_id: string; error: string }>;
+}
 
 /** Raised after a pass in which some integrations could not be settled; carries what was done. */
 export class RulesIncompleteError extends Error {
@@ -16,36 +41,40 @@ export class RulesIncompleteError extends Error {
   }
 }
 
-export interface IssueChange {
-  issue_id: string;
-  integration_id: string;
-  type: Issue['type'];
-  at: Iso;
-}
-
-export interface RulesReport {
-  candidates: number;
-  opened: IssueChange[];
-  resolved: IssueChange[];
-  /** Integrations that could not be settled this pass (e.g. throttled); they stay due for the next one. */
-  failed: Array<{ integration_id: string; error: string }>;
+export interface RulesOptions {
+  store: Store;
+  now: Iso;
+  /** Pull logs older than this hold offline flips (0 turns the guard off). */
+  staleAfterSeconds?: number;
 }
 
 /**
- * One rule pass: looks only at the integrations whose check time has come (newly idle ones, and those
- * with an open issue that new facts may resolve), and moves each to the state its facts call for.
+ * One rule pass. First the pipeline guard: if the pull-log feed itself went quiet, one deployment-wide
+ * `pipeline_stale` issue opens and no integration is flagged offline (a log outage must not page every
+ * customer). Then each integration whose check time has come (newly idle, or with new facts that may open
+ * or resolve an issue) is moved to the state its facts call for.
  *
- * Every transition writes the issue first (idempotent: a deterministic id, or "resolve where open"),
- * then the integration "where version = the one we read". A crash between the two leaves the
- * integration due, so the next pass redoes the same, harmless, first write and completes the second.
+ * Every transition writes the issue first (idempotent: a deterministic id, or "resolve where open"), then
+ * the integration "where version = the one we read". A crash between the two leaves the integration due,
+ * so the next pass redoes the same, harmless, first write and completes the second.
  */
-export async function runRules(options: { store: Store; now: Iso }): Promise<RulesReport> {
+export async function runRules(options: RulesOptions): Promise<RulesReport> {
   const { store, now } = options;
+  const staleAfter = options.staleAfterSeconds ?? DEFAULT_STALE_AFTER_SECONDS;
+  const report: RulesReport = {
+    candidates: 0,
+    opened: [],
+    resolved: [],
+    held: 0,
+    pipeline: 'unknown',
+    failed: [],
+  };
+  const holdOffline = await guardPipeline(store, staleAfter, now, report);
   const candidates = await store.dueIntegrations(now);
-  const report: RulesReport = { candidates: candidates.length, opened: [], resolved: [], failed: [] };
+  report.candidates = candidates.length;
   for (const candidate of candidates) {
     try {
-      await settle(store, candidate, now, report);
+      await settle(store, candidate, now, holdOffline, report);
     } catch (error) {
       // One integration's failure must not hold back the others; it is still due next pass.
       report.failed.push({
@@ -54,65 +83,157 @@ export async function runRules(options: { store: Store; now: Iso }): Promise<Rul
       });
     }
   }
-  if (report.failed.length > 0) {
-    throw new RulesIncompleteError(report);
-  }
+  if (report.failed.length > 0) throw new RulesIncompleteError(report);
   return report;
 }
 
-async function settle(store: Store, candidate: Integration, now: Iso, report: RulesReport): Promise<void> {
+/** Opens or resolves the deployment-wide pipeline issue; true while offline flips must be held. */
+async function guardPipeline(
+  store: Store,
+  staleAfter: number,
+  now: Iso,
+  report: RulesReport,
+): Promise<boolean> {
+  const deployment = await store.getDeployment();
+  const newest = deployment.newest_record_at;
+  const open = deployment.pipeline_issue;
+  // No record ever seen: there is no feed to judge yet (a fresh install), so nothing is held.
+  const stale = staleAfter > 0 && newest !== null && addSeconds(newest, staleAfter) <= now;
+  report.pipeline = staleAfter === 0 ? 'guard_off' : newest === null ? 'unknown' : stale ? 'stale' : 'fresh';
+  if (stale && newest && !open) {
+    const issue = pipelineIssue(newest, staleAfter, deployment.pipeline_seq, now);
+    await store.putIssueIfAbsent(issue);
+    if (await store.setPipelineIssue({ id: issue.id, opened_at: issue.opened_at })) {
+      report.opened.push({
+        issue_id: issue.id,
+        integration_id: null,
+        type: 'pipeline_stale',
+        at: issue.opened_at,
+      });
+    }
+  } else if (!stale && open) {
+    const at = newest && newest > open.opened_at ? newest : now;
+    await store.resolveIssue(DEPLOYMENT_ORG, open.id, at, 'pull_resumed');
+    if (await store.clearPipelineIssue(open.id)) {
+      report.resolved.push({ issue_id: open.id, integration_id: null, type: 'pipeline_stale', at });
+    }
+  }
+  return stale;
+}
+
+async function settle(
+  store: Store,
+  candidate: Integration,
+  now: Iso,
+  holdOffline: boolean,
+  report: RulesReport,
+): Promise<void> {
   let integration: Integration | null = candidate;
-  let written: Issue | null = null;
+  let written: Issue[] = [];
   for (let attempt = 0; ; attempt += 1) {
     if (integration === null) {
-      if (written) await withdraw(store, written, now);
+      for (const issue of written) await withdraw(store, issue, now);
       return;
     }
-    const type = offlineIssueType(integration.kind);
-    const open = integration.open_issues[type];
-    const wanted = offlineIssueFor(integration, now);
-    if (written && written.id !== wanted?.id) {
-      // The facts changed under us after we wrote an issue: take it back before deciding again.
-      await withdraw(store, written, now);
-      written = null;
+    const current: Integration = integration;
+    const offlineType = offlineIssueType(current.kind);
+    const wanted = new Map<IssueType, Issue>();
+    for (const type of wantedIssueTypes(current, now)) {
+      const issue = issueFor(current, type, now);
+      if (issue) wanted.set(type, issue);
     }
+    // Issues we wrote in an earlier attempt that the facts no longer call for: take them back.
+    for (const issue of written) {
+      if (wanted.get(issue.type)?.id !== issue.id) await withdraw(store, issue, now);
+    }
+    written = written.filter((issue) => wanted.get(issue.type)?.id === issue.id);
+
+    const toOpen = [...wanted.values()].filter((issue) => !current.open_issues[issue.type]);
+    const opening = toOpen.filter((issue) => !(holdOffline && issue.type === offlineType));
+    report.held += toOpen.length - opening.length;
+    const toResolve = (Object.keys(current.open_issues) as IssueType[]).filter((type) => !wanted.has(type));
+    if (opening.length === 0 && toResolve.length === 0) return;
+
     try {
-      if (wanted && !open) {
-        if (await store.putIssueIfAbsent(wanted)) written = wanted;
-        const { [type]: _previous, ...others } = integration.open_issues;
-        await store.saveIntegration(
-          {
-            ...integration,
-            open_issues: { ...others, [type]: { id: wanted.id, opened_at: wanted.opened_at } },
-          },
-          integration.version,
-          now,
+      const resolved: IssueChange[] = [];
+      for (const type of toResolve) {
+        const ref = current.open_issues[type];
+        if (!ref) continue;
+        const resolution: Resolution = current.paused ? 'paused' : 'pull_resumed';
+        // Resumed: the newest pull (or the newest attempt that ended the rejections) is when it ended.
+        const at =
+          resolution === 'pull_resumed' && current.last_pull_at && current.last_pull_at > ref.opened_at
+            ? current.last_pull_at
+            : now;
+        await store.resolveIssue(current.org_id, ref.id, at, resolution);
+        await store.putTransition(
+          current,
+          transition(current, ref.id, type, 'issue_resolved', at, resolution),
         );
+        resolved.push({ issue_id: ref.id, integration_id: current.id, type, at });
+      }
+      for (const issue of opening) {
+        if (await store.putIssueIfAbsent(issue)) written.push(issue);
+        await store.putTransition(
+          current,
+          transition(current, issue.id, issue.type, 'issue_opened', issue.opened_at, issue.diagnosis.code),
+        );
+      }
+      const openIssues = { ...current.open_issues };
+      for (const type of toResolve) delete openIssues[type];
+      for (const issue of opening) openIssues[issue.type] = { id: issue.id, opened_at: issue.opened_at };
+      await store.saveIntegration(
+        { ...current, open_issues: openIssues, issue_seq: current.issue_seq + toResolve.length },
+        current.version,
+        now,
+      );
+      report.resolved.push(...resolved);
+      for (const issue of opening) {
         report.opened.push({
-          issue_id: wanted.id,
-          integration_id: integration.id,
-          type,
-          at: wanted.opened_at,
+          issue_id: issue.id,
+          integration_id: current.id,
+          type: issue.type,
+          at: issue.opened_at,
         });
-      } else if (!wanted && open) {
-        const resolution = integration.paused ? 'paused' : 'pull_resumed';
-        // Resumed: the pull that ended the outage is the moment it ended (the newest we know of).
-        const at = resolution === 'pull_resumed' && integration.last_pull_at ? integration.last_pull_at : now;
-        await store.resolveIssue(integration.org_id, open.id, at, resolution);
-        const { [type]: _resolved, ...others } = integration.open_issues;
-        await store.saveIntegration(
-          { ...integration, open_issues: others, issue_seq: integration.issue_seq + 1 },
-          integration.version,
-          now,
-        );
-        report.resolved.push({ issue_id: open.id, integration_id: integration.id, type, at });
       }
       return;
     } catch (error) {
       if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-      integration = await store.getIntegration(integration.org_id, integration.id);
+      integration = await store.getIntegration(current.org_id, current.id);
     }
   }
+}
+
+/** One line of an integration's history: an issue opened or resolved, with the status before and after. */
+function transition(
+  integration: Integration,
+  issueId: string,
+  type: IssueType,
+  kind: 'issue_opened' | 'issue_resolved',
+  at: Iso,
+  reason: string,
+): Transition {
+  const offline = type === offlineIssueType(integration.kind);
+  const statusNow = statusOf(integration, at);
+  return {
+    integration_id: integration.id,
+    at,
+    kind,
+    issue_id: issueId,
+    issue_type: type,
+    from_status:
+      kind === 'issue_opened'
+        ? offline
+          ? integration.last_pull_at
+            ? 'online'
+            : 'never_pulled'
+          : statusNow
+        : offline
+          ? 'offline'
+          : statusNow,
+    to_status: kind === 'issue_opened' ? (offline ? 'offline' : statusNow) : statusNow,
+    reason,
+  };
 }
 
 /** Undoes an issue we wrote but could not attach: deleted if nobody heard of it, otherwise resolved. */

@@ -66,6 +66,21 @@ export interface DeploymentState {
   last_cycle_outcome: 'ok' | 'failed' | null;
   newest_record_at: Iso | null;
   last_ingest: IngestCounts | null;
+  /** The open pipeline_stale issue, if any, and how many have been resolved (keeps new ids new). */
+  pipeline_issue: { id: string; opened_at: Iso } | null;
+  pipeline_seq: number;
+}
+
+/** One recorded change of an integration: an issue opened or resolved, a pause, a credential refresh. */
+export interface Transition {
+  integration_id: string;
+  at: Iso;
+  kind: 'issue_opened' | 'issue_resolved' | 'paused' | 'resumed';
+  issue_id: string | null;
+  issue_type: string | null;
+  from_status: string;
+  to_status: string;
+  reason: string;
 }
 
 export interface Page<T> {
@@ -594,49 +609,104 @@ export class Store {
   }
 
   /**
-   * Records one delivered event and gives the claim back. When `lastPending` is set and the issue is still
-   * in the state we rendered from, it also leaves the outbox; if the state moved meanwhile (it was resolved
-   * while we published) it stays in the outbox so the next pass delivers the new event.
+   * Records one delivered event. While more events of this issue are pending (`last` false) the claim is
+   * kept. On the last one the claim is given back and the issue either leaves the outbox or, while it is open
+   * and reminders are on, waits in it until `nextOutboxAt`. If the issue's state moved while we published
+   * (it was resolved meanwhile), it is left due now so the next pass delivers the new event.
    */
   async completeNotification(
     issue: Issue,
     event: NotificationEvent,
     token: string,
     at: Iso,
-    lastPending: boolean,
+    last: boolean,
+    nextOutboxAt: Iso | null = null,
   ): Promise<void> {
     const base = {
       TableName: this.tableName,
       Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
     };
-    if (lastPending) {
-      try {
-        await this.send(
-          'write.outbox.complete',
-          new UpdateCommand({
-            ...base,
-            UpdateExpression:
-              'SET notified.#event = :at REMOVE claim_token, claim_until, outbox_shard, outbox_at, last_error',
-            ConditionExpression: 'claim_token = :token AND #state = :state',
-            ExpressionAttributeNames: { '#event': event, '#state': 'state' },
-            ExpressionAttributeValues: { ':at': at, ':token': token, ':state': issue.state },
-          }),
-        );
-        return;
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-      }
+    const counter =
+      event === 'issue_reminder' ? ', reminders_sent = if_not_exists(reminders_sent, :zero) + :one' : '';
+    const counterValues = event === 'issue_reminder' ? { ':zero': 0, ':one': 1 } : {};
+    if (!last) {
+      await this.send(
+        'write.outbox.complete',
+        new UpdateCommand({
+          ...base,
+          UpdateExpression: `SET notified.#event = :at${counter} REMOVE last_error`,
+          ConditionExpression: 'claim_token = :token',
+          ExpressionAttributeNames: { '#event': event },
+          ExpressionAttributeValues: { ':at': at, ':token': token, ...counterValues },
+        }),
+      );
+      return;
+    }
+    try {
+      await this.send(
+        'write.outbox.complete',
+        new UpdateCommand({
+          ...base,
+          UpdateExpression:
+            nextOutboxAt === null
+              ? `SET notified.#event = :at${counter} REMOVE claim_token, claim_until, outbox_shard, outbox_at, last_error`
+              : `SET notified.#event = :at, outbox_at = :next${counter} REMOVE claim_token, claim_until, last_error`,
+          ConditionExpression: 'claim_token = :token AND #state = :state',
+          ExpressionAttributeNames: { '#event': event, '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':at': at,
+            ':token': token,
+            ':state': issue.state,
+            ...(nextOutboxAt === null ? {} : { ':next': nextOutboxAt }),
+            ...counterValues,
+          },
+        }),
+      );
+      return;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
     }
     await this.send(
       'write.outbox.complete',
       new UpdateCommand({
         ...base,
-        UpdateExpression: 'SET notified.#event = :at REMOVE last_error',
+        UpdateExpression: `SET notified.#event = :at, outbox_shard = :shard, outbox_at = :at${counter} REMOVE claim_token, claim_until, last_error`,
         ConditionExpression: 'claim_token = :token',
         ExpressionAttributeNames: { '#event': event },
-        ExpressionAttributeValues: { ':at': at, ':token': token },
+        ExpressionAttributeValues: {
+          ':at': at,
+          ':token': token,
+          ':shard': shardOf(issue.id),
+          ...counterValues,
+        },
       }),
     );
+  }
+
+  /** Gives the claim back with nothing sent: the issue waits in the outbox until `nextOutboxAt`, or leaves it. */
+  async releaseOutbox(issue: Issue, token: string, nextOutboxAt: Iso | null): Promise<void> {
+    try {
+      await this.send(
+        'write.outbox.release',
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
+          UpdateExpression:
+            nextOutboxAt === null
+              ? 'REMOVE claim_token, claim_until, outbox_shard, outbox_at'
+              : 'SET outbox_at = :next REMOVE claim_token, claim_until',
+          ConditionExpression: 'claim_token = :token AND #state = :state',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':token': token,
+            ':state': issue.state,
+            ...(nextOutboxAt === null ? {} : { ':next': nextOutboxAt }),
+          },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
   }
 
   /** Gives the claim back after a failed delivery; the notification is tried again at `retryAt`. */
@@ -854,6 +924,84 @@ export class Store {
     }
   }
 
+  /** Points the deployment at its open pipeline issue; false if one is already open. */
+  async setPipelineIssue(ref: { id: string; opened_at: Iso }): Promise<boolean> {
+    try {
+      await this.send(
+        'write.deployment',
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: 'DEPLOYMENT', sk: 'CYCLE' },
+          UpdateExpression: 'SET pipeline_issue = :ref',
+          ConditionExpression: 'attribute_not_exists(pipeline_issue)',
+          ExpressionAttributeValues: { ':ref': ref },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Forgets the resolved pipeline issue `id`; false if another pass did it first. */
+  async clearPipelineIssue(id: string): Promise<boolean> {
+    try {
+      await this.send(
+        'write.deployment',
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: 'DEPLOYMENT', sk: 'CYCLE' },
+          UpdateExpression:
+            'REMOVE pipeline_issue SET pipeline_seq = if_not_exists(pipeline_seq, :zero) + :one',
+          ConditionExpression: 'pipeline_issue.id = :id',
+          ExpressionAttributeValues: { ':id': id, ':zero': 0, ':one': 1 },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  // ---- transitions -------------------------------------------------------------------------------
+
+  /** Records a transition; writing the same one twice (a retried pass) leaves one record. */
+  async putTransition(
+    integration: Pick<Integration, 'org_id' | 'id'>,
+    transition: Transition,
+  ): Promise<void> {
+    await this.send(
+      'write.transition',
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: orgPk(integration.org_id),
+          sk: `TR#${integration.id}#${transition.at}#${transition.kind}#${transition.issue_id ?? ''}`,
+          entity: 'transition',
+          ...transition,
+        },
+      }),
+    );
+  }
+
+  /** An integration's transitions, newest first. */
+  async listTransitions(orgId: string, integrationId: string, limit: number): Promise<Transition[]> {
+    if (!PLAUSIBLE_ID.test(integrationId)) return [];
+    const { Items } = await this.send<{ Items?: Array<Record<string, unknown>> }>(
+      'read.transition.list',
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': orgPk(orgId), ':prefix': `TR#${integrationId}#` },
+        ScanIndexForward: false,
+        Limit: limit,
+      }),
+    );
+    return (Items ?? []).map((item) => strip<Transition>(item));
+  }
+
   /** The organization made on the first local start, if any. */
   async getDefaultOrg(): Promise<string | null> {
     const { Item } = await this.send<{ Item?: Record<string, unknown> }>(
@@ -896,6 +1044,8 @@ export class Store {
         (Item?.last_cycle_outcome as DeploymentState['last_cycle_outcome'] | undefined) ?? null,
       newest_record_at: (Item?.newest_record_at as Iso | undefined) ?? null,
       last_ingest: (Item?.last_ingest as IngestCounts | undefined) ?? null,
+      pipeline_issue: (Item?.pipeline_issue as DeploymentState['pipeline_issue'] | undefined) ?? null,
+      pipeline_seq: typeof Item?.pipeline_seq === 'number' ? Item.pipeline_seq : 0,
     };
   }
 
