@@ -33,6 +33,19 @@ const EnvSchema = z.object({
   PULLWATCH_STALE_AFTER_SECONDS: z.coerce.number().int().min(0).default(7200),
   /** Reminder interval of an open issue (0: no reminders). */
   PULLWATCH_REMINDER_SECONDS: z.coerce.number().int().min(0).default(86_400),
+  /** Comma-separated browser origins allowed to call the API (the console's); none by default. */
+  PULLWATCH_CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.url('each origin must be a URL like https://console.example.com'))),
+  /** Name of this deployment (the stack's): the dimension of the cycle's CloudWatch metrics. */
+  PULLWATCH_DEPLOYMENT: z.string().min(1).max(255).default('local'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8787),
   HOST: z.string().min(1).default('127.0.0.1'),
 });

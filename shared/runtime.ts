@@ -57,6 +57,14 @@ export function cycleSettings(config: Config): {
   };
 }
 
+/** The API's settings from the configuration. */
+export function apiSettings(config: Config): { corsOrigins: string[]; staleAfterSeconds: number } {
+  return {
+    corsOrigins: config.PULLWATCH_CORS_ORIGINS,
+    staleAfterSeconds: config.PULLWATCH_STALE_AFTER_SECONDS,
+  };
+}
+
 /** The key-hashing secret in AWS: from the environment, or from Secrets Manager (the stack's choice). */
 export async function loadSecret(config: Config): Promise<string> {
   if (config.PULLWATCH_KEY_SECRET) return config.PULLWATCH_KEY_SECRET;

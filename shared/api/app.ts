@@ -1,13 +1,14 @@
 import { zValidator } from '@hono/zod-validator';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { type RequestIdVariables, requestId } from 'hono/request-id';
-import { z } from 'zod';
 import { authenticate, type Caller } from '../auth/index.ts';
 import { ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../errors.ts';
-import { IntegrationKind, IntegrationStatus, statusOf } from '../integration/index.ts';
+import { statusOf } from '../integration/index.ts';
 import {
+  type Actor,
   createIntegration,
   deleteIntegration,
   getIntegration,
@@ -16,8 +17,9 @@ import {
   refreshCredentials,
 } from '../integration/ops.ts';
 import type { Issue } from '../issue/index.ts';
-import type { Store } from '../store/index.ts';
-import { type Iso, iso, secondsBetween } from '../time.ts';
+import type { AuditEvent, Store } from '../store/index.ts';
+import { addSeconds, type Iso, iso, secondsBetween } from '../time.ts';
+import { docsPage, ListIntegrationsQuery, ListIssuesQuery, openApiDocument, RefreshBody } from './openapi.ts';
 import { errorToResponse, problem } from './problem.ts';
 
 export interface ApiDeps {
@@ -26,26 +28,18 @@ export interface ApiDeps {
   secret: string;
   /** The clock; tests pin it. */
   now?: () => Iso;
+  /** Browser origins allowed to call the API (the console's); none by default. */
+  corsOrigins?: string[];
+  /** Freshness limit of the pull-log feed, for /v1/health (0: not judged). */
+  staleAfterSeconds?: number;
+  /** One JSON line per request (request id, method, path, status, time); never headers or bodies. */
+  log?: (line: string) => void;
 }
 
 type Env = { Variables: RequestIdVariables & { caller: Caller } };
 
 const MAX_BODY_BYTES = 64 * 1024;
 const NO_STORE = { 'Cache-Control': 'no-store' };
-
-const Limit = z.coerce.number().int().min(1).max(100).default(50);
-const ListIntegrationsQuery = z.strictObject({
-  status: IntegrationStatus.optional(),
-  kind: IntegrationKind.optional(),
-  limit: Limit,
-  cursor: z.string().max(1024).optional(),
-});
-const ListIssuesQuery = z.strictObject({
-  state: z.enum(['open', 'resolved']).optional(),
-  limit: Limit,
-  cursor: z.string().max(1024).optional(),
-});
-const RefreshBody = z.strictObject({ grace_seconds: z.number().int().min(0).default(0) });
 
 /** zod failures become one 400 naming the first offending field. */
 const invalid = (result: {
@@ -88,13 +82,50 @@ export function issueView(issue: Issue) {
   };
 }
 
+const actorOf = (c: Context<Env>): Actor => ({
+  key_id: c.get('caller').key_id,
+  request_id: c.get('requestId'),
+});
+
 /** The HTTP API, the same app locally (node server) and in Lambda (`hono/aws-lambda`). */
 export function createApp(deps: ApiDeps) {
   const { store, secret } = deps;
   const now = deps.now ?? (() => iso(new Date()));
+  const staleAfter = deps.staleAfterSeconds ?? 7200;
   const app = new Hono<Env>();
 
   app.use('*', requestId());
+  if (deps.log) {
+    const log = deps.log;
+    app.use('*', async (c, next) => {
+      const started = performance.now();
+      await next();
+      log(
+        JSON.stringify({
+          level: 'info',
+          message: 'request',
+          request_id: c.get('requestId'),
+          method: c.req.method,
+          path: c.req.path,
+          status: c.res.status,
+          ms: Math.round(performance.now() - started),
+          key_id: c.get('caller')?.key_id ?? null,
+        }),
+      );
+    });
+  }
+  if (deps.corsOrigins && deps.corsOrigins.length > 0) {
+    app.use(
+      '/v1/*',
+      cors({
+        origin: deps.corsOrigins,
+        allowHeaders: ['Authorization', 'Content-Type'],
+        allowMethods: ['GET', 'POST', 'PATCH', 'DELETE'],
+        exposeHeaders: ['X-Request-Id'],
+        maxAge: 600,
+      }),
+    );
+  }
   app.use(
     '*',
     bodyLimit({
@@ -110,23 +141,28 @@ export function createApp(deps: ApiDeps) {
   app.get('/v1/health', async (c) => {
     const at = now();
     const deployment = await store.getDeployment();
+    const newest = deployment.newest_record_at;
+    const stale = staleAfter > 0 && newest !== null && addSeconds(newest, staleAfter) <= at;
     return c.json({
-      status: deployment.last_cycle_outcome === 'failed' ? 'degraded' : 'ok',
+      status: deployment.last_cycle_outcome === 'failed' || stale ? 'degraded' : 'ok',
       now: at,
       last_cycle_at: deployment.last_cycle_at,
       last_cycle_outcome: deployment.last_cycle_outcome,
-      newest_record_at: deployment.newest_record_at,
-      feed_age_seconds: deployment.newest_record_at ? secondsBetween(deployment.newest_record_at, at) : null,
+      newest_record_at: newest,
+      feed_age_seconds: newest ? secondsBetween(newest, at) : null,
+      pipeline: newest === null ? 'unknown' : stale ? 'stale' : 'fresh',
       last_ingest: deployment.last_ingest,
     });
   });
+  app.get('/v1/openapi.json', (c) => c.json(openApiDocument()));
+  app.get('/v1/docs', (c) => c.html(docsPage()));
 
   // Everything below needs a key; the organization comes from the key and nowhere else.
   app.use('/v1/*', async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer (\S+)$/i.exec(header);
     if (!match?.[1]) throw new UnauthorizedError('send an API key as "Authorization: Bearer <key>"');
-    const caller = await authenticate(store, secret, match[1]);
+    const caller = await authenticate(store, secret, match[1], now());
     if (!caller) throw new UnauthorizedError('the API key is not valid');
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD' && caller.scope !== 'write') {
       throw new ForbiddenError('this API key is read-only');
@@ -143,12 +179,15 @@ export function createApp(deps: ApiDeps) {
       const page = await store.listIntegrations(org_id, {
         limit: query.limit,
         ...(query.cursor ? { cursor: query.cursor } : {}),
+        ...(query.kind ? { kind: query.kind } : {}),
+        ...(query.vendor ? { vendor: query.vendor } : {}),
+        ...(query.q ? { nameContains: query.q } : {}),
+        ...(query.status ? { accept: (integration) => statusOf(integration, at) === query.status } : {}),
       });
-      const items = page.items
-        .filter((integration) => !query.status || statusOf(integration, at) === query.status)
-        .filter((integration) => !query.kind || integration.kind === query.kind)
-        .map((integration) => integrationView(integration, at));
-      return c.json({ items, next_cursor: page.next_cursor });
+      return c.json({
+        items: page.items.map((integration) => integrationView(integration, at)),
+        next_cursor: page.next_cursor,
+      });
     })
     .post('/', async (c) => {
       const { org_id } = c.get('caller');
@@ -159,28 +198,80 @@ export function createApp(deps: ApiDeps) {
         org_id,
         await jsonBody(c),
         at,
+        actorOf(c),
       );
       return c.json({ ...integrationView(integration, at), ...credentials }, 201, NO_STORE);
     })
     .get('/:id', async (c) => {
-      const integration = await getIntegration(store, c.get('caller').org_id, c.req.param('id'));
-      return c.json(integrationView(integration, now()));
+      const { org_id } = c.get('caller');
+      const at = now();
+      const integration = await getIntegration(store, org_id, c.req.param('id'));
+      const refs = Object.values(integration.open_issues).filter((ref) => ref !== undefined);
+      const [issues, transitions] = await Promise.all([
+        Promise.all(refs.map((ref) => store.getIssue(org_id, ref.id))),
+        store.listTransitions(org_id, integration.id, 20),
+      ]);
+      const { credentials } = integration;
+      return c.json({
+        ...integrationView(integration, at),
+        issues: issues.filter((issue): issue is Issue => issue !== null).map(issueView),
+        // Metadata only: never a password or a hash.
+        credentials: {
+          username: credentials.username,
+          created_at: integration.created_at,
+          rotated_at: credentials.rotated_at,
+          previous_password_valid:
+            credentials.previous_valid_until !== null && at < credentials.previous_valid_until,
+          previous_valid_until: credentials.previous_valid_until,
+        },
+        transitions: transitions.map(({ integration_id: _id, ...transition }) => transition),
+      });
     })
     .get('/:id/transitions', async (c) => {
       const { org_id } = c.get('caller');
       // 404 for another organization's integration, exactly like a missing one.
-      await getIntegration(store, org_id, c.req.param('id'));
-      const items = await store.listTransitions(org_id, c.req.param('id'), 50);
-      return c.json({ items, next_cursor: null });
+      const integration = await getIntegration(store, org_id, c.req.param('id'));
+      const items = await store.listTransitions(org_id, integration.id, 100);
+      return c.json({
+        items: items.map(({ integration_id: _id, ...transition }) => transition),
+        next_cursor: null,
+      });
+    })
+    .get('/:id/events', async (c) => {
+      const { org_id } = c.get('caller');
+      const at = now();
+      const integration = await getIntegration(store, org_id, c.req.param('id'));
+      const events: AuditEvent[] = await store.listEvents(org_id, integration.id, 100);
+      const until = integration.credentials.previous_valid_until;
+      if (until !== null && until <= at) {
+        // Derived, not stored: the end of a grace window is an event nobody had to perform.
+        events.push({
+          integration_id: integration.id,
+          at: until,
+          type: 'previous_password_expired',
+          actor: 'system',
+          request_id: null,
+          detail: {},
+        });
+        events.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+      }
+      return c.json({ items: events.map(({ integration_id: _id, ...event }) => event), next_cursor: null });
     })
     .patch('/:id', async (c) => {
       const at = now();
       const body = await jsonBody(c);
-      const integration = await patchIntegration(store, c.get('caller').org_id, c.req.param('id'), body, at);
+      const integration = await patchIntegration(
+        store,
+        c.get('caller').org_id,
+        c.req.param('id'),
+        body,
+        at,
+        actorOf(c),
+      );
       return c.json(integrationView(integration, at));
     })
     .delete('/:id', async (c) => {
-      await deleteIntegration(store, c.get('caller').org_id, c.req.param('id'), now());
+      await deleteIntegration(store, c.get('caller').org_id, c.req.param('id'), now(), actorOf(c));
       return c.body(null, 204);
     })
     .post('/:id/credentials/refresh', async (c) => {
@@ -195,6 +286,7 @@ export function createApp(deps: ApiDeps) {
         c.req.param('id'),
         grace,
         at,
+        actorOf(c),
       );
       return c.json(
         {
@@ -214,6 +306,8 @@ export function createApp(deps: ApiDeps) {
         limit: query.limit,
         ...(query.cursor ? { cursor: query.cursor } : {}),
         ...(query.state ? { state: query.state } : {}),
+        ...(query.type ? { type: query.type } : {}),
+        ...(query.integration_id ? { integrationId: query.integration_id } : {}),
       });
       return c.json({ items: page.items.map(issueView), next_cursor: page.next_cursor });
     })

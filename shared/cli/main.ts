@@ -22,6 +22,8 @@ Usage:
   pullwatch cycle [--now ISO]                       one ingest + rules + notify pass
   pullwatch org create NAME
   pullwatch key create --org ID --scope read|write
+  pullwatch key list --org ID
+  pullwatch key revoke --org ID KEY_ID
   pullwatch integration create --org ID --name NAME --kind firewall|remediation_component
                                [--vendor V] [--source blaas|lapi] [--offline-after SECONDS]
   pullwatch status [--org ID]
@@ -137,6 +139,33 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
         org_id: orgId,
         key_id: record.key_id,
       });
+      return;
+    }
+    case 'key list': {
+      const orgId = required(values, 'org');
+      const keys = await withContext(config, async ({ store }) => {
+        if (!(await store.getOrg(orgId)))
+          throw new ValidationError(`organization ${orgId} does not exist`, 'org');
+        return store.listApiKeys(orgId);
+      });
+      out.print(
+        keys
+          .map(
+            (key) =>
+              `${key.key_id}  ${key.scope.padEnd(5)}  created ${key.created_at}  last used ${key.last_used_at ?? 'never'}`,
+          )
+          .join('\n') || 'no keys',
+        { org_id: orgId, items: keys },
+      );
+      return;
+    }
+    case 'key revoke': {
+      const orgId = required(values, 'org');
+      const keyId = rest[0];
+      if (!keyId) throw new UsageError('key revoke needs a KEY_ID (see key list)');
+      const revoked = await withContext(config, ({ store }) => store.revokeApiKey(orgId, keyId));
+      if (!revoked) throw new ValidationError(`organization ${orgId} has no key ${keyId}`, 'key_id');
+      out.print(`revoked ${keyId}`, { key_id: keyId, org_id: orgId, revoked: true });
       return;
     }
     case 'integration create': {

@@ -1,7 +1,7 @@
 import { newCredentials } from '../auth/index.ts';
 import { newId } from '../crypto.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import type { Store } from '../store/index.ts';
+import type { AuditEvent, Store } from '../store/index.ts';
 import { addSeconds, type Iso } from '../time.ts';
 import {
   type Integration,
@@ -13,6 +13,31 @@ import {
 } from './index.ts';
 
 const MAX_CONFLICT_RETRIES = 5;
+
+/** Who asked for a change: an API key id (or 'cli'), and the request it came in. */
+export interface Actor {
+  key_id: string;
+  request_id: string | null;
+}
+const CLI_ACTOR: Actor = { key_id: 'cli', request_id: null };
+
+async function audit(
+  store: Store,
+  integration: Integration,
+  type: AuditEvent['type'],
+  actor: Actor,
+  at: Iso,
+  detail: AuditEvent['detail'] = {},
+): Promise<void> {
+  await store.putEvent(integration.org_id, {
+    integration_id: integration.id,
+    at,
+    type,
+    actor: actor.key_id,
+    request_id: actor.request_id,
+    detail,
+  });
+}
 export const MAX_GRACE_SECONDS = 7 * 86_400;
 
 /** The integration as the API and CLI show it: derived status, no secrets, no hashes. */
@@ -78,6 +103,7 @@ export async function createIntegration(
   orgId: string,
   input: unknown,
   now: Iso,
+  actor: Actor = CLI_ACTOR,
 ): Promise<{ integration: Integration; credentials: IssuedCredentials }> {
   const parsed = NewIntegration.safeParse(input);
   if (!parsed.success) throw validationError(parsed.error);
@@ -116,6 +142,7 @@ export async function createIntegration(
     version: 1,
   };
   await store.createIntegration(integration, now);
+  await audit(store, integration, 'created', actor, now, { username: credentials.username });
   return { integration, credentials: { username: credentials.username, password: credentials.password } };
 }
 
@@ -149,6 +176,7 @@ export async function patchIntegration(
   id: string,
   input: unknown,
   now: Iso,
+  actor: Actor = CLI_ACTOR,
 ): Promise<Integration> {
   const parsed = IntegrationPatch.safeParse(input);
   if (!parsed.success) throw validationError(parsed.error);
@@ -180,6 +208,25 @@ export async function patchIntegration(
       reason: 'api',
     });
   }
+  if (previous) {
+    const before = previous;
+    const changed = (Object.keys(patch) as Array<keyof typeof patch>).filter(
+      (field) => patch[field] !== before[field],
+    );
+    if (changed.includes('paused'))
+      await audit(store, updated, patch.paused ? 'paused' : 'resumed', actor, now);
+    const others = changed.filter((field) => field !== 'paused');
+    if (others.length > 0) {
+      await audit(
+        store,
+        updated,
+        'updated',
+        actor,
+        now,
+        Object.fromEntries(others.map((field) => [field, patch[field] ?? null])),
+      );
+    }
+  }
   return updated;
 }
 
@@ -194,6 +241,7 @@ export async function refreshCredentials(
   id: string,
   graceSeconds: number,
   now: Iso,
+  actor: Actor = CLI_ACTOR,
 ): Promise<{ integration: Integration; credentials: IssuedCredentials }> {
   if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS) {
     throw new ValidationError(
@@ -212,6 +260,10 @@ export async function refreshCredentials(
       previous_valid_until: graceSeconds > 0 ? addSeconds(now, graceSeconds) : null,
     },
   }));
+  await audit(store, integration, 'credentials_refreshed', actor, now, {
+    grace_seconds: graceSeconds,
+    previous_valid_until: integration.credentials.previous_valid_until,
+  });
   return {
     integration,
     credentials: { username: integration.credentials.username, password: fresh.password },
@@ -219,7 +271,13 @@ export async function refreshCredentials(
 }
 
 /** Deletes an integration; its open issues are resolved first so nobody waits for a "back online". */
-export async function deleteIntegration(store: Store, orgId: string, id: string, now: Iso): Promise<void> {
+export async function deleteIntegration(
+  store: Store,
+  orgId: string,
+  id: string,
+  now: Iso,
+  actor: Actor = CLI_ACTOR,
+): Promise<void> {
   for (let attempt = 0; ; attempt += 1) {
     const current = await getIntegration(store, orgId, id);
     for (const ref of Object.values(current.open_issues)) {
@@ -227,6 +285,7 @@ export async function deleteIntegration(store: Store, orgId: string, id: string,
     }
     try {
       await store.deleteIntegration(current);
+      await audit(store, current, 'deleted', actor, now);
       return;
     } catch (error) {
       if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;

@@ -5,7 +5,7 @@ import { createApp } from '../api/app.ts';
 import type { Config } from '../config.ts';
 import { type CycleReport, runCycle } from '../cycle.ts';
 import { createOrgWithKey } from '../org/index.ts';
-import { createPublisher, createSource, cycleSettings } from '../runtime.ts';
+import { apiSettings, createPublisher, createSource, cycleSettings } from '../runtime.ts';
 import { iso } from '../time.ts';
 import { openLocal, outboxPath } from './context.ts';
 
@@ -48,7 +48,7 @@ export async function serve(
       firstKey = { orgId: org.id, orgName: org.name, key };
   }
 
-  const app = createApp({ store, secret });
+  const app = createApp({ store, secret, ...apiSettings(config) });
   const server = await new Promise<ReturnType<typeof serveHttp>>((resolveServer, reject) => {
     const started = serveHttp({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
       resolveServer(started),

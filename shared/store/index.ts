@@ -71,6 +71,23 @@ export interface DeploymentState {
   pipeline_seq: number;
 }
 
+/** One audit record: who did what to an integration, when, in which request. Never holds a secret. */
+export interface AuditEvent {
+  integration_id: string;
+  at: Iso;
+  type:
+    | 'created'
+    | 'credentials_refreshed'
+    | 'previous_password_expired'
+    | 'updated'
+    | 'paused'
+    | 'resumed'
+    | 'deleted';
+  actor: string;
+  request_id: string | null;
+  detail: Record<string, string | number | boolean | null>;
+}
+
 /** One recorded change of an integration: an issue opened or resolved, a pause, a credential refresh. */
 export interface Transition {
   integration_id: string;
@@ -113,6 +130,9 @@ const STORAGE_ATTRIBUTES = [
   'entity',
   'lookup_id',
   'lapi_name',
+  'list_pk',
+  'list_sk',
+  'name_lc',
   'check_shard',
   'check_at',
   'outbox_shard',
@@ -127,6 +147,18 @@ function strip<T>(item: Record<string, unknown>): T {
   const copy: Record<string, unknown> = { ...item };
   for (const attribute of STORAGE_ATTRIBUTES) delete copy[attribute];
   return copy as T;
+}
+
+/**
+ * Console order: open critical issues first, then early warnings, never pulled, healthy, paused. It is the
+ * alert state as last written (the rule pass rewrites it within a cycle of any change), not the clock.
+ */
+function listRank(integration: Integration): number {
+  if (integration.paused) return 5;
+  const open = Object.keys(integration.open_issues);
+  if (open.some((type) => type !== 'integration_auth_failing')) return 1;
+  if (open.length > 0) return 2;
+  return integration.last_pull_at === null ? 3 : 4;
 }
 
 /** An integration as stored, with defaults for fields added after it was written. */
@@ -145,17 +177,22 @@ const isConditionFailure = (error: unknown) =>
   error instanceof ConditionalCheckFailedException ||
   (error instanceof Error && error.name === 'ConditionalCheckFailedException');
 
-function encodeCursor(sk: string): string {
-  return Buffer.from(JSON.stringify({ sk }), 'utf8').toString('base64url');
+/** What a cursor holds: the sort position (`s`) and id (`i`) of the last item a page returned. */
+interface Cursor {
+  s: string;
+  i: string;
 }
 
-/** Cursors carry only the sort key; the partition always comes from the caller's organization. */
-function decodeCursor(cursor: string, prefix: string): string {
+function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): Cursor {
   try {
     const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (typeof decoded === 'object' && decoded !== null && 'sk' in decoded) {
-      const { sk } = decoded;
-      if (typeof sk === 'string' && sk.startsWith(prefix)) return sk;
+    if (typeof decoded === 'object' && decoded !== null) {
+      const { s, i } = decoded as Record<string, unknown>;
+      if (typeof s === 'string' && typeof i === 'string' && s.length <= 400) return { s, i };
     }
   } catch {
     // fall through to the validation error
@@ -282,7 +319,14 @@ export class Store {
       'write.key',
       new PutCommand({
         TableName: this.tableName,
-        Item: { pk: `APIKEY#${record.hash}`, sk: 'APIKEY', entity: 'api_key', ...record },
+        Item: {
+          pk: `APIKEY#${record.hash}`,
+          sk: 'APIKEY',
+          entity: 'api_key',
+          list_pk: `KEY#${record.org_id}`,
+          list_sk: `${record.created_at}#${record.key_id}`,
+          ...record,
+        },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
     );
@@ -306,6 +350,9 @@ export class Store {
       entity: 'integration',
       lookup_id: integration.id,
       ...(integration.source === 'lapi' ? { lapi_name: `${integration.org_id}#${integration.name}` } : {}),
+      list_pk: `INT#${integration.org_id}`,
+      list_sk: `${listRank(integration)}#${integration.name.toLowerCase()}#${integration.id}`,
+      name_lc: integration.name.toLowerCase(),
       ...integration,
       ...(checkAt === null ? {} : { check_shard: shardOf(integration.id), check_at: checkAt }),
     };
@@ -405,17 +452,65 @@ export class Store {
     }
   }
 
+  /**
+   * One page of an organization's integrations in console order, from the by_list index. `filter` narrows
+   * by stored fields; `accept` by anything derived (the status); the page is filled across index pages.
+   */
   async listIntegrations(
     orgId: string,
-    options: { limit: number; cursor?: string },
+    options: {
+      limit: number;
+      cursor?: string;
+      kind?: string;
+      vendor?: string;
+      nameContains?: string;
+      accept?: (integration: Integration) => boolean;
+    },
   ): Promise<Page<Integration>> {
-    const page = await this.queryOrg<Record<string, unknown>>(
+    const filters: string[] = [];
+    const values: Record<string, unknown> = { ':list': `INT#${orgId}` };
+    if (options.kind) {
+      filters.push('kind = :kind');
+      values[':kind'] = options.kind;
+    }
+    if (options.vendor) {
+      filters.push('vendor = :vendor');
+      values[':vendor'] = options.vendor;
+    }
+    if (options.nameContains) {
+      filters.push('contains(name_lc, :q)');
+      values[':q'] = options.nameContains.toLowerCase();
+    }
+    const input: QueryCommandInput = {
+      TableName: this.tableName,
+      IndexName: INDEX.byList,
+      KeyConditionExpression: 'list_pk = :list',
+      ExpressionAttributeValues: values,
+      ...(filters.length > 0 ? { FilterExpression: filters.join(' AND ') } : {}),
+    };
+    const start = options.cursor ? decodeCursor(options.cursor) : null;
+    if (start) {
+      const id = start.i;
+      if (!PLAUSIBLE_ID.test(id) || !start.s.endsWith(`#${id}`))
+        throw new ValidationError('cursor is not valid', 'cursor');
+      input.ExclusiveStartKey = {
+        pk: orgPk(orgId),
+        sk: `INT#${id}`,
+        list_pk: `INT#${orgId}`,
+        list_sk: start.s,
+      };
+    }
+    return this.paged(
       'read.integration.list',
-      orgId,
-      'INT#',
-      options,
+      input,
+      options.limit,
+      toIntegration,
+      (item) => ({
+        s: item.list_sk as string,
+        i: item.id as string,
+      }),
+      options.accept,
     );
-    return { items: page.items.map(toIntegration), next_cursor: page.next_cursor };
   }
 
   /** The organization that owns an integration id, from the lookup index (the ingest only knows the id). */
@@ -576,9 +671,47 @@ export class Store {
 
   async listIssues(
     orgId: string,
-    options: { limit: number; cursor?: string; state?: IssueState },
+    options: { limit: number; cursor?: string; state?: IssueState; type?: string; integrationId?: string },
   ): Promise<Page<Issue>> {
-    return this.queryOrg<Issue>('read.issue.list', orgId, 'ISSUE#', options, options.state);
+    const filters: string[] = [];
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':pk': orgPk(orgId), ':prefix': 'ISSUE#' };
+    if (options.state) {
+      filters.push('#state = :state');
+      names['#state'] = 'state';
+      values[':state'] = options.state;
+    }
+    if (options.type) {
+      filters.push('#type = :type');
+      names['#type'] = 'type';
+      values[':type'] = options.type;
+    }
+    if (options.integrationId) {
+      filters.push('integration_id = :integration');
+      values[':integration'] = options.integrationId;
+    }
+    const input: QueryCommandInput = {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: values,
+      ...(filters.length > 0 ? { FilterExpression: filters.join(' AND ') } : {}),
+      ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+    };
+    const start = options.cursor ? decodeCursor(options.cursor) : null;
+    if (start) {
+      if (!PLAUSIBLE_ID.test(start.i)) throw new ValidationError('cursor is not valid', 'cursor');
+      input.ExclusiveStartKey = { pk: orgPk(orgId), sk: `ISSUE#${start.i}` };
+    }
+    return this.paged(
+      'read.issue.list',
+      input,
+      options.limit,
+      (item) => strip<Issue>(item),
+      (item) => ({
+        s: '',
+        i: item.id as string,
+      }),
+    );
   }
 
   /** Issues with a notification due by `now`. */
@@ -965,6 +1098,123 @@ export class Store {
     }
   }
 
+  // ---- audit events ------------------------------------------------------------------------------
+
+  async putEvent(orgId: string, event: AuditEvent): Promise<void> {
+    await this.send(
+      'write.event',
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: orgPk(orgId),
+          sk: `EV#${event.integration_id}#${event.at}#${event.type}#${event.request_id ?? ''}`,
+          entity: 'event',
+          ...event,
+        },
+      }),
+    );
+  }
+
+  /** An integration's audit trail, newest first; it outlives the integration. */
+  async listEvents(orgId: string, integrationId: string, limit: number): Promise<AuditEvent[]> {
+    if (!PLAUSIBLE_ID.test(integrationId)) return [];
+    const { Items } = await this.send<{ Items?: Array<Record<string, unknown>> }>(
+      'read.event.list',
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': orgPk(orgId), ':prefix': `EV#${integrationId}#` },
+        ScanIndexForward: false,
+        Limit: limit,
+      }),
+    );
+    return (Items ?? []).map((item) => strip<AuditEvent>(item));
+  }
+
+  // ---- API keys (listing, revoking, last use) -----------------------------------------------------
+
+  async listApiKeys(
+    orgId: string,
+  ): Promise<Array<Omit<ApiKeyRecord, 'hash'> & { last_used_at: Iso | null }>> {
+    const items: Array<Record<string, unknown>> = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const output = await this.send<{
+        Items?: Array<Record<string, unknown>>;
+        LastEvaluatedKey?: Record<string, unknown>;
+      }>(
+        'read.key.list',
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: INDEX.byList,
+          KeyConditionExpression: 'list_pk = :list',
+          ExpressionAttributeValues: { ':list': `KEY#${orgId}` },
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...(output.Items ?? []));
+      start = output.LastEvaluatedKey;
+    } while (start);
+    return items.map((item) => ({
+      key_id: item.key_id as string,
+      org_id: item.org_id as string,
+      scope: item.scope as KeyScope,
+      created_at: item.created_at as Iso,
+      last_used_at: (item.last_used_at as Iso | undefined) ?? null,
+    }));
+  }
+
+  /** Deletes an organization's key by id; false if it has no such key. */
+  async revokeApiKey(orgId: string, keyId: string): Promise<boolean> {
+    const { Items } = await this.send<{ Items?: Array<Record<string, unknown>> }>(
+      'read.key.list',
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: INDEX.byList,
+        KeyConditionExpression: 'list_pk = :list',
+        FilterExpression: 'key_id = :key',
+        ExpressionAttributeValues: { ':list': `KEY#${orgId}`, ':key': keyId },
+      }),
+    );
+    const item = Items?.[0];
+    if (!item) return false;
+    try {
+      await this.send(
+        'write.key.revoke',
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: item.pk, sk: item.sk },
+          ConditionExpression: 'org_id = :org AND key_id = :key',
+          ExpressionAttributeValues: { ':org': orgId, ':key': keyId },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Records a key's use at most once per `everySeconds`, so busy keys do not cost a write per request. */
+  async touchApiKey(hash: string, at: Iso, everySeconds: number): Promise<void> {
+    const before = new Date(Date.parse(at) - everySeconds * 1000).toISOString();
+    try {
+      await this.send(
+        'write.key.touch',
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: `APIKEY#${hash}`, sk: 'APIKEY' },
+          UpdateExpression: 'SET last_used_at = :at',
+          ConditionExpression:
+            'attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at < :before)',
+          ExpressionAttributeValues: { ':at': at, ':before': before },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
   // ---- transitions -------------------------------------------------------------------------------
 
   /** Records a transition; writing the same one twice (a retried pass) leaves one record. */
@@ -1051,50 +1301,42 @@ export class Store {
 
   // ---- helpers -----------------------------------------------------------------------------------
 
-  private async queryOrg<T>(
+  /**
+   * Reads one page of `limit` items, across as many DynamoDB pages as filters make necessary. The cursor
+   * names only the last item returned; the partition always comes from the caller's organization.
+   */
+  private async paged<T>(
     label: string,
-    orgId: string,
-    prefix: string,
-    options: { limit: number; cursor?: string },
-    state?: IssueState,
+    input: QueryCommandInput,
+    limit: number,
+    map: (item: Record<string, unknown>) => T,
+    cursorOf: (item: Record<string, unknown>) => Cursor,
+    accept: (value: T) => boolean = () => true,
   ): Promise<Page<T>> {
-    const input: QueryCommandInput = {
-      TableName: this.tableName,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': orgPk(orgId), ':prefix': prefix },
-      Limit: options.limit,
-    };
-    if (state) {
-      input.FilterExpression = '#state = :state';
-      input.ExpressionAttributeNames = { '#state': 'state' };
-      input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':state': state };
-    }
-    if (options.cursor) {
-      input.ExclusiveStartKey = { pk: orgPk(orgId), sk: decodeCursor(options.cursor, prefix) };
-    }
     const items: T[] = [];
-    let lastSk: string | null = null;
+    let last: Cursor | null = null;
     let exhausted = false;
     let dropped = false;
-    // With a filter, DynamoDB may return short pages; keep reading until the page is full or the end.
     do {
       const output = await this.send<{
         Items?: Array<Record<string, unknown>>;
         LastEvaluatedKey?: Record<string, unknown>;
-      }>(label, new QueryCommand(input));
+      }>(label, new QueryCommand({ ...input, Limit: Math.max(limit, 25) }));
       for (const item of output.Items ?? []) {
-        if (items.length < options.limit) {
-          items.push(strip<T>(item));
-          lastSk = item.sk as string;
-        } else {
+        if (items.length >= limit) {
           dropped = true;
+          break;
         }
+        const value = map(item);
+        last = cursorOf(item);
+        if (accept(value)) items.push(value);
       }
+      if (dropped) break;
       input.ExclusiveStartKey = output.LastEvaluatedKey;
       exhausted = output.LastEvaluatedKey === undefined;
-    } while (!exhausted && items.length < options.limit);
-    const more = items.length === options.limit && (!exhausted || dropped);
-    return { items, next_cursor: more && lastSk ? encodeCursor(lastSk) : null };
+    } while (!exhausted && items.length < limit);
+    const more = dropped || (!exhausted && items.length === limit);
+    return { items, next_cursor: more && last ? encodeCursor(last) : null };
   }
 
   private async queryShards(

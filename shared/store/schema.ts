@@ -14,12 +14,15 @@
  *   by_outbox  (outbox_shard, outbox_at)  issues with an undelivered notification
  *   by_lookup  (lookup_id)                integration id -> its organization, for the ingest
  *   by_lapi    (lapi_name)                "{org}#{name}" of a `source: lapi` integration, for bouncer snapshots
+ *   by_list    (list_pk, list_sk)         an organization's integrations in console order (alert state, then
+ *                                         name) and its API keys: pages without reading the whole partition
  */
 export const INDEX = {
   byCheck: 'by_check',
   byOutbox: 'by_outbox',
   byLookup: 'by_lookup',
   byLapiName: 'by_lapi',
+  byList: 'by_list',
 } as const;
 
 /** Shards spread the schedule indexes over several partitions; each pass queries them all. */
@@ -57,6 +60,12 @@ export const TABLE = {
       name: INDEX.byLookup,
       partitionKey: { name: 'lookup_id', type: 'S' },
       projection: 'KEYS_ONLY',
+    },
+    {
+      name: INDEX.byList,
+      partitionKey: { name: 'list_pk', type: 'S' },
+      sortKey: { name: 'list_sk', type: 'S' },
+      projection: 'ALL',
     },
     {
       name: INDEX.byLapiName,
