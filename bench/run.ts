@@ -1,19 +1,25 @@
 /**
- * Benchmarks: `npm run bench [-- --json] [-- --lines N --integrations M]`.
+ * Benchmarks: `npm run bench [-- --json] [-- --lines N --integrations M --rule-sizes A,B --api-requests K]`.
  * Every figure is reported next to a baseline measured in the same run on the same data, as a ratio;
  * nothing here is asserted by the test suite.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { createApp } from '../shared/api/app.ts';
+import { createApiKey } from '../shared/auth/index.ts';
 import { ingest } from '../shared/ingest/index.ts';
 import { DirectorySource } from '../shared/ingest/sources.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
 import { startDynalite } from '../shared/local/embedded-db.ts';
 import { parseLine } from '../shared/pulls/parse.ts';
+import { runRules } from '../shared/rules/index.ts';
 import { Store } from '../shared/store/index.ts';
 
 const { values } = parseArgs({
@@ -21,8 +27,16 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     lines: { type: 'string', default: '1000000' },
     integrations: { type: 'string', default: '10000' },
+    'rule-sizes': { type: 'string', default: '1000,10000' },
+    'api-requests': { type: 'string', default: '300' },
   },
 });
+const API_REQUESTS = Math.max(1, Number(values['api-requests']));
+const API_WARMUP = 20;
+const RULE_SIZES = String(values['rule-sizes'])
+  .split(',')
+  .map(Number)
+  .filter((size) => size > 0);
 const LINES = Number(values.lines);
 const INTEGRATIONS = Number(values.integrations);
 const SECRET = 'bench-secret-bench-secret-bench-secret-0123456789';
@@ -72,6 +86,138 @@ function linesPerSecond(lines: string[], work: (line: string) => unknown): numbe
     best = Math.max(best, rate);
   }
   return best;
+}
+
+/**
+ * Cost of one rule pass: `size` integrations, of which 1 % never pulled and just crossed their threshold,
+ * the rest pulled a minute ago. Read units should follow the candidates, not the table.
+ */
+async function ruleCost(client: DynamoDBClient, size: number) {
+  const store = new Store(client, `bench_rules_${size}`);
+  await store.ensureTable();
+  const created = '2026-11-20T00:00:00.000Z';
+  const pulled = '2026-11-20T23:59:00.000Z';
+  const now = '2026-11-21T00:05:00.000Z';
+  const ids: string[] = [];
+  for (let batch = 0; batch < size; batch += 50) {
+    const made = await Promise.all(
+      Array.from({ length: Math.min(50, size - batch) }, (_, index) =>
+        createIntegration(
+          store,
+          SECRET,
+          'org_00000000000000bf',
+          { name: `fw-${batch + index}`, kind: 'firewall' },
+          created,
+        ),
+      ),
+    );
+    ids.push(...made.map((result) => result.integration.id));
+  }
+  const idle = Math.max(1, Math.round(size / 100));
+  const dir = await mkdtemp(join(tmpdir(), 'pullwatch-rules-'));
+  const stream = createWriteStream(join(dir, 'pulls.jsonl'));
+  for (const id of ids.slice(idle)) {
+    stream.write(`${JSON.stringify({ time: pulled, integration_id: id, method: 'GET', status: 200 })}\n`);
+  }
+  await new Promise<void>((resolve, reject) =>
+    stream.end((error?: Error | null) => (error ? reject(error) : resolve())),
+  );
+  await ingest({ store, source: new DirectorySource(dir), now: pulled });
+  await rm(dir, { recursive: true, force: true });
+  const readsBefore = store.usage.readUnits;
+  const start = process.hrtime.bigint();
+  const report = await runRules({ store, now });
+  const elapsed = seconds(start);
+  const readUnits = store.usage.readUnits - readsBefore;
+  log(
+    `rules: ${size} integrations, ${report.candidates} candidates, ${report.opened.length} opened, ${round(readUnits, 1)} read units (${round(readUnits / Math.max(1, report.candidates))} per candidate), ${round(elapsed)} s`,
+  );
+  return {
+    integrations_total: size,
+    rule_candidates: report.candidates,
+    rule_opened: report.opened.length,
+    rule_read_units: round(readUnits, 1),
+    rule_read_units_per_candidate: round(readUnits / Math.max(1, report.candidates)),
+    rule_seconds: round(elapsed),
+  };
+}
+
+/** Serves `fetch` on 127.0.0.1 on a free port, as `npm start` serves the API. */
+function listen(fetch: (request: Request) => Response | Promise<Response>) {
+  return new Promise<{ url: string; close: () => Promise<void> }>((resolve) => {
+    const server = serve({ fetch, port: 0, hostname: '127.0.0.1' }, (info) => {
+      resolve({
+        url: `http://127.0.0.1:${info.port}`,
+        close: () =>
+          new Promise<void>((done, fail) => {
+            (server as Server).closeAllConnections();
+            server.close((error) => (error ? fail(error) : done()));
+          }),
+      });
+    });
+  });
+}
+
+/** Nearest-rank percentile of ascending `sorted`. */
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? Number.NaN;
+
+/**
+ * Latency of `GET /v1/integrations?limit=50` (one organization holding every integration of the ingest
+ * part) against a bare Hono route served the same way, requests interleaved so both see the same machine.
+ * Sequential over keep-alive connections, after a warm-up: the figures are per-request latency, not load.
+ */
+async function apiLatency(store: Store, orgId: string) {
+  const { key } = await createApiKey(store, SECRET, orgId, 'read', NOW);
+  const api = await listen(createApp({ store, secret: SECRET, now: () => NOW }).fetch);
+  const bare = await listen(new Hono().get('/x', (c) => c.json({ ok: true })).fetch);
+  const listUrl = `${api.url}/v1/integrations?limit=50`;
+  const headers = { authorization: `Bearer ${key}` };
+  const timed = async (url: string, init: RequestInit = {}) => {
+    const start = performance.now();
+    const response = await fetch(url, init);
+    const body = await response.text();
+    const ms = performance.now() - start;
+    if (response.status !== 200) throw new Error(`${url} answered ${response.status}: ${body.slice(0, 200)}`);
+    return { ms, body };
+  };
+  try {
+    const first = JSON.parse((await timed(listUrl, { headers })).body) as { items: unknown[] };
+    if (first.items.length !== Math.min(50, INTEGRATIONS)) {
+      throw new Error(`expected a page of 50, got ${first.items.length}`);
+    }
+    const list: number[] = [];
+    const baseline: number[] = [];
+    for (let index = 0; index < API_WARMUP + API_REQUESTS; index += 1) {
+      // Alternate which goes first so neither always runs right after the other.
+      const listFirst = index % 2 === 0;
+      const before = listFirst ? await timed(listUrl, { headers }) : await timed(`${bare.url}/x`);
+      const after = listFirst ? await timed(`${bare.url}/x`) : await timed(listUrl, { headers });
+      if (index < API_WARMUP) continue;
+      list.push(listFirst ? before.ms : after.ms);
+      baseline.push(listFirst ? after.ms : before.ms);
+    }
+    list.sort((x, y) => x - y);
+    baseline.sort((x, y) => x - y);
+    const figures = {
+      api_list_p50_ms: round(percentile(list, 0.5)),
+      api_list_p99_ms: round(percentile(list, 0.99)),
+      api_baseline_p50_ms: round(percentile(baseline, 0.5)),
+      api_baseline_p99_ms: round(percentile(baseline, 0.99)),
+      api_p99_ratio: round(percentile(list, 0.99) / percentile(baseline, 0.99)),
+      api_requests: API_REQUESTS,
+    };
+    log(
+      `api: GET /v1/integrations?limit=50 of ${INTEGRATIONS}: p50 ${figures.api_list_p50_ms} ms, p99 ${figures.api_list_p99_ms} ms`,
+    );
+    log(
+      `     bare Hono route: p50 ${figures.api_baseline_p50_ms} ms, p99 ${figures.api_baseline_p99_ms} ms (p99 ratio ${figures.api_p99_ratio}, ${API_REQUESTS} requests each)`,
+    );
+    return figures;
+  } finally {
+    await api.close();
+    await bare.close();
+  }
 }
 
 async function main() {
@@ -133,6 +279,12 @@ async function main() {
     );
     log(`        ${writes} integration writes for ${distinct} integrations with new data`);
 
+    const rules = [];
+    for (const size of RULE_SIZES) rules.push(await ruleCost(client, size));
+
+    // The ingest's integrations, all in one organization, pulled by now.
+    const api = await apiLatency(store, 'org_00000000000000be');
+
     const result = {
       lines: LINES,
       integrations: INTEGRATIONS,
@@ -146,6 +298,14 @@ async function main() {
       ingest_consumed_wcu: round(store.usage.writeUnits - wcuBefore, 1),
       ingest_seconds: round(ingestSeconds),
       ingest_lines_per_s: Math.round(report.lines / ingestSeconds),
+      rules,
+      ...Object.fromEntries(
+        rules.flatMap((rule) => [
+          [`rule_read_units_${rule.integrations_total}`, rule.rule_read_units],
+          [`rule_read_units_per_candidate_${rule.integrations_total}`, rule.rule_read_units_per_candidate],
+        ]),
+      ),
+      ...api,
     };
     console.log(values.json ? JSON.stringify(result) : `\n${JSON.stringify(result, null, 2)}`);
   } finally {

@@ -44,6 +44,7 @@ function integration(overrides: Partial<Integration> = {}): Integration {
     last_attempt_user_agent: null,
     rejections: [],
     lapi: null,
+    snoozed_until: null,
     open_issues: {},
     issue_seq: 0,
     version: 1,

@@ -46,6 +46,7 @@ function integration(overrides: Partial<Integration> = {}): Integration {
     last_attempt_user_agent: 'FortiGate/7.4',
     rejections: [],
     lapi: null,
+    snoozed_until: null,
     open_issues: {},
     issue_seq: 0,
     version: 1,

@@ -3,7 +3,7 @@ import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
-import { type RequestIdVariables, requestId } from 'hono/request-id';
+import type { RequestIdVariables } from 'hono/request-id';
 import { authenticate, type Caller } from '../auth/index.ts';
 import { ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../errors.ts';
 import { statusOf } from '../integration/index.ts';
@@ -82,6 +82,34 @@ export function issueView(issue: Issue) {
   };
 }
 
+/**
+ * The end of each grace window, derived from the refresh events (nobody performs it, so nothing stores it):
+ * a window ends at its `previous_valid_until`, or earlier if a later refresh replaced that password.
+ */
+function expiredGraceWindows(events: AuditEvent[], now: Iso): AuditEvent[] {
+  const refreshes = events
+    .filter((event) => event.type === 'credentials_refreshed')
+    .sort((a, b) => (a.at < b.at ? -1 : 1));
+  const expired: AuditEvent[] = [];
+  for (const [index, refresh] of refreshes.entries()) {
+    const until = refresh.detail.previous_valid_until;
+    if (typeof until !== 'string') continue;
+    const next = refreshes[index + 1]?.at;
+    const end = next !== undefined && next < until ? next : until;
+    if (end <= now) {
+      expired.push({
+        integration_id: refresh.integration_id,
+        at: end,
+        type: 'previous_password_expired',
+        actor: 'system',
+        request_id: null,
+        detail: {},
+      });
+    }
+  }
+  return expired;
+}
+
 const actorOf = (c: Context<Env>): Actor => ({
   key_id: c.get('caller').key_id,
   request_id: c.get('requestId'),
@@ -94,7 +122,13 @@ export function createApp(deps: ApiDeps) {
   const staleAfter = deps.staleAfterSeconds ?? 7200;
   const app = new Hono<Env>();
 
-  app.use('*', requestId());
+  // Always our own id: a caller-chosen one would end up in audit records and log lines as if it were ours.
+  app.use('*', async (c, next) => {
+    const id = crypto.randomUUID();
+    c.set('requestId', id);
+    c.header('X-Request-Id', id);
+    await next();
+  });
   if (deps.log) {
     const log = deps.log;
     app.use('*', async (c, next) => {
@@ -240,21 +274,12 @@ export function createApp(deps: ApiDeps) {
     .get('/:id/events', async (c) => {
       const { org_id } = c.get('caller');
       const at = now();
-      const integration = await getIntegration(store, org_id, c.req.param('id'));
-      const events: AuditEvent[] = await store.listEvents(org_id, integration.id, 100);
-      const until = integration.credentials.previous_valid_until;
-      if (until !== null && until <= at) {
-        // Derived, not stored: the end of a grace window is an event nobody had to perform.
-        events.push({
-          integration_id: integration.id,
-          at: until,
-          type: 'previous_password_expired',
-          actor: 'system',
-          request_id: null,
-          detail: {},
-        });
-        events.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
-      }
+      const id = c.req.param('id');
+      const events: AuditEvent[] = await store.listEvents(org_id, id, 100);
+      // A deleted integration keeps its trail; an id with no trail in this organization is unknown.
+      if (events.length === 0) await getIntegration(store, org_id, id);
+      events.push(...expiredGraceWindows(events, at));
+      events.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
       return c.json({ items: events.map(({ integration_id: _id, ...event }) => event), next_cursor: null });
     })
     .patch('/:id', async (c) => {

@@ -55,6 +55,11 @@ export const IssueSchema = z.object({
   resolution: z.enum(['pull_resumed', 'paused', 'deleted']).nullable(),
   last_pull_at: Time.nullable(),
   diagnosis: Diagnosis,
+  notified: z.object({
+    issue_opened: Time.optional(),
+    issue_reminder: Time.optional(),
+    issue_resolved: Time.optional(),
+  }),
 });
 export const IntegrationSchema = z.object({
   id: z.string(),
@@ -69,6 +74,7 @@ export const IntegrationSchema = z.object({
   idle_seconds: z.number().int().nullable(),
   offline_after_seconds: z.number().int(),
   paused: z.boolean(),
+  snoozed_until: Time.nullable(),
   open_issues: z.number().int(),
   username: z.string(),
   credentials_rotated_at: Time,
@@ -140,6 +146,20 @@ export const ROUTES: RouteDoc[] = [
     summary: 'Last cycle, pull-log freshness and counts. No auth, no tenant data.',
     scope: 'none',
     response: { status: 200, schema: Health, description: 'health' },
+  },
+  {
+    method: 'get',
+    path: '/v1/openapi.json',
+    summary: 'This API described as OpenAPI 3.1.',
+    scope: 'none',
+    response: { status: 200, description: 'the OpenAPI document' },
+  },
+  {
+    method: 'get',
+    path: '/v1/docs',
+    summary: 'This API described for people (HTML).',
+    scope: 'none',
+    response: { status: 200, description: 'an HTML page' },
   },
   {
     method: 'get',

@@ -70,6 +70,8 @@ export const IntegrationPatch = z
     vendor: Vendor.optional(),
     offline_after_seconds: OfflineAfterSeconds.optional(),
     paused: z.boolean().optional(),
+    /** Hold new alerts until then (open issues stay open); null ends a snooze. */
+    snoozed_until: z.iso.datetime({ offset: true }).nullable().optional(),
   })
   .refine((patch) => Object.keys(patch).length > 0, 'must change at least one field');
 export type IntegrationPatch = z.infer<typeof IntegrationPatch>;
@@ -90,6 +92,8 @@ export interface Integration {
   source: 'blaas' | 'lapi';
   offline_after_seconds: number;
   paused: boolean;
+  /** New issues are held until then (a maintenance window); open ones stay open. */
+  snoozed_until: Iso | null;
   created_at: Iso;
   updated_at: Iso;
   credentials: {
@@ -160,6 +164,10 @@ export function authFailingSince(integration: Integration): Iso | null {
   return null;
 }
 
+export function isSnoozed(integration: Integration, now: Iso): boolean {
+  return integration.snoozed_until !== null && integration.snoozed_until > now;
+}
+
 /** The issue types the facts call for at `now` (before any hold of the pipeline guard). */
 export function wantedIssueTypes(integration: Integration, now: Iso): IssueType[] {
   if (integration.paused) return [];
@@ -177,9 +185,10 @@ export function wantedIssueTypes(integration: Integration, now: Iso): IssueType[
 export function nextCheckAt(integration: Integration, now: Iso): Iso | null {
   const wanted = new Set(wantedIssueTypes(integration, now));
   const open = Object.keys(integration.open_issues) as IssueType[];
-  // Something to open or to resolve: now.
-  if (open.some((type) => !wanted.has(type)) || [...wanted].some((type) => !integration.open_issues[type])) {
-    return now;
+  // Something to resolve: now. Something to open: now, or when a snooze ends.
+  if (open.some((type) => !wanted.has(type))) return now;
+  if ([...wanted].some((type) => !integration.open_issues[type])) {
+    return isSnoozed(integration, now) ? (integration.snoozed_until as Iso) : now;
   }
   // Otherwise the only change time alone can bring is crossing the threshold.
   if (integration.paused || integration.open_issues[offlineIssueType(integration.kind)]) return null;

@@ -39,6 +39,7 @@ async function audit(
   });
 }
 export const MAX_GRACE_SECONDS = 7 * 86_400;
+export const MAX_SNOOZE_SECONDS = 30 * 86_400;
 
 /** The integration as the API and CLI show it: derived status, no secrets, no hashes. */
 export interface IntegrationView {
@@ -54,6 +55,7 @@ export interface IntegrationView {
   idle_seconds: number | null;
   offline_after_seconds: number;
   paused: boolean;
+  snoozed_until: Iso | null;
   open_issues: number;
   username: string;
   credentials_rotated_at: Iso;
@@ -75,6 +77,7 @@ export function integrationView(integration: Integration, now: Iso): Integration
     idle_seconds: idleSeconds(integration, now),
     offline_after_seconds: integration.offline_after_seconds,
     paused: integration.paused,
+    snoozed_until: integration.snoozed_until,
     open_issues: Object.keys(integration.open_issues).length,
     username: integration.credentials.username,
     credentials_rotated_at: integration.credentials.rotated_at,
@@ -119,6 +122,7 @@ export async function createIntegration(
     source: spec.source,
     offline_after_seconds: spec.offline_after_seconds,
     paused: spec.paused,
+    snoozed_until: null,
     created_at: now,
     updated_at: now,
     credentials: {
@@ -181,6 +185,19 @@ export async function patchIntegration(
   const parsed = IntegrationPatch.safeParse(input);
   if (!parsed.success) throw validationError(parsed.error);
   const patch = parsed.data;
+  let snoozedUntil: Iso | null | undefined;
+  if (patch.snoozed_until !== undefined) {
+    snoozedUntil = patch.snoozed_until === null ? null : new Date(patch.snoozed_until).toISOString();
+    if (
+      snoozedUntil !== null &&
+      (snoozedUntil <= now || snoozedUntil > addSeconds(now, MAX_SNOOZE_SECONDS))
+    ) {
+      throw new ValidationError(
+        'snoozed_until: must be in the future and at most 30 days ahead',
+        'snoozed_until',
+      );
+    }
+  }
   // Pausing needs no special case: the next rule pass sees a paused integration with open issues and resolves them.
   let before: Integration | null = null;
   const updated = await update(store, orgId, id, now, (current) => {
@@ -193,6 +210,7 @@ export async function patchIntegration(
         ? {}
         : { offline_after_seconds: patch.offline_after_seconds }),
       ...(patch.paused === undefined ? {} : { paused: patch.paused }),
+      ...(snoozedUntil === undefined ? {} : { snoozed_until: snoozedUntil }),
     };
   });
   const previous = before as Integration | null;

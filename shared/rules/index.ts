@@ -2,6 +2,7 @@ import { ConflictError } from '../errors.ts';
 import {
   type Integration,
   type IssueType,
+  isSnoozed,
   offlineIssueType,
   statusOf,
   wantedIssueTypes,
@@ -149,7 +150,9 @@ async function settle(
     written = written.filter((issue) => wanted.get(issue.type)?.id === issue.id);
 
     const toOpen = [...wanted.values()].filter((issue) => !current.open_issues[issue.type]);
-    const opening = toOpen.filter((issue) => !(holdOffline && issue.type === offlineType));
+    // Held: offline flips while the log feed is stale; everything while the integration is snoozed.
+    const snoozed = isSnoozed(current, now);
+    const opening = toOpen.filter((issue) => !snoozed && !(holdOffline && issue.type === offlineType));
     report.held += toOpen.length - opening.length;
     const toResolve = (Object.keys(current.open_issues) as IssueType[]).filter((type) => !wanted.has(type));
     if (opening.length === 0 && toResolve.length === 0) return;

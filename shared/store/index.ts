@@ -153,6 +153,9 @@ function strip<T>(item: Record<string, unknown>): T {
  * Console order: open critical issues first, then early warnings, never pulled, healthy, paused. It is the
  * alert state as last written (the rule pass rewrites it within a cycle of any change), not the clock.
  */
+/** Names cannot hold control characters, so this separator sorts below anything a name contains. */
+const LIST_SEPARATOR = '\u0001';
+
 function listRank(integration: Integration): number {
   if (integration.paused) return 5;
   const open = Object.keys(integration.open_issues);
@@ -168,6 +171,7 @@ function toIntegration(item: Record<string, unknown>): Integration {
     last_attempt_user_agent: null,
     rejections: [],
     lapi: null,
+    snoozed_until: null,
     issue_seq: 0,
   };
   return { ...defaults, ...strip<Integration>(item) };
@@ -351,7 +355,7 @@ export class Store {
       lookup_id: integration.id,
       ...(integration.source === 'lapi' ? { lapi_name: `${integration.org_id}#${integration.name}` } : {}),
       list_pk: `INT#${integration.org_id}`,
-      list_sk: `${listRank(integration)}#${integration.name.toLowerCase()}#${integration.id}`,
+      list_sk: [listRank(integration), integration.name.toLowerCase(), integration.id].join(LIST_SEPARATOR),
       name_lc: integration.name.toLowerCase(),
       ...integration,
       ...(checkAt === null ? {} : { check_shard: shardOf(integration.id), check_at: checkAt }),
@@ -491,7 +495,7 @@ export class Store {
     const start = options.cursor ? decodeCursor(options.cursor) : null;
     if (start) {
       const id = start.i;
-      if (!PLAUSIBLE_ID.test(id) || !start.s.endsWith(`#${id}`))
+      if (!PLAUSIBLE_ID.test(id) || !start.s.endsWith(`${LIST_SEPARATOR}${id}`))
         throw new ValidationError('cursor is not valid', 'cursor');
       input.ExclusiveStartKey = {
         pk: orgPk(orgId),

@@ -1,0 +1,143 @@
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { expect } from 'vitest';
+import type { createApp } from '../shared/api/app.ts';
+import { createApiKey } from '../shared/auth/index.ts';
+import { createOrg } from '../shared/org/index.ts';
+import { addRecord, applyPulls, emptySummary } from '../shared/pulls/index.ts';
+import type { Store } from '../shared/store/index.ts';
+import type { Iso } from '../shared/time.ts';
+import { T0, TEST_SECRET } from './helpers.ts';
+
+/** Shared by the API route and matrix tests: an in-process client, tenants with known key ids, raw scans. */
+
+export type App = ReturnType<typeof createApp>;
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies are checked field by field
+  body: any;
+}
+
+export interface CallOptions {
+  key?: string;
+  json?: unknown;
+  raw?: string;
+  headers?: Record<string, string>;
+}
+
+/** Calls `app` in process; every error body is kept in `errors` for the leak checks. */
+export function client(app: App, errors: string[] = []) {
+  return async function call(method: string, path: string, options: CallOptions = {}): Promise<Reply> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.key) headers.authorization = `Bearer ${options.key}`;
+    let body: string | undefined;
+    if (options.json !== undefined) {
+      body = JSON.stringify(options.json);
+      headers['content-type'] = 'application/json';
+    } else if (options.raw !== undefined) {
+      body = options.raw;
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await app.request(path, { method, headers, ...(body === undefined ? {} : { body }) });
+    const text = await response.text();
+    let parsed: unknown = null;
+    try {
+      parsed = text === '' ? null : JSON.parse(text);
+    } catch {
+      parsed = null;
+    }
+    if (response.status >= 400) errors.push(text);
+    return { status: response.status, headers: response.headers, text, body: parsed };
+  };
+}
+
+export function expectProblem(reply: Reply, status: number, title?: string) {
+  expect(reply.status, reply.text).toBe(status);
+  expect(reply.headers.get('content-type')).toContain('application/problem+json');
+  expect(reply.body).toMatchObject({ status, type: expect.any(String), title: expect.any(String) });
+  if (title) expect(reply.body.title).toBe(title);
+  expect(typeof reply.body.detail).toBe('string');
+  expect(reply.body.detail.length).toBeGreaterThan(0);
+}
+
+/** What an error body must never carry: stacks, SDK exception names, ARNs, file paths. */
+export function expectNoLeak(text: string, tableName: string) {
+  expect(text).not.toContain(tableName);
+  expect(text).not.toContain('arn:');
+  expect(text).not.toMatch(/Exception|ValidationError|ConflictError|DynamoDB|\$metadata/);
+  expect(text).not.toMatch(/\n\s+at /);
+  expect(text).not.toMatch(/\bat .+\.(ts|js|mjs):\d+/);
+  expect(text).not.toContain('stack');
+  expect(text).not.toContain('node_modules');
+}
+
+export interface Tenant {
+  orgId: string;
+  writeKey: string;
+  writeKeyId: string;
+  readKey: string;
+  readKeyId: string;
+}
+
+let tenants = 0;
+/** A fresh organization with one write and one read key, whose ids are known (they are audit actors). */
+export async function newTenant(store: Store, now: Iso = T0): Promise<Tenant> {
+  tenants += 1;
+  const org = await createOrg(store, `Org ${tenants}`, now);
+  const write = await createApiKey(store, TEST_SECRET, org.id, 'write', now);
+  const read = await createApiKey(store, TEST_SECRET, org.id, 'read', now);
+  return {
+    orgId: org.id,
+    writeKey: write.key,
+    writeKeyId: write.record.key_id,
+    readKey: read.key,
+    readKeyId: read.record.key_id,
+  };
+}
+
+/** Records a pull (or attempt) as the ingest would: fold the record and write "where version = read". */
+export async function recordPull(
+  store: Store,
+  orgId: string,
+  id: string,
+  time: Iso,
+  status = 200,
+  now: Iso = time,
+): Promise<void> {
+  const integration = await store.getIntegration(orgId, id);
+  if (!integration) throw new Error(`no integration ${id}`);
+  const summary = emptySummary(id);
+  addRecord(summary, {
+    time,
+    integration_id: id,
+    method: 'GET',
+    status,
+    ip: '203.0.113.7',
+    user_agent: 'FW',
+  });
+  const next = applyPulls(integration, summary);
+  if (next) await store.saveIntegration(next, integration.version, now);
+}
+
+/** Every item of the table, as stored. */
+export async function scanTable(store: Store): Promise<Array<Record<string, unknown>>> {
+  const items: Array<Record<string, unknown>> = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await store.doc.send(
+      new ScanCommand({ TableName: store.tableName, ExclusiveStartKey: start, ConsistentRead: true }),
+    );
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items.sort((a, b) => {
+    const left = `${a.pk}\u0000${a.sk}`;
+    const right = `${b.pk}\u0000${b.sk}`;
+    return left < right ? -1 : left > right ? 1 : 0;
+  });
+}
+
+export const ids = (items: Array<{ id: string }>) => items.map((item) => item.id);
+export const names = (items: Array<{ name: string }>) => items.map((item) => item.name);
