@@ -40,9 +40,15 @@ interface World {
   outbox: string;
   source: DirectorySource;
   publisher: FilePublisher;
+  /** The pipeline guard for this world's rule passes (undefined: the product default). */
+  staleAfterSeconds: number | undefined;
 }
 
-async function world(): Promise<World> {
+/**
+ * `staleAfterSeconds: 0` turns the pipeline guard off, for tests about something else that jump hours ahead
+ * without any newer pull-log record (the guard itself is covered in detection.test.ts).
+ */
+async function world(options: { staleAfterSeconds?: number } = {}): Promise<World> {
   const store = await freshStore(db);
   const dir = await mkdtemp(join(tmpdir(), 'pullwatch-cycle-'));
   tempDirs.push(dir);
@@ -57,8 +63,13 @@ async function world(): Promise<World> {
     outbox,
     source: new DirectorySource(logs),
     publisher: quietFilePublisher(outbox),
+    staleAfterSeconds: options.staleAfterSeconds,
   };
 }
+
+/** The rule settings of a world, for direct runRules calls. */
+const guard = (w: World) =>
+  w.staleAfterSeconds === undefined ? {} : { staleAfterSeconds: w.staleAfterSeconds };
 
 const quietFilePublisher = (path: string) => new FilePublisher(path, () => {});
 
@@ -96,7 +107,7 @@ async function dropFile(w: World, lines: string[], name = `pulls-${++fileCounter
 }
 
 async function cycle(w: World, now: Iso, publisher: Publisher = w.publisher): Promise<CycleReport> {
-  const report = await runCycle({ store: w.store, source: w.source, publisher, now });
+  const report = await runCycle({ store: w.store, source: w.source, publisher, now, ...guard(w) });
   expect(report.errors).toEqual([]);
   return report;
 }
@@ -369,7 +380,7 @@ describe('ingest of pull-log files', () => {
 
 describe('the offline rule', () => {
   it('opens one critical fw_integration_offline issue at last pull + 24 h, notifies once, and resolves on a newer pull', async () => {
-    const w = await world();
+    const w = await world({ staleAfterSeconds: 0 });
     const fw = await pulledFirewall(w, at(1), { name: 'Edge FortiGate' });
 
     await cycle(w, at(24.9));
@@ -475,7 +486,7 @@ describe('the offline rule', () => {
   });
 
   it("honours each integration's own offline_after_seconds", async () => {
-    const w = await world();
+    const w = await world({ staleAfterSeconds: 0 });
     const quick = await pulledFirewall(w, at(1), { name: 'quick', offline_after_seconds: 3600 });
     const usual = await pulledFirewall(w, at(1), { name: 'usual' });
 
@@ -489,7 +500,7 @@ describe('the offline rule', () => {
   });
 
   it('resolves the open issue when the integration is paused, and opens nothing while paused', async () => {
-    const w = await world();
+    const w = await world({ staleAfterSeconds: 0 });
     const fw = await pulledFirewall(w, at(1));
     await cycle(w, at(30));
     const [opened] = await issues(w, 'open');
@@ -513,7 +524,7 @@ describe('the offline rule', () => {
 
 describe('faults: every notification is delivered exactly once', () => {
   it('two cycles running at the same time open one issue and deliver each event once', async () => {
-    const w = await world();
+    const w = await world({ staleAfterSeconds: 0 });
     const fw = await pulledFirewall(w, at(1));
     const other = quietFilePublisher(w.outbox);
 
@@ -547,7 +558,7 @@ describe('faults: every notification is delivered exactly once', () => {
   });
 
   it('a publish that fails with a TransportError marks nothing sent; the next cycle delivers it once', async () => {
-    const w = await world();
+    const w = await world({ staleAfterSeconds: 0 });
     await pulledFirewall(w, at(1));
     const { publisher, delivered, calls } = recordingPublisher([new TransportError('SNS is down', true)]);
 
@@ -586,14 +597,14 @@ describe('faults: every notification is delivered exactly once', () => {
   });
 
   it('a crash between writing the issue and updating the integration leaves one issue and one notification', async () => {
-    const w = await world();
+    const w = await world({ staleAfterSeconds: 0 });
     const fw = await pulledFirewall(w, at(1));
     // The crashed pass wrote the issue, then died before attaching it to the integration.
     const wanted = offlineIssueFor(await current(w, fw.id), at(30));
     expect(wanted).not.toBeNull();
     expect(await w.store.putIssueIfAbsent(wanted as Issue)).toBe(true);
 
-    const rules = await runRules({ store: w.store, now: at(30.1) });
+    const rules = await runRules({ store: w.store, now: at(30.1), ...guard(w) });
     await runNotify({ store: w.store, publisher: w.publisher, now: at(30.1) });
     for (const hour of [31, 32, 40]) await cycle(w, at(hour));
 
@@ -606,7 +617,7 @@ describe('faults: every notification is delivered exactly once', () => {
   });
 
   it('a crash between writing the issue and updating the integration, then a pull, leaves no alert without its resolution', async () => {
-    const w = await world();
+    const w = await world({ staleAfterSeconds: 0 });
     const fw = await pulledFirewall(w, at(1));
     const wanted = offlineIssueFor(await current(w, fw.id), at(30)) as Issue;
     await w.store.putIssueIfAbsent(wanted);
@@ -623,11 +634,11 @@ describe('faults: every notification is delivered exactly once', () => {
   });
 
   it('a crash after claiming a notification delays it until the claim runs out, then delivers it once', async () => {
-    const w = await world();
+    const w = await world({ staleAfterSeconds: 0 });
     await pulledFirewall(w, at(1));
     const now = at(30);
     await ingest({ store: w.store, source: w.source, now });
-    await runRules({ store: w.store, now });
+    await runRules({ store: w.store, now, ...guard(w) });
     const [issue] = await issues(w);
     if (!issue) throw new Error('the rule pass opened no issue');
     // The crashed pass claimed the outbox for two minutes and died before publishing.

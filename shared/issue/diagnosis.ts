@@ -86,19 +86,22 @@ export function diagnose(integration: Integration): Diagnosis {
     integration.last_attempt_at !== null &&
     (integration.last_pull_at === null || integration.last_attempt_at > integration.last_pull_at);
 
-  if (attemptAfterPull && (status === 401 || status === 403)) {
-    const { rotated_at: rotatedAt } = integration.credentials;
-    const refreshedSinceLastPull =
-      rotatedAt > integration.created_at &&
-      (integration.last_pull_at === null || rotatedAt > integration.last_pull_at);
-    if (refreshedSinceLastPull) {
-      return {
-        code: 'credentials_not_updated',
-        summary:
-          'The credentials were refreshed after the last good pull and the device still sends the old ones.',
-        steps: ['Enter the new username and password in the device, then trigger a manual update.', ...steps],
-      };
-    }
+  const rejected = attemptAfterPull && (status === 401 || status === 403);
+  const { rotated_at: rotatedAt } = integration.credentials;
+  const refreshedSinceLastPull =
+    rotatedAt > integration.created_at &&
+    (integration.last_pull_at === null || rotatedAt > integration.last_pull_at);
+  const attemptSinceRefresh = integration.last_attempt_at !== null && integration.last_attempt_at > rotatedAt;
+  // Refreshed after the last good pull, and since then only rejections or silence: the device still has the old ones.
+  if (refreshedSinceLastPull && (rejected || (integration.last_pull_at !== null && !attemptSinceRefresh))) {
+    return {
+      code: 'credentials_not_updated',
+      summary:
+        'The credentials were refreshed after the last good pull and the device has not been given the new ones.',
+      steps: ['Enter the new username and password in the device, then trigger a manual update.', ...steps],
+    };
+  }
+  if (rejected) {
     return {
       code: 'credentials_rejected',
       summary: `The device keeps trying but its credentials are rejected (HTTP ${status}).`,

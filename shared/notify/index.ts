@@ -70,29 +70,13 @@ export async function runNotify(options: NotifyOptions): Promise<NotifyReport> {
   const byOrg = new Map<string, Claimed[]>();
 
   for (const due of await store.dueNotifications(now)) {
-    const token = randomToken(12);
-    if (!(await store.claimNotification(due, token, now, addSeconds(now, CLAIM_SECONDS)))) continue;
-    // The index may lag; decide from the item itself now that we hold it.
-    const issue = await store.getIssue(due.org_id, due.id);
-    if (!issue) continue;
-    if ((await isOrphan(store, issue, now)) && (await store.deleteClaimedUnannouncedIssue(issue, token)))
-      continue;
-    const events = pendingEvents(issue, now, reminderSeconds);
-    if (events.length === 0) {
-      await store.releaseOutbox(
-        issue,
-        token,
-        nextOutbox(
-          issue,
-          issue.notified.issue_reminder ?? issue.notified.issue_opened ?? now,
-          reminderSeconds,
-        ),
-      );
-      continue;
+    try {
+      const claimed = await claim(options, due, reminderSeconds);
+      if (claimed) byOrg.set(claimed.issue.org_id, [...(byOrg.get(claimed.issue.org_id) ?? []), claimed]);
+    } catch (error) {
+      // One issue's trouble (a throttled claim) must not hold back the others; it stays due for the next pass.
+      report.failed.push({ issue_id: due.id, event: 'claim', error: errorMessage(error), retryable: true });
     }
-    const claimed = byOrg.get(issue.org_id) ?? [];
-    claimed.push({ issue, token, events });
-    byOrg.set(issue.org_id, claimed);
   }
 
   for (const [orgId, claimed] of byOrg) {
@@ -101,6 +85,57 @@ export async function runNotify(options: NotifyOptions): Promise<NotifyReport> {
     else for (const item of claimed) await deliverEach(options, item, reminderSeconds, report);
   }
   return report;
+}
+
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Throttling and server-side errors of the store pass if tried again a moment later. */
+function isTransient(error: unknown): boolean {
+  const name = error instanceof Error ? error.name : '';
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return (
+    /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded|InternalServerError|ServiceUnavailable/.test(
+      name,
+    ) ||
+    (status !== undefined && status >= 500)
+  );
+}
+
+/**
+ * Recording a delivered message must not fail for a passing reason: if it did, the claim would run out and
+ * the message would go out a second time. So it is retried, with backoff, beyond the SDK's own retries.
+ */
+async function recorded(work: () => Promise<void>): Promise<void> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await work();
+      return;
+    } catch (error) {
+      if (!isTransient(error) || attempt >= 6) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 * 2 ** attempt)));
+    }
+  }
+}
+
+/** Claims one due issue's outbox and works out what it owes; null if there is nothing for this pass. */
+async function claim(options: NotifyOptions, due: Issue, reminderSeconds: number): Promise<Claimed | null> {
+  const { store, now } = options;
+  {
+    const token = randomToken(12);
+    if (!(await store.claimNotification(due, token, now, addSeconds(now, CLAIM_SECONDS)))) return null;
+    // The index may lag; decide from the item itself now that we hold it.
+    const issue = await store.getIssue(due.org_id, due.id);
+    if (!issue) return null;
+    if ((await isOrphan(store, issue, now)) && (await store.deleteClaimedUnannouncedIssue(issue, token)))
+      return null;
+    const events = pendingEvents(issue, now, reminderSeconds);
+    if (events.length === 0) {
+      const lastSent = issue.notified.issue_reminder ?? issue.notified.issue_opened ?? now;
+      await store.releaseOutbox(issue, token, nextOutbox(issue, lastSent, reminderSeconds));
+      return null;
+    }
+    return { issue, token, events };
+  }
 }
 
 /** Where an issue waits after its last delivered message: until its next reminder, or nowhere. */
@@ -138,14 +173,8 @@ async function deliverEach(
       return;
     }
     const last = index === item.events.length - 1;
-    await store.completeNotification(
-      item.issue,
-      event,
-      item.token,
-      now,
-      last,
-      last ? nextOutbox(item.issue, now, reminderSeconds) : null,
-    );
+    const next = last ? nextOutbox(item.issue, now, reminderSeconds) : null;
+    await recorded(() => store.completeNotification(item.issue, event, item.token, now, last, next));
     report.sent.push({
       event,
       issue_id: item.issue.id,
@@ -175,14 +204,8 @@ async function deliverDigest(
   for (const item of claimed) {
     for (const [index, event] of item.events.entries()) {
       const last = index === item.events.length - 1;
-      await store.completeNotification(
-        item.issue,
-        event,
-        item.token,
-        now,
-        last,
-        last ? nextOutbox(item.issue, now, reminderSeconds) : null,
-      );
+      const next = last ? nextOutbox(item.issue, now, reminderSeconds) : null;
+      await recorded(() => store.completeNotification(item.issue, event, item.token, now, last, next));
     }
   }
   report.sent.push({
