@@ -242,6 +242,17 @@ export class Store {
     return output as T;
   }
 
+  /** A conditional write: true if it happened, false if its condition did not hold. */
+  private async tryWrite(label: string, command: unknown): Promise<boolean> {
+    try {
+      await this.send(label, command);
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
   // ---- table -------------------------------------------------------------------------------------
 
   /** Creates the table if it does not exist (local runner and tests; in AWS the stack owns it). */
@@ -571,65 +582,47 @@ export class Store {
 
   /** Writes a new issue with its opening notification pending; false if an issue with this id exists. */
   async putIssueIfAbsent(issue: Issue): Promise<boolean> {
-    try {
-      await this.send(
-        'write.issue.create',
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            pk: orgPk(issue.org_id),
-            sk: `ISSUE#${issue.id}`,
-            entity: 'issue',
-            ...issue,
-            outbox_shard: shardOf(issue.id),
-            outbox_at: issue.detected_at,
-          },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.tryWrite(
+      'write.issue.create',
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: orgPk(issue.org_id),
+          sk: `ISSUE#${issue.id}`,
+          entity: 'issue',
+          ...issue,
+          outbox_shard: shardOf(issue.id),
+          outbox_at: issue.detected_at,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
   }
 
   /** Deletes an issue whose opening was never announced nor is being announced; false otherwise. */
   async deleteUnannouncedIssue(issue: Issue): Promise<boolean> {
-    try {
-      await this.send(
-        'write.issue.delete',
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
-          ConditionExpression:
-            'attribute_not_exists(notified.issue_opened) AND attribute_not_exists(claim_token)',
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.tryWrite(
+      'write.issue.delete',
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
+        ConditionExpression:
+          'attribute_not_exists(notified.issue_opened) AND attribute_not_exists(claim_token)',
+      }),
+    );
   }
 
   /** Deletes an issue whose outbox we hold and whose opening was never announced; false otherwise. */
   async deleteClaimedUnannouncedIssue(issue: Issue, token: string): Promise<boolean> {
-    try {
-      await this.send(
-        'write.issue.delete',
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
-          ConditionExpression: 'claim_token = :token AND attribute_not_exists(notified.issue_opened)',
-          ExpressionAttributeValues: { ':token': token },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.tryWrite(
+      'write.issue.delete',
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
+        ConditionExpression: 'claim_token = :token AND attribute_not_exists(notified.issue_opened)',
+        ExpressionAttributeValues: { ':token': token },
+      }),
+    );
   }
 
   async getIssue(orgId: string, issueId: string): Promise<Issue | null> {
@@ -647,30 +640,24 @@ export class Store {
 
   /** Open -> resolved, with its resolution notification pending. False if it was not open. */
   async resolveIssue(orgId: string, issueId: string, at: Iso, resolution: Resolution): Promise<boolean> {
-    try {
-      await this.send(
-        'write.issue.resolve',
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: orgPk(orgId), sk: `ISSUE#${issueId}` },
-          UpdateExpression:
-            'SET #state = :resolved, resolved_at = :at, resolution = :resolution, outbox_shard = :shard, outbox_at = :at',
-          ConditionExpression: '#state = :open',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: {
-            ':resolved': 'resolved',
-            ':open': 'open',
-            ':at': at,
-            ':resolution': resolution,
-            ':shard': shardOf(issueId),
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.tryWrite(
+      'write.issue.resolve',
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: orgPk(orgId), sk: `ISSUE#${issueId}` },
+        UpdateExpression:
+          'SET #state = :resolved, resolved_at = :at, resolution = :resolution, outbox_shard = :shard, outbox_at = :at',
+        ConditionExpression: '#state = :open',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: {
+          ':resolved': 'resolved',
+          ':open': 'open',
+          ':at': at,
+          ':resolution': resolution,
+          ':shard': shardOf(issueId),
+        },
+      }),
+    );
   }
 
   async listIssues(
@@ -726,23 +713,17 @@ export class Store {
 
   /** Takes the issue's outbox for this worker until `until`; false if another worker holds it. */
   async claimNotification(issue: Issue, token: string, now: Iso, until: Iso): Promise<boolean> {
-    try {
-      await this.send(
-        'write.outbox.claim',
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
-          UpdateExpression: 'SET claim_token = :token, claim_until = :until',
-          ConditionExpression:
-            'attribute_exists(outbox_at) AND (attribute_not_exists(claim_until) OR claim_until < :now)',
-          ExpressionAttributeValues: { ':token': token, ':until': until, ':now': now },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.tryWrite(
+      'write.outbox.claim',
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
+        UpdateExpression: 'SET claim_token = :token, claim_until = :until',
+        ConditionExpression:
+          'attribute_exists(outbox_at) AND (attribute_not_exists(claim_until) OR claim_until < :now)',
+        ExpressionAttributeValues: { ':token': token, ':until': until, ':now': now },
+      }),
+    );
   }
 
   /**
@@ -822,54 +803,46 @@ export class Store {
 
   /** Gives the claim back with nothing sent: the issue waits in the outbox until `nextOutboxAt`, or leaves it. */
   async releaseOutbox(issue: Issue, token: string, nextOutboxAt: Iso | null): Promise<void> {
-    try {
-      await this.send(
-        'write.outbox.release',
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
-          UpdateExpression:
-            nextOutboxAt === null
-              ? 'REMOVE claim_token, claim_until, outbox_shard, outbox_at'
-              : 'SET outbox_at = :next REMOVE claim_token, claim_until',
-          ConditionExpression: 'claim_token = :token AND #state = :state',
-          ExpressionAttributeNames: { '#state': 'state' },
-          ExpressionAttributeValues: {
-            ':token': token,
-            ':state': issue.state,
-            ...(nextOutboxAt === null ? {} : { ':next': nextOutboxAt }),
-          },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    await this.tryWrite(
+      'write.outbox.release',
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
+        UpdateExpression:
+          nextOutboxAt === null
+            ? 'REMOVE claim_token, claim_until, outbox_shard, outbox_at'
+            : 'SET outbox_at = :next REMOVE claim_token, claim_until',
+        ConditionExpression: 'claim_token = :token AND #state = :state',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: {
+          ':token': token,
+          ':state': issue.state,
+          ...(nextOutboxAt === null ? {} : { ':next': nextOutboxAt }),
+        },
+      }),
+    );
   }
 
   /** Gives the claim back after a failed delivery; the notification is tried again at `retryAt`. */
   async releaseNotification(issue: Issue, token: string, retryAt: Iso, reason: string): Promise<void> {
-    try {
-      await this.send(
-        'write.outbox.release',
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
-          UpdateExpression:
-            'SET outbox_at = :retry, last_error = :reason, delivery_attempts = if_not_exists(delivery_attempts, :zero) + :one REMOVE claim_token, claim_until',
-          ConditionExpression: 'claim_token = :token',
-          ExpressionAttributeValues: {
-            ':retry': retryAt,
-            ':reason': reason.slice(0, 500),
-            ':zero': 0,
-            ':one': 1,
-            ':token': token,
-          },
-        }),
-      );
-    } catch (error) {
-      // Our claim expired and someone else took it: they own the retry now.
-      if (!isConditionFailure(error)) throw error;
-    }
+    // Our claim expired and someone else took it: they own the retry now.
+    await this.tryWrite(
+      'write.outbox.release',
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: orgPk(issue.org_id), sk: `ISSUE#${issue.id}` },
+        UpdateExpression:
+          'SET outbox_at = :retry, last_error = :reason, delivery_attempts = if_not_exists(delivery_attempts, :zero) + :one REMOVE claim_token, claim_until',
+        ConditionExpression: 'claim_token = :token',
+        ExpressionAttributeValues: {
+          ':retry': retryAt,
+          ':reason': reason.slice(0, 500),
+          ':zero': 0,
+          ':one': 1,
+          ':token': token,
+        },
+      }),
+    );
   }
 
   /** The claim of an issue's outbox (tests and diagnostics). */
@@ -912,86 +885,72 @@ export class Store {
 
   /** Takes a file for this run: new, or abandoned by a run whose lease ran out. */
   async claimFile(key: string, runId: string, now: Iso, leaseUntil: Iso): Promise<boolean> {
-    try {
-      await this.send(
-        'write.ledger.claim',
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: `FILE#${key}`, sk: 'FILE' },
-          UpdateExpression:
-            'SET #key = :key, entity = :entity, #status = :processing, lease_until = :lease, run_id = :run, attempts = if_not_exists(attempts, :zero) + :one, done_at = if_not_exists(done_at, :null)',
-          ConditionExpression:
-            'attribute_not_exists(pk) OR (#status = :processing AND lease_until < :now) OR (#status = :retry AND retry_at <= :now)',
-          ExpressionAttributeNames: { '#key': 'key', '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':key': key,
-            ':entity': 'ledger',
-            ':processing': 'processing',
-            ':retry': 'retry',
-            ':lease': leaseUntil,
-            ':run': runId,
-            ':zero': 0,
-            ':one': 1,
-            ':now': now,
-            ':null': null,
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.tryWrite(
+      'write.ledger.claim',
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: `FILE#${key}`, sk: 'FILE' },
+        UpdateExpression:
+          'SET #key = :key, entity = :entity, #status = :processing, lease_until = :lease, run_id = :run, attempts = if_not_exists(attempts, :zero) + :one, done_at = if_not_exists(done_at, :null)',
+        ConditionExpression:
+          'attribute_not_exists(pk) OR (#status = :processing AND lease_until < :now) OR (#status = :retry AND retry_at <= :now)',
+        ExpressionAttributeNames: { '#key': 'key', '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':key': key,
+          ':entity': 'ledger',
+          ':processing': 'processing',
+          ':retry': 'retry',
+          ':lease': leaseUntil,
+          ':run': runId,
+          ':zero': 0,
+          ':one': 1,
+          ':now': now,
+          ':null': null,
+        },
+      }),
+    );
   }
 
   async completeFile(key: string, runId: string, at: Iso, stats: Record<string, unknown>): Promise<void> {
-    try {
-      await this.send(
-        'write.ledger.complete',
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: `FILE#${key}`, sk: 'FILE' },
-          UpdateExpression: 'SET #status = :done, done_at = :at, stats = :stats REMOVE lease_until',
-          ConditionExpression: 'run_id = :run AND #status = :processing',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':done': 'done',
-            ':at': at,
-            ':stats': stats,
-            ':run': runId,
-            ':processing': 'processing',
-          },
-        }),
-      );
-    } catch (error) {
-      // Our lease ran out and another run took the file; its result is the same (ingest is idempotent).
-      if (!isConditionFailure(error)) throw error;
-    }
+    // Our lease ran out and another run took the file; its result is the same (ingest is idempotent).
+    await this.tryWrite(
+      'write.ledger.complete',
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: `FILE#${key}`, sk: 'FILE' },
+        UpdateExpression: 'SET #status = :done, done_at = :at, stats = :stats REMOVE lease_until',
+        ConditionExpression: 'run_id = :run AND #status = :processing',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':done': 'done',
+          ':at': at,
+          ':stats': stats,
+          ':run': runId,
+          ':processing': 'processing',
+        },
+      }),
+    );
   }
 
   /** Records that this run could not read a file: tried again by the next run, or set aside for good. */
   async failFile(key: string, runId: string, at: Iso, error: string, setAside: boolean): Promise<void> {
-    try {
-      await this.send(
-        'write.ledger.fail',
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: `FILE#${key}`, sk: 'FILE' },
-          UpdateExpression: 'SET #status = :status, retry_at = :at, #error = :error REMOVE lease_until',
-          ConditionExpression: 'run_id = :run AND #status = :processing',
-          ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
-          ExpressionAttributeValues: {
-            ':status': setAside ? 'set_aside' : 'retry',
-            ':at': at,
-            ':error': error.slice(0, 500),
-            ':run': runId,
-            ':processing': 'processing',
-          },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    await this.tryWrite(
+      'write.ledger.fail',
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: `FILE#${key}`, sk: 'FILE' },
+        UpdateExpression: 'SET #status = :status, retry_at = :at, #error = :error REMOVE lease_until',
+        ConditionExpression: 'run_id = :run AND #status = :processing',
+        ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+        ExpressionAttributeValues: {
+          ':status': setAside ? 'set_aside' : 'retry',
+          ':at': at,
+          ':error': error.slice(0, 500),
+          ':run': runId,
+          ':processing': 'processing',
+        },
+      }),
+    );
   }
 
   // ---- deployment --------------------------------------------------------------------------------
@@ -1045,61 +1004,45 @@ export class Store {
       }),
     );
     if (report.newest_record_at === null) return;
-    try {
-      await this.send(
-        'write.deployment',
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: 'DEPLOYMENT', sk: 'CYCLE' },
-          UpdateExpression: 'SET newest_record_at = :newest',
-          ConditionExpression: 'attribute_not_exists(newest_record_at) OR newest_record_at < :newest',
-          ExpressionAttributeValues: { ':newest': report.newest_record_at },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    await this.tryWrite(
+      'write.deployment',
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: 'DEPLOYMENT', sk: 'CYCLE' },
+        UpdateExpression: 'SET newest_record_at = :newest',
+        ConditionExpression: 'attribute_not_exists(newest_record_at) OR newest_record_at < :newest',
+        ExpressionAttributeValues: { ':newest': report.newest_record_at },
+      }),
+    );
   }
 
   /** Points the deployment at its open pipeline issue; false if one is already open. */
   async setPipelineIssue(ref: { id: string; opened_at: Iso }): Promise<boolean> {
-    try {
-      await this.send(
-        'write.deployment',
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: 'DEPLOYMENT', sk: 'CYCLE' },
-          UpdateExpression: 'SET pipeline_issue = :ref',
-          ConditionExpression: 'attribute_not_exists(pipeline_issue)',
-          ExpressionAttributeValues: { ':ref': ref },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.tryWrite(
+      'write.deployment',
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: 'DEPLOYMENT', sk: 'CYCLE' },
+        UpdateExpression: 'SET pipeline_issue = :ref',
+        ConditionExpression: 'attribute_not_exists(pipeline_issue)',
+        ExpressionAttributeValues: { ':ref': ref },
+      }),
+    );
   }
 
   /** Forgets the resolved pipeline issue `id`; false if another pass did it first. */
   async clearPipelineIssue(id: string): Promise<boolean> {
-    try {
-      await this.send(
-        'write.deployment',
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: 'DEPLOYMENT', sk: 'CYCLE' },
-          UpdateExpression:
-            'REMOVE pipeline_issue SET pipeline_seq = if_not_exists(pipeline_seq, :zero) + :one',
-          ConditionExpression: 'pipeline_issue.id = :id',
-          ExpressionAttributeValues: { ':id': id, ':zero': 0, ':one': 1 },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.tryWrite(
+      'write.deployment',
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: 'DEPLOYMENT', sk: 'CYCLE' },
+        UpdateExpression:
+          'REMOVE pipeline_issue SET pipeline_seq = if_not_exists(pipeline_seq, :zero) + :one',
+        ConditionExpression: 'pipeline_issue.id = :id',
+        ExpressionAttributeValues: { ':id': id, ':zero': 0, ':one': 1 },
+      }),
+    );
   }
 
   // ---- audit events ------------------------------------------------------------------------------
@@ -1182,41 +1125,31 @@ export class Store {
     );
     const item = Items?.[0];
     if (!item) return false;
-    try {
-      await this.send(
-        'write.key.revoke',
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: { pk: item.pk, sk: item.sk },
-          ConditionExpression: 'org_id = :org AND key_id = :key',
-          ExpressionAttributeValues: { ':org': orgId, ':key': keyId },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.tryWrite(
+      'write.key.revoke',
+      new DeleteCommand({
+        TableName: this.tableName,
+        Key: { pk: item.pk, sk: item.sk },
+        ConditionExpression: 'org_id = :org AND key_id = :key',
+        ExpressionAttributeValues: { ':org': orgId, ':key': keyId },
+      }),
+    );
   }
 
   /** Records a key's use at most once per `everySeconds`, so busy keys do not cost a write per request. */
   async touchApiKey(hash: string, at: Iso, everySeconds: number): Promise<void> {
     const before = new Date(Date.parse(at) - everySeconds * 1000).toISOString();
-    try {
-      await this.send(
-        'write.key.touch',
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: `APIKEY#${hash}`, sk: 'APIKEY' },
-          UpdateExpression: 'SET last_used_at = :at',
-          ConditionExpression:
-            'attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at < :before)',
-          ExpressionAttributeValues: { ':at': at, ':before': before },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    await this.tryWrite(
+      'write.key.touch',
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: `APIKEY#${hash}`, sk: 'APIKEY' },
+        UpdateExpression: 'SET last_used_at = :at',
+        ConditionExpression:
+          'attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at < :before)',
+        ExpressionAttributeValues: { ':at': at, ':before': before },
+      }),
+    );
   }
 
   // ---- transitions -------------------------------------------------------------------------------
@@ -1271,20 +1204,14 @@ export class Store {
 
   /** Records the default organization once; false if another process recorded one first. */
   async setDefaultOrg(orgId: string, at: Iso): Promise<boolean> {
-    try {
-      await this.send(
-        'write.deployment',
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { pk: 'DEPLOYMENT', sk: 'DEFAULT_ORG', org_id: orgId, created_at: at },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.tryWrite(
+      'write.deployment',
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { pk: 'DEPLOYMENT', sk: 'DEFAULT_ORG', org_id: orgId, created_at: at },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
   }
 
   async getDeployment(): Promise<DeploymentState> {
