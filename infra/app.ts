@@ -1,28 +1,13 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { parseSettings } from './settings.ts';
 import { PullwatchStack } from './stack.ts';
 
-/** A context value given as a JSON list, a comma-separated string, or absent. */
-function list(value: unknown): string[] {
-  if (Array.isArray(value)) return value.map(String).filter(Boolean);
-  if (typeof value === 'string')
-    return value
-      .split(',')
-      .map((item) => item.trim())
-      .filter(Boolean);
-  return [];
-}
-
-const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
-
+/** The CDK app: one stack, its settings from context, and the cdk-nag AwsSolutions checks on everything. */
 export function buildApp(app = new App()): { app: App; stack: PullwatchStack } {
-  const context = (key: string) => app.node.tryGetContext(key) as unknown;
+  const settings = parseSettings((key) => app.node.tryGetContext(key));
   const stack = new PullwatchStack(app, 'Pullwatch', {
-    alertEmails: list(context('alertEmails')),
-    alertPhones: list(context('alertPhones')),
-    logBucketName: text(context('logBucketName')),
-    logPrefix: text(context('logPrefix')),
-    consoleUrl: text(context('consoleUrl')),
+    settings,
     description: 'pullwatch: watchdog for blocklist pulls',
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

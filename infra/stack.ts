@@ -1,49 +1,68 @@
-import {
-  type CfnElement,
-  CfnOutput,
-  Duration,
-  RemovalPolicy,
-  Stack,
-  type StackProps,
-  Validations,
-} from 'aws-cdk-lib';
-import { HttpApi, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { CorsHttpMethod, HttpApi, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { Alias } from 'aws-cdk-lib/aws-kms';
-import { LambdaDestination } from 'aws-cdk-lib/aws-lambda-destinations';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
-import { Topic } from 'aws-cdk-lib/aws-sns';
+import { SubscriptionFilter, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription, SmsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { DEPLOYMENT_ORG } from '../shared/issue/index.ts';
 import { INDEX, TABLE } from '../shared/store/schema.ts';
 import { AppFunction } from './app-function.ts';
+import type { Settings, Subscriber } from './settings.ts';
+import { Watchdog } from './watchdog.ts';
 
 export interface PullwatchStackProps extends StackProps {
-  alertEmails: string[];
-  alertPhones: string[];
-  /** An existing bucket holding the pull logs; a new one is made when empty. */
-  logBucketName?: string;
-  logPrefix?: string;
-  consoleUrl?: string;
-  /** Minutes between cycles. */
-  cycleMinutes?: number;
+  settings: Settings;
 }
 
-const attributeType = (type: 'S') => (type === 'S' ? AttributeType.STRING : AttributeType.STRING);
+/**
+ * The cycle's time budget. Below the 5-minute schedule, so a normal cycle ends before the next one is due, and
+ * below notify's 300 s outbox claim (CLAIM_SECONDS), so a cycle can never outlive the claims it holds. For
+ * scale: bench/cycle-cost.ts runs a cycle in which 10 k integrations all pulled in 29 s (64 s on a cold
+ * instance) against dynalite, which is several times slower than DynamoDB (docs/deploy-aws.md).
+ */
+export const CYCLE_TIMEOUT = Duration.minutes(4);
+
+/**
+ * 1 GB: parsing log lines is CPU-bound and Lambda's CPU share grows with memory (1 GB is about 0.6 vCPU); the
+ * cycle also holds every integration that pulled in memory (832 bytes stored each, a few KB as objects: a few
+ * hundred MB at 100 k). At 5-minute cycles the month's cycle compute stays around 10 USD even at 100 k.
+ */
+const CYCLE_MEMORY_MB = 1024;
+
+/** The SNS filter policy of one subscriber: its organizations (plus deployment-wide issues), critical only. */
+function filterPolicy(subscriber: Subscriber, criticalOnly: boolean) {
+  const policy: Record<string, SubscriptionFilter> = {};
+  if (subscriber.orgIds.length > 0) {
+    policy.org_id = SubscriptionFilter.stringFilter({ allowlist: [...subscriber.orgIds, DEPLOYMENT_ORG] });
+  }
+  if (criticalOnly) policy.criticality = SubscriptionFilter.stringFilter({ allowlist: ['critical'] });
+  return Object.keys(policy).length > 0 ? policy : undefined;
+}
 
 export class PullwatchStack extends Stack {
+  readonly cycle: AppFunction;
+  readonly api: AppFunction;
+  readonly admin: AppFunction;
+
   constructor(scope: Construct, id: string, props: PullwatchStackProps) {
     super(scope, id, props);
+    const { settings } = props;
 
+    // ---- state -------------------------------------------------------------------------------------
+    const attribute = (key: { name: string }) => ({ name: key.name, type: AttributeType.STRING });
     const table = new Table(this, 'Table', {
-      partitionKey: { name: TABLE.partitionKey.name, type: attributeType(TABLE.partitionKey.type) },
-      sortKey: { name: TABLE.sortKey.name, type: attributeType(TABLE.sortKey.type) },
+      partitionKey: attribute(TABLE.partitionKey),
+      sortKey: attribute(TABLE.sortKey),
       billingMode: BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: true,
@@ -52,10 +71,8 @@ export class PullwatchStack extends Stack {
     for (const index of TABLE.indexes) {
       table.addGlobalSecondaryIndex({
         indexName: index.name,
-        partitionKey: { name: index.partitionKey.name, type: attributeType(index.partitionKey.type) },
-        ...(index.sortKey
-          ? { sortKey: { name: index.sortKey.name, type: attributeType(index.sortKey.type) } }
-          : {}),
+        partitionKey: attribute(index.partitionKey),
+        ...(index.sortKey ? { sortKey: attribute(index.sortKey) } : {}),
         projectionType: index.projection === 'ALL' ? ProjectionType.ALL : ProjectionType.KEYS_ONLY,
       });
     }
@@ -68,19 +85,19 @@ export class PullwatchStack extends Stack {
     Validations.of(keySecret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'Every stored API key and integration password is an HMAC under this secret; rotating it would lock out every firewall at once. It is read only by the API function.',
+        'Every stored API key and integration password is an HMAC under this secret; rotating it would lock out every firewall at once. Only the API and admin functions can read it.',
     });
 
-    const logBucket: IBucket = props.logBucketName
-      ? Bucket.fromBucketName(this, 'PullLogs', props.logBucketName)
+    const logBucket: IBucket = settings.logBucketName
+      ? Bucket.fromBucketName(this, 'PullLogs', settings.logBucketName)
       : new Bucket(this, 'PullLogs', {
           encryption: BucketEncryption.S3_MANAGED,
           blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
           enforceSSL: true,
-          lifecycleRules: [{ expiration: Duration.days(30) }],
+          lifecycleRules: [{ expiration: Duration.days(settings.logRetentionDays) }],
           removalPolicy: RemovalPolicy.RETAIN,
         });
-    if (!props.logBucketName) {
+    if (!settings.logBucketName) {
       Validations.of(logBucket).acknowledge({
         id: 'AwsSolutions-S1',
         reason:
@@ -88,100 +105,96 @@ export class PullwatchStack extends Stack {
       });
     }
 
-    const topic = new Topic(this, 'Alerts', {
+    // ---- alerts to customers --------------------------------------------------------------------------
+    const alertTopic = new Topic(this, 'Alerts', {
       displayName: 'pullwatch',
       enforceSSL: true,
       masterKey: Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
     });
-    for (const email of props.alertEmails) topic.addSubscription(new EmailSubscription(email));
-    for (const phone of props.alertPhones) topic.addSubscription(new SmsSubscription(phone));
-
-    const common = {
-      PULLWATCH_LOG_BUCKET: logBucket.bucketName,
-      PULLWATCH_LOG_PREFIX: props.logPrefix ?? '',
-      SNS_TOPIC_ARN: topic.topicArn,
-      ...(props.consoleUrl ? { PULLWATCH_CONSOLE_URL: props.consoleUrl } : {}),
-    };
-
-    const notify = new AppFunction(this, 'Notify', {
-      entry: 'notify',
-      description: 'pullwatch: delivers due notifications to SNS',
-      environment: common,
-      timeout: Duration.minutes(2),
-    }).bindTable(table, ['Query', 'GetItem', 'UpdateItem'], [INDEX.byOutbox]);
-    topic.grantPublish(notify.fn);
-
-    const rules = new AppFunction(this, 'Rules', {
-      entry: 'rules',
-      description: 'pullwatch: opens and resolves issues',
-      environment: common,
-      timeout: Duration.minutes(2),
-    }).bindTable(table, ['Query', 'GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'], [INDEX.byCheck]);
-    // The chain goes on whatever the outcome: a failed rule pass must not hold back earlier alerts.
-    rules.fn.configureAsyncInvoke({
-      retryAttempts: 1,
-      onSuccess: new LambdaDestination(notify.fn),
-      onFailure: new LambdaDestination(notify.fn),
-    });
-
-    const ingest = new AppFunction(this, 'Ingest', {
-      entry: 'ingest',
-      description: 'pullwatch: reads pull logs into last-pull state',
-      environment: common,
-      memorySize: 1024,
-      timeout: Duration.minutes(4),
-    }).bindTable(table, ['Query', 'GetItem', 'BatchGetItem', 'PutItem', 'UpdateItem'], [INDEX.byLookup]);
-    const prefix = props.logPrefix ?? '';
-    ingest.fn.addToRolePolicy(
-      new PolicyStatement({
-        actions: ['s3:ListBucket'],
-        resources: [logBucket.bucketArn],
-        ...(prefix ? { conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } } } : {}),
-      }),
-    );
-    ingest.fn.addToRolePolicy(
-      new PolicyStatement({ actions: ['s3:GetObject'], resources: [logBucket.arnForObjects(`${prefix}*`)] }),
-    );
-    const objects = props.logBucketName
-      ? `arn:<AWS::Partition>:s3:::${props.logBucketName}/${prefix}*`
-      : `<${this.getLogicalId(logBucket.node.defaultChild as CfnElement)}.Arn>/${prefix}*`;
-    Validations.of(ingest).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${objects}]`,
-      reason:
-        'The ingest reads every pull-log object under the configured prefix; object ARNs need a wildcard for that.',
-    });
-    ingest.fn.configureAsyncInvoke({
-      retryAttempts: 1,
-      onSuccess: new LambdaDestination(rules.fn),
-      onFailure: new LambdaDestination(rules.fn),
-    });
-
-    // A Lambda destination may invoke any version of the next function (`arn:*`); it is still that one function.
-    for (const [caller, callee] of [
-      [rules, notify],
-      [ingest, rules],
-    ] as const) {
-      Validations.of(caller).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(callee.fn.node.defaultChild as CfnElement)}.Arn>:*]`,
-        reason:
-          'The async-invoke destination grant covers the versions of the next function in the cycle, and nothing else.',
-      });
+    for (const subscriber of settings.alertEmails) {
+      const policy = filterPolicy(subscriber, false);
+      alertTopic.addSubscription(
+        new EmailSubscription(subscriber.endpoint, policy ? { filterPolicy: policy } : {}),
+      );
+    }
+    for (const subscriber of settings.alertPhones) {
+      const policy = filterPolicy(subscriber, settings.smsCriticalOnly);
+      alertTopic.addSubscription(
+        new SmsSubscription(subscriber.endpoint, policy ? { filterPolicy: policy } : {}),
+      );
     }
 
-    const minutes = props.cycleMinutes ?? 5;
-    new Rule(this, 'Cycle', {
-      description: `pullwatch: one ingest, rules, notify cycle every ${minutes} minutes`,
-      schedule: Schedule.rate(Duration.minutes(minutes)),
-      targets: [new LambdaFunction(ingest.fn, { retryAttempts: 2 })],
+    // ---- the cycle --------------------------------------------------------------------------------------
+    this.cycle = new AppFunction(this, 'Cycle', {
+      entry: 'cycle',
+      description: 'pullwatch: one watchdog cycle (ingest pull logs, open and resolve issues, notify)',
+      memorySize: CYCLE_MEMORY_MB,
+      timeout: CYCLE_TIMEOUT,
+      environment: {
+        PULLWATCH_DEPLOYMENT: this.stackName,
+        ...(settings.consoleUrl ? { PULLWATCH_CONSOLE_URL: settings.consoleUrl } : {}),
+      },
+    })
+      // Ingest: the ledger and integrations, by id (lookup) or bouncer name (lapi); rules: due integrations,
+      // issues, transitions; notify: the outbox; the cycle: its lock and the deployment record.
+      .bindTable(
+        table,
+        ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
+        [INDEX.byCheck, INDEX.byOutbox, INDEX.byLookup, INDEX.byLapiName],
+      )
+      .bindLogSource(logBucket, settings.logPrefix)
+      .bindTopic(alertTopic);
+
+    const queue = (id: string, description: string) => {
+      const created = new Queue(this, id, {
+        encryption: QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(14),
+      });
+      Validations.of(created).acknowledge({
+        id: 'AwsSolutions-SQS3',
+        reason: `This queue is itself a dead-letter queue (${description}); it has no consumer, only an alarm.`,
+      });
+      return created;
+    };
+    const cycleFailures = queue('CycleFailures', 'cycle invocations that failed');
+    const scheduleDeadLetters = queue('ScheduleDeadLetters', 'schedule events that could not be delivered');
+
+    // No Lambda retry: the next scheduled cycle, at most one interval later, is the retry, and it resumes
+    // whatever the failed one left (unclaimed files, due outbox entries). An event older than one interval is
+    // superseded by the next one, so it is dropped to the failure queue instead of running late.
+    const interval = Duration.minutes(settings.cycleMinutes);
+    this.cycle.fn.configureAsyncInvoke({
+      retryAttempts: 0,
+      maxEventAge: interval,
+      onFailure: new SqsDestination(cycleFailures),
+    });
+    new Rule(this, 'Schedule', {
+      description: `pullwatch: one watchdog cycle every ${settings.cycleMinutes} minutes`,
+      schedule: Schedule.rate(interval),
+      targets: [
+        new LambdaFunction(this.cycle.fn, {
+          // Retries cover a failure to hand the event to Lambda (throttling, service errors), not the cycle.
+          retryAttempts: 3,
+          maxEventAge: interval,
+          deadLetterQueue: scheduleDeadLetters,
+        }),
+      ],
     });
 
-    const api = new AppFunction(this, 'Api', {
+    // ---- the API --------------------------------------------------------------------------------------
+    // 512 MB: an HMAC and one or two single-item reads per request; the memory buys CPU for the cold start
+    // (parsing a 1 MB bundle). 10 s: far beyond any request's two or three DynamoDB calls, and well inside API
+    // Gateway's 30 s, so a stuck call answers 503 from the function rather than a gateway timeout.
+    this.api = new AppFunction(this, 'Api', {
       entry: 'api',
       description: 'pullwatch: HTTP status API',
-      environment: { ...common, PULLWATCH_KEY_SECRET_ARN: keySecret.secretArn },
+      memorySize: 512,
       timeout: Duration.seconds(10),
-    }).bindTable(table, ['Query', 'GetItem', 'PutItem', 'UpdateItem', 'DeleteItem']);
-    keySecret.grantRead(api.fn);
+      environment: { PULLWATCH_DEPLOYMENT: this.stackName },
+    })
+      .bindTable(table, ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'], [INDEX.byList])
+      .bindKeySecret(keySecret);
 
     const accessLogs = new LogGroup(this, 'ApiAccessLogs', {
       retention: RetentionDays.THREE_MONTHS,
@@ -189,14 +202,49 @@ export class PullwatchStack extends Stack {
     });
     const httpApi = new HttpApi(this, 'HttpApi', {
       description: 'pullwatch status API',
-      defaultIntegration: new HttpLambdaIntegration('ApiIntegration', api.fn),
+      defaultIntegration: new HttpLambdaIntegration('ApiIntegration', this.api.fn),
       createDefaultStage: false,
+      // Preflights are answered by API Gateway itself: no function invocation, no key needed.
+      ...(settings.corsOrigins.length > 0
+        ? {
+            corsPreflight: {
+              allowOrigins: settings.corsOrigins,
+              allowMethods: [
+                CorsHttpMethod.GET,
+                CorsHttpMethod.POST,
+                CorsHttpMethod.PATCH,
+                CorsHttpMethod.DELETE,
+              ],
+              allowHeaders: ['authorization', 'content-type'],
+              exposeHeaders: ['x-request-id'],
+              maxAge: Duration.minutes(10),
+            },
+          }
+        : {}),
     });
     httpApi.addStage('Stage', {
       stageName: '$default',
       autoDeploy: true,
-      throttle: { rateLimit: 50, burstLimit: 100 },
-      accessLogSettings: { destination: new LogGroupLogDestination(accessLogs) },
+      throttle: { rateLimit: settings.apiRateLimit, burstLimit: settings.apiBurstLimit },
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(accessLogs),
+        // The fields pullwatch's own API Gateway log format reads, plus what an operator needs.
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            requestTime: '$context.requestTime',
+            httpMethod: '$context.httpMethod',
+            rawPath: '$context.path',
+            routeKey: '$context.routeKey',
+            status: '$context.status',
+            ip: '$context.identity.sourceIp',
+            userAgent: '$context.identity.userAgent',
+            responseLength: '$context.responseLength',
+            latencyMs: '$context.responseLatency',
+            integrationError: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
     });
     Validations.of(httpApi).acknowledge({
       id: 'AwsSolutions-APIG4',
@@ -204,9 +252,34 @@ export class PullwatchStack extends Stack {
         'Every route except /v1/health checks an organization-scoped bearer API key in the function itself (HMAC lookup); a gateway authorizer would duplicate that lookup.',
     });
 
+    // ---- operator commands -------------------------------------------------------------------------------
+    // No trigger: run with `aws lambda invoke` by someone allowed to. Two writes at most per invocation.
+    this.admin = new AppFunction(this, 'Admin', {
+      entry: 'admin',
+      description: 'pullwatch: operator commands (create an organization and its first API key)',
+      memorySize: 256,
+      timeout: Duration.seconds(30),
+    })
+      .bindTable(table, ['GetItem', 'PutItem'])
+      .bindKeySecret(keySecret);
+
+    // ---- the watchdog watched --------------------------------------------------------------------------
+    const watchdog = new Watchdog(this, 'Watchdog', {
+      cycle: this.cycle.fn,
+      cycleMinutes: settings.cycleMinutes,
+      queues: { CycleFailures: cycleFailures, ScheduleDeadLetters: scheduleDeadLetters },
+      alertTopic,
+      sendsSms: settings.alertPhones.length > 0,
+      smsSpendLimitUsd: settings.smsSpendLimitUsd,
+      opsEmails: settings.opsEmails,
+    });
+
     new CfnOutput(this, 'ApiUrl', { value: httpApi.apiEndpoint });
     new CfnOutput(this, 'TableName', { value: table.tableName });
-    new CfnOutput(this, 'AlertTopicArn', { value: topic.topicArn });
+    new CfnOutput(this, 'AlertTopicArn', { value: alertTopic.topicArn });
+    new CfnOutput(this, 'OpsTopicArn', { value: watchdog.opsTopic.topicArn });
     new CfnOutput(this, 'PullLogBucket', { value: logBucket.bucketName });
+    new CfnOutput(this, 'CycleFunctionName', { value: this.cycle.fn.functionName });
+    new CfnOutput(this, 'AdminFunctionName', { value: this.admin.fn.functionName });
   }
 }

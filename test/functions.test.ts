@@ -1,119 +1,281 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { CycleReport } from '../shared/cycle.ts';
+import { acquireCycleLock, CYCLE_LOCK_KEY, releaseCycleLock, withCycleLock } from '../shared/cycle-lock.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
 import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
-import { createOrgWithKey } from '../shared/org/index.ts';
+import { CycleMetric, cycleMetrics, toEmf } from '../shared/metrics.ts';
 import type { Store } from '../shared/store/index.ts';
-import { freshStore, startTestDb, TEST_SECRET } from './helpers.ts';
+import { httpApiEvent, scheduledEvent } from './events.ts';
+import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
 
-/** An API Gateway HTTP API (payload 2.0) event, as the deployed function receives it. */
-type ApiEvent = Parameters<typeof import('../functions/api.ts')['handler']>[0];
+/**
+ * The Lambda entries as imported source (fast to debug), and the pieces they add: the cycle lock and the
+ * metrics. test/bundle.test.ts runs the same entries as the bundles CDK uploads.
+ */
 
-function httpEvent(method: string, path: string, headers: Record<string, string> = {}): ApiEvent {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath: path,
-    rawQueryString: '',
-    headers: { host: 'api.example.com', ...headers },
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'api',
-      domainName: 'api.example.com',
-      domainPrefix: 'api',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '198.51.100.1', userAgent: 'test' },
-      requestId: 'req-1',
-      routeKey: '$default',
-      stage: '$default',
-      time: '21/Nov/2026:10:00:00 +0000',
-      timeEpoch: 1_795_000_000_000,
-    },
-    body: null,
-    isBase64Encoded: false,
-  } as unknown as ApiEvent;
+let db: EmbeddedDb;
+let store: Store;
+let sns: Server;
+let logDir: string;
+const published: string[] = [];
+
+beforeAll(async () => {
+  db = await startTestDb();
+  store = await freshStore(db);
+  sns = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => {
+      body += chunk;
+    });
+    request.on('end', () => {
+      published.push(body);
+      response.writeHead(200, { 'content-type': 'text/xml' });
+      response.end(
+        '<PublishResponse><PublishResult><MessageId>m-1</MessageId></PublishResult></PublishResponse>',
+      );
+    });
+  });
+  await new Promise<void>((resolve) => sns.listen(0, '127.0.0.1', resolve));
+  logDir = await mkdtemp(join(tmpdir(), 'pullwatch-fn-'));
+  Object.assign(process.env, {
+    DYNAMODB_ENDPOINT: db.endpoint,
+    TABLE_NAME: store.tableName,
+    PULLWATCH_KEY_SECRET: TEST_SECRET,
+    PULLWATCH_LOG_DIR: logDir,
+    PULLWATCH_DEPLOYMENT: 'test-deployment',
+    SNS_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:pullwatch-alerts',
+    SNS_ENDPOINT: `http://127.0.0.1:${(sns.address() as AddressInfo).port}`,
+    AWS_ACCESS_KEY_ID: 'x',
+    AWS_SECRET_ACCESS_KEY: 'y',
+  });
+  await writeFile(join(logDir, 'empty.jsonl'), '');
+});
+
+afterAll(async () => {
+  sns.closeAllConnections();
+  await new Promise((resolve) => sns.close(resolve));
+  await db.close();
+  await rm(logDir, { recursive: true, force: true });
+});
+
+/** Captures what the entries write to stdout (their JSON log and EMF lines). */
+async function capture<T>(
+  work: () => Promise<T>,
+): Promise<{ value: T; lines: Array<Record<string, unknown>> }> {
+  const lines: Array<Record<string, unknown>> = [];
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+    return true;
+  });
+  try {
+    return { value: await work(), lines };
+  } finally {
+    spy.mockRestore();
+  }
 }
 
-describe('the Lambda entries', () => {
-  let db: EmbeddedDb;
-  let store: Store;
-  let sns: Server;
-  const published: string[] = [];
+const original = DynamoDBDocumentClient.prototype.send;
 
-  beforeAll(async () => {
-    db = await startTestDb();
-    store = await freshStore(db);
-    sns = createServer((request, response) => {
-      let body = '';
-      request.on('data', (chunk) => {
-        body += chunk;
-      });
-      request.on('end', () => {
-        published.push(body);
-        response.writeHead(200, { 'content-type': 'text/xml' });
-        response.end(
-          '<PublishResponse><PublishResult><MessageId>m-1</MessageId></PublishResult></PublishResponse>',
-        );
-      });
-    });
-    await new Promise<void>((resolve) => sns.listen(0, '127.0.0.1', resolve));
-    const logDir = await mkdtemp(join(tmpdir(), 'pullwatch-fn-'));
-    Object.assign(process.env, {
-      DYNAMODB_ENDPOINT: db.endpoint,
-      TABLE_NAME: store.tableName,
-      PULLWATCH_KEY_SECRET: TEST_SECRET,
-      PULLWATCH_LOG_DIR: logDir,
-      SNS_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:pullwatch-alerts',
-      SNS_ENDPOINT: `http://127.0.0.1:${(sns.address() as AddressInfo).port}`,
-      AWS_ACCESS_KEY_ID: 'x',
-      AWS_SECRET_ACCESS_KEY: 'y',
-    });
-    await writeFile(join(logDir, 'empty.jsonl'), '');
+/** Hono types the v2 event's body as `string | null`; API Gateway leaves it out when there is none. */
+type ApiEvent = Parameters<typeof import('../functions/api.ts')['handler']>[0];
+const apiEvent = (...args: Parameters<typeof httpApiEvent>) => httpApiEvent(...args) as unknown as ApiEvent;
+
+const lambdaContext = (remainingMs = 240_000) =>
+  ({ getRemainingTimeInMillis: () => remainingMs }) as unknown as Context;
+
+describe('the cycle lock', () => {
+  it('is held by one run at a time, even when many start at once', async () => {
+    let running = 0;
+    let most = 0;
+    const runs = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        withCycleLock(store, { now: T0, leaseUntil: at(1) }, async () => {
+          running += 1;
+          most = Math.max(most, running);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          running -= 1;
+        }),
+      ),
+    );
+    expect(runs.filter((run) => run.ran)).toHaveLength(1);
+    expect(most).toBe(1);
+    // Given back afterwards: the next run takes it.
+    expect((await withCycleLock(store, { now: T0, leaseUntil: at(1) }, async () => 'next')).ran).toBe(true);
   });
 
-  afterAll(async () => {
-    await new Promise((resolve) => sns.close(resolve));
-    await db.close();
+  it('is given back when the work throws', async () => {
+    await expect(
+      withCycleLock(store, { now: T0, leaseUntil: at(1) }, async () => {
+        throw new Error('stage exploded');
+      }),
+    ).rejects.toThrow('stage exploded');
+    expect(await acquireCycleLock(store, { token: 'after', now: T0, leaseUntil: at(1) })).toBe(true);
+    expect(await releaseCycleLock(store, 'after')).toBe(true);
   });
 
-  it('serves the API from an API Gateway v2 event, with the organization taken from the key', async () => {
+  it('is taken over once a crashed holder lease has run out, and only its holder can give it back', async () => {
+    expect(await acquireCycleLock(store, { token: 'crashed', now: T0, leaseUntil: at(0.1) })).toBe(true);
+    expect(await acquireCycleLock(store, { token: 'early', now: at(0.05), leaseUntil: at(1) })).toBe(false);
+    expect(await acquireCycleLock(store, { token: 'later', now: at(0.2), leaseUntil: at(1) })).toBe(true);
+    // The crashed run, back from the dead, cannot release the new holder's lock.
+    expect(await releaseCycleLock(store, 'crashed')).toBe(false);
+    expect(await releaseCycleLock(store, 'later')).toBe(true);
+  });
+});
+
+describe('the cycle metrics', () => {
+  const report: CycleReport = {
+    at: T0,
+    outcome: 'ok',
+    ingest: {
+      files_seen: 3,
+      files_processed: 2,
+      files_skipped: 0,
+      files_failed: [{ name: 'a.gz', error: 'bad gzip' }],
+      files_set_aside: [],
+      lines: 100,
+      records: 90,
+      skipped: { not_json: 3, bad_time: 2, other_path: 4, unknown_integration: 1 },
+      samples: [],
+      integrations_updated: 5,
+      newest_record_at: T0,
+    },
+    rules: null,
+    notify: null,
+    errors: [],
+  };
+
+  it('counts malformed lines apart from other routes and unknown integrations', () => {
+    const metrics = Object.fromEntries(
+      cycleMetrics(report, { durationMs: 1234.4, newestRecordAt: T0, now: at(0.5) }).map((metric) => [
+        metric.name,
+        metric.value,
+      ]),
+    );
+    expect(metrics).toMatchObject({
+      [CycleMetric.succeeded]: 1,
+      [CycleMetric.filesProcessed]: 2,
+      [CycleMetric.filesFailed]: 1,
+      [CycleMetric.lines]: 100,
+      [CycleMetric.malformedLines]: 5,
+      [CycleMetric.unknownIntegrationLines]: 1,
+      [CycleMetric.issuesOpened]: 0,
+      [CycleMetric.duration]: 1234,
+      [CycleMetric.feedAge]: 1800,
+    });
+  });
+
+  it('reports no feed age before any record was ever read', () => {
+    const names = cycleMetrics(report, { durationMs: 1, newestRecordAt: null, now: T0 }).map((m) => m.name);
+    expect(names).not.toContain(CycleMetric.feedAge);
+  });
+
+  it('writes an EMF document whose every metric and dimension has its value', () => {
+    const document = toEmf([{ name: CycleMetric.succeeded, value: 1, unit: 'Count' }], {
+      deployment: 'prod',
+      at: new Date(T0),
+      properties: { event_id: 'e-1' },
+    });
+    expect(document).toEqual({
+      event_id: 'e-1',
+      _aws: {
+        Timestamp: Date.parse(T0),
+        CloudWatchMetrics: [
+          {
+            Namespace: 'Pullwatch',
+            Dimensions: [['Deployment']],
+            Metrics: [{ Name: 'CycleSucceeded', Unit: 'Count' }],
+          },
+        ],
+      },
+      Deployment: 'prod',
+      CycleSucceeded: 1,
+    });
+  });
+});
+
+describe('the Lambda entries (source)', () => {
+  it('admin creates an organization with a write key the API then accepts', async () => {
+    const admin = await import('../functions/admin.ts');
     const { handler } = await import('../functions/api.ts');
-    const { key } = await createOrgWithKey(store, TEST_SECRET, 'Acme', 'write', new Date().toISOString());
+    const { value: created, lines } = await capture(() =>
+      admin.handler({ command: 'create-org', name: 'Acme' }),
+    );
+    expect(JSON.stringify(lines)).not.toContain(created.key);
     const context = {} as Context;
-    const health = await handler(httpEvent('GET', '/v1/health'), context);
-    expect(health.statusCode).toBe(200);
-    const denied = await handler(httpEvent('GET', '/v1/integrations'), context);
+    expect((await handler(apiEvent('GET', '/v1/health'), context)).statusCode).toBe(200);
+    const denied = await handler(apiEvent('GET', '/v1/integrations'), context);
     expect(denied.statusCode).toBe(401);
-    expect(denied.headers?.['content-type']).toContain('application/problem+json');
     const listed = await handler(
-      httpEvent('GET', '/v1/integrations', { authorization: `Bearer ${key}` }),
+      apiEvent('GET', '/v1/integrations', { headers: { authorization: `Bearer ${created.key}` } }),
       context,
     );
     expect(listed.statusCode).toBe(200);
-    expect(JSON.parse(listed.body ?? '')).toEqual({ items: [], next_cursor: null });
+    expect(JSON.parse(listed.body ?? '')).toMatchObject({ items: [] });
+    await expect(
+      admin.handler({ command: 'create-key', org_id: 'org_ffffffffffffffff', scope: 'read' }),
+    ).rejects.toThrow(/does not exist/);
+    const read = await admin.handler({ command: 'create-key', org_id: created.org_id, scope: 'read' });
+    expect(read.key).toMatch(/^pwr_/);
   });
 
-  it('runs the scheduled chain ingest -> rules -> notify and publishes to SNS once', async () => {
-    // The handlers read the real clock, so the integration is made two days old and has never pulled.
+  it('runs one cycle per scheduled event, publishes once, and emits its metrics', async () => {
+    // The entry reads the real clock, so the integration is made two days old and has never pulled.
     const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000).toISOString();
-    const { org } = await createOrgWithKey(store, TEST_SECRET, 'Globex', 'write', twoDaysAgo);
-    await createIntegration(store, TEST_SECRET, org.id, { name: 'Lyon FW', kind: 'firewall' }, twoDaysAgo);
-    const ingest = await import('../functions/ingest.ts');
-    const rules = await import('../functions/rules.ts');
-    const notify = await import('../functions/notify.ts');
-    expect(await ingest.handler()).toEqual({ files_processed: 1, records: 0 });
-    expect(await rules.handler()).toEqual({ candidates: 1, opened: 1, resolved: 0 });
-    expect(await notify.handler()).toEqual({ sent: 1, failed: 0 });
-    expect(await notify.handler()).toEqual({ sent: 0, failed: 0 });
-    expect((await store.getDeployment()).last_cycle_outcome).toBe('ok');
+    const admin = await import('../functions/admin.ts');
+    const { org_id: orgId } = await admin.handler({ command: 'create-org', name: 'Globex' });
+    await createIntegration(store, TEST_SECRET, orgId, { name: 'Lyon FW', kind: 'firewall' }, twoDaysAgo);
+    const cycle = await import('../functions/cycle.ts');
+    const first = await capture(() => cycle.handler(scheduledEvent(), lambdaContext()));
+    expect(first.value).toMatchObject({ outcome: 'ok', files_processed: 1, opened: 1, sent: 1 });
+    const again = await capture(() => cycle.handler(scheduledEvent(), lambdaContext()));
+    expect(again.value).toMatchObject({ outcome: 'ok', files_processed: 0, opened: 0, sent: 0 });
     expect(published).toHaveLength(1);
-    const form = new URLSearchParams(published[0]);
-    expect(form.get('Action')).toBe('Publish');
-    expect(form.get('MessageStructure')).toBe('json');
-    expect(form.get('Subject')).toBe('[pullwatch] CRITICAL: Firewall Integration Offline: Lyon FW');
+    const emf = first.lines.find((line) => '_aws' in line);
+    expect(emf).toMatchObject({ Deployment: 'test-deployment', CycleSucceeded: 1, IssuesOpened: 1 });
+    expect((await store.getDeployment()).last_cycle_outcome).toBe('ok');
+  });
+
+  it('skips the cycle while the lock is held, leaving the holder its lock', async () => {
+    const cycle = await import('../functions/cycle.ts');
+    expect(
+      await acquireCycleLock(store, { token: 'other', now: T0, leaseUntil: '2999-01-01T00:00:00.000Z' }),
+    ).toBe(true);
+    const skipped = await capture(() => cycle.handler(scheduledEvent(), lambdaContext()));
+    expect(skipped.value).toEqual({ outcome: 'skipped' });
+    expect(skipped.lines.find((line) => '_aws' in line)).toMatchObject({ CycleSkipped: 1 });
+    expect(await releaseCycleLock(store, 'other')).toBe(true);
+  });
+
+  it('leases the lock for the invocation time left, plus a margin, so a timed-out cycle frees it by itself', async () => {
+    const cycle = await import('../functions/cycle.ts');
+    const leases: string[] = [];
+    // The entry has its own store; watch what any document client sends.
+    const send = vi.spyOn(DynamoDBDocumentClient.prototype, 'send').mockImplementation(function (
+      this: DynamoDBDocumentClient,
+      command: unknown,
+    ) {
+      if (command instanceof PutCommand && command.input.Item?.sk === CYCLE_LOCK_KEY.sk) {
+        leases.push(String(command.input.Item.lease_until));
+      }
+      return Reflect.apply(original, this, [command]);
+    } as never);
+    const started = Date.now();
+    try {
+      await capture(() => cycle.handler(scheduledEvent(), lambdaContext(60_000)));
+    } finally {
+      send.mockRestore();
+    }
+    expect(leases).toHaveLength(1);
+    const lease = Date.parse(leases[0] as string) - started;
+    expect(lease).toBeGreaterThanOrEqual(60_000 + 30_000 - 1000);
+    expect(lease).toBeLessThanOrEqual(60_000 + 30_000 + 1000);
   });
 });

@@ -306,17 +306,17 @@ export function openApiDocument(): Record<string, unknown> {
   };
 }
 
-const escape = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 
 /** A plain, self-contained HTML reference page (no scripts, no outside assets). */
 export function docsPage(): string {
   const sections = ROUTES.map((route) => {
     const query = route.query ? Object.keys(route.query.shape).join(', ') : '';
     const body = route.body ? JSON.stringify(jsonSchema(route.body, 'input').properties ?? {}, null, 2) : '';
-    return `<section><h2><code>${route.method.toUpperCase()} ${escape(route.path)}</code></h2>
-<p>${escape(route.summary)}</p>
-<p>Scope: <b>${route.scope === 'none' ? 'no auth' : route.scope}</b>${query ? `; query: <code>${escape(query)}</code>` : ''}; answers ${route.response.status}.</p>
-${body ? `<details><summary>Body fields</summary><pre>${escape(body)}</pre></details>` : ''}</section>`;
+    return `<section><h2><code>${route.method.toUpperCase()} ${escapeHtml(route.path)}</code></h2>
+<p>${escapeHtml(route.summary)}</p>
+<p>Scope: <b>${route.scope === 'none' ? 'no auth' : route.scope}</b>${query ? `; query: <code>${escapeHtml(query)}</code>` : ''}; answers ${route.response.status}.</p>
+${body ? `<details><summary>Body fields</summary><pre>${escapeHtml(body)}</pre></details>` : ''}</section>`;
   }).join('\n');
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>pullwatch API</title>
 <style>body{font:15px/1.5 system-ui,sans-serif;max-width:54rem;margin:2rem auto;padding:0 1rem}code,pre{background:#f4f4f4;padding:.1rem .3rem}section{border-top:1px solid #ddd;padding:.5rem 0}</style></head>

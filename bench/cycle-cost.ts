@@ -1,0 +1,245 @@
+/**
+ * What one deployed watchdog cycle costs, measured: `node --import tsx bench/cycle-cost.ts [--json]
+ * [--integrations N] [--retained-files F]`.
+ *
+ * It runs the cycle the way functions/cycle.ts does (lock, runCycle, deployment read) against dynalite and
+ * counts every DynamoDB request and the capacity units DynamoDB reports for the base table. dynalite does not
+ * report index writes, so those are derived from the stored item before and after the cycle, by DynamoDB's
+ * rules: an index write per changed item in an ALL-projected index, two when the index key changed.
+ *
+ * Scenarios, each a separate cycle:
+ *   steady  every integration pulled since the last cycle (one log object for the interval), lookup cache warm
+ *   cold    the same, on a fresh process (the id -> organization lookups are not cached yet)
+ *   idle    no new log object
+ * F log objects are already in the ledger (what the bucket retains), because each cycle lists them again.
+ * docs/deploy-aws.md turns these figures into the monthly cost table.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { runCycle } from '../shared/cycle.ts';
+import { withCycleLock } from '../shared/cycle-lock.ts';
+import { DirectorySource, type LogSource } from '../shared/ingest/sources.ts';
+import { createIntegration } from '../shared/integration/ops.ts';
+import { startDynalite } from '../shared/local/embedded-db.ts';
+import type { Notification } from '../shared/notify/render.ts';
+import { createOrg } from '../shared/org/index.ts';
+import { Store } from '../shared/store/index.ts';
+import { TABLE } from '../shared/store/schema.ts';
+import { addSeconds, type Iso } from '../shared/time.ts';
+
+const { values } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    integrations: { type: 'string', default: '1000' },
+    'retained-files': { type: 'string', default: '1000' },
+  },
+});
+const INTEGRATIONS = Number(values.integrations);
+const RETAINED = Number(values['retained-files']);
+const SECRET = 'bench-secret-bench-secret-bench-secret-0123456789';
+const T0 = '2026-11-21T00:00:00.000Z';
+const log = (line: string) => {
+  if (!values.json) console.error(line);
+};
+
+/** Counts every request the document client sends, with the capacity DynamoDB reports for it. */
+function meter(doc: DynamoDBDocumentClient) {
+  const counts = { requests: {} as Record<string, number>, rcu: 0, wcu: 0 };
+  const send = doc.send.bind(doc);
+  // biome-ignore lint/suspicious/noExplicitAny: wraps the client's overloaded send
+  (doc as any).send = async (command: any) => {
+    const name = command.constructor.name.replace(/Command$/, '');
+    counts.requests[name] = (counts.requests[name] ?? 0) + 1;
+    command.input.ReturnConsumedCapacity = 'TOTAL';
+    const output = (await send(command)) as { ConsumedCapacity?: unknown };
+    const consumed = [output.ConsumedCapacity].flat().filter(Boolean) as Array<{ CapacityUnits?: number }>;
+    for (const entry of consumed) {
+      const units = entry.CapacityUnits ?? 0;
+      if (/Get|Query|Scan/.test(name)) counts.rcu += units;
+      else counts.wcu += units;
+    }
+    return output;
+  };
+  return {
+    snapshot: () => ({ requests: { ...counts.requests }, rcu: counts.rcu, wcu: counts.wcu }),
+  };
+}
+
+/** DynamoDB's item size: attribute names plus values (strings in UTF-8, numbers ~1 byte per 2 digits). */
+function sizeOf(value: unknown): number {
+  if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
+  if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace('.', '').length / 2) + 1;
+  if (typeof value === 'boolean' || value === null || value === undefined) return 1;
+  if (Array.isArray(value)) return 3 + value.reduce((sum: number, item) => sum + 1 + sizeOf(item), 0);
+  return (
+    3 +
+    Object.entries(value as Record<string, unknown>).reduce(
+      (sum, [key, item]) => sum + 1 + Buffer.byteLength(key, 'utf8') + sizeOf(item),
+      0,
+    )
+  );
+}
+const itemSize = (item: Record<string, unknown>) =>
+  Object.entries(item).reduce((sum, [key, value]) => sum + Buffer.byteLength(key, 'utf8') + sizeOf(value), 0);
+const kb = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
+
+/** Index write units one base-table write from `before` to `after` costs, per index, by DynamoDB's rules. */
+function indexWriteUnits(before: Record<string, unknown>, after: Record<string, unknown>) {
+  const result: Record<string, number> = {};
+  for (const index of TABLE.indexes) {
+    const keys = [index.partitionKey.name, index.sortKey?.name].filter((name): name is string => !!name);
+    const inIndex = (item: Record<string, unknown>) => keys.every((key) => item[key] !== undefined);
+    const projected = (item: Record<string, unknown>) =>
+      index.projection === 'ALL'
+        ? item
+        : Object.fromEntries(
+            [TABLE.partitionKey.name, TABLE.sortKey.name, ...keys].map((key) => [key, item[key]]),
+          );
+    const [was, is] = [inIndex(before), inIndex(after)];
+    const keyChanged = keys.some((key) => before[key] !== after[key]);
+    const changed = JSON.stringify(projected(before)) !== JSON.stringify(projected(after));
+    let units = 0;
+    if (was && is && keyChanged) units = kb(itemSize(projected(before))) + kb(itemSize(projected(after)));
+    else if (was && is && changed) units = kb(itemSize(projected(after)));
+    else if (!was && is) units = kb(itemSize(projected(after)));
+    else if (was && !is) units = kb(itemSize(projected(before)));
+    result[index.name] = units;
+  }
+  return result;
+}
+
+/** Never publishes anywhere: counts what would go to SNS. */
+class CountingPublisher {
+  published = 0;
+  async publish(_notification: Notification): Promise<string> {
+    this.published += 1;
+    return `bench-${this.published}`;
+  }
+}
+
+/** A directory source that also counts the S3 requests the same listing would cost. */
+function s3Counted(source: LogSource) {
+  const counts = { list: 0, get: 0 };
+  const counted: LogSource = {
+    describe: () => source.describe(),
+    list: async () => {
+      const files = await source.list();
+      counts.list += Math.max(1, Math.ceil(files.length / 1000));
+      return files.map((file) => ({
+        ...file,
+        open: async () => {
+          counts.get += 1;
+          return file.open();
+        },
+      }));
+    },
+  };
+  return { source: counted, counts };
+}
+
+async function main() {
+  const db = await startDynalite();
+  const client = () =>
+    new DynamoDBClient({
+      endpoint: db.endpoint,
+      region: 'local',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+  const setup = new Store(client(), 'cost');
+  await setup.ensureTable();
+  const dir = await mkdtemp(join(tmpdir(), 'pullwatch-cost-'));
+  try {
+    log(`creating ${INTEGRATIONS} integrations...`);
+    const org = await createOrg(setup, 'Bench', T0);
+    const ids: string[] = [];
+    for (let batch = 0; batch < INTEGRATIONS; batch += 50) {
+      const made = await Promise.all(
+        Array.from({ length: Math.min(50, INTEGRATIONS - batch) }, (_, index) =>
+          createIntegration(setup, SECRET, org.id, { name: `fw-${batch + index}`, kind: 'firewall' }, T0),
+        ),
+      );
+      ids.push(...made.map((result) => result.integration.id));
+    }
+
+    log(`filling the ledger with ${RETAINED} retained log objects...`);
+    for (let file = 0; file < RETAINED; file += 1) {
+      await writeFile(join(dir, `old-${String(file).padStart(6, '0')}.log`), 'x\n');
+    }
+    let clock: Iso = addSeconds(T0, 60);
+    await runCycle({
+      store: setup,
+      source: new DirectorySource(dir),
+      publisher: new CountingPublisher(),
+      now: clock,
+    });
+
+    let interval = 0;
+    /** One log object for the interval: one successful pull per integration. */
+    const writeInterval = async () => {
+      interval += 1;
+      const at = addSeconds(clock, 240);
+      const lines = ids.map((id) =>
+        JSON.stringify({ time: at, integration_id: id, method: 'GET', status: 200 }),
+      );
+      await writeFile(join(dir, `interval-${interval}.jsonl`), `${lines.join('\n')}\n`);
+    };
+
+    const measure = async (name: string, store: Store, withNewFile: boolean) => {
+      if (withNewFile) await writeInterval();
+      clock = addSeconds(clock, 300);
+      const now = clock;
+      const sample = ids[0] as string;
+      const key = { pk: `ORG#${org.id}`, sk: `INT#${sample}` };
+      const before = (await setup.doc.send(new GetCommand({ TableName: 'cost', Key: key }))).Item ?? {};
+      const metered = meter(store.doc);
+      const { source, counts: s3 } = s3Counted(new DirectorySource(dir));
+      const publisher = new CountingPublisher();
+      const started = process.hrtime.bigint();
+      const run = await withCycleLock(store, { now, leaseUntil: addSeconds(now, 270) }, () =>
+        runCycle({ store, source, publisher, now }),
+      );
+      await store.getDeployment();
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (!run.ran) throw new Error('lock held');
+      const after = (await setup.doc.send(new GetCommand({ TableName: 'cost', Key: key }))).Item ?? {};
+      const usage = metered.snapshot();
+      const perIntegrationIndexWcu = indexWriteUnits(before, after);
+      const updated = run.result.ingest?.integrations_updated ?? 0;
+      const indexWcu = Object.values(perIntegrationIndexWcu).reduce((sum, units) => sum + units, 0) * updated;
+      const result = {
+        scenario: name,
+        outcome: run.result.outcome,
+        integrations_updated: updated,
+        requests: usage.requests,
+        read_units: Number(usage.rcu.toFixed(1)),
+        write_units_table: Number(usage.wcu.toFixed(1)),
+        integration_item_bytes: itemSize(after),
+        index_write_units_per_integration_write: perIntegrationIndexWcu,
+        write_units_indexes: indexWcu,
+        s3_list_requests: s3.list,
+        s3_get_requests: s3.get,
+        sns_publishes: publisher.published,
+        seconds: Number(seconds.toFixed(2)),
+      };
+      log(`${name}: ${JSON.stringify(result)}`);
+      return result;
+    };
+
+    // A fresh Store is a fresh Lambda instance: its first cycle looks every integration id up.
+    const instance = new Store(client(), 'cost');
+    const cold = await measure('cold', instance, true);
+    const steady = await measure('steady', instance, true);
+    const idle = await measure('idle', instance, false);
+    const output = { integrations: INTEGRATIONS, retained_files: RETAINED, steady, cold, idle };
+    console.log(values.json ? JSON.stringify(output) : JSON.stringify(output, null, 2));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await db.close();
+  }
+}
+
+await main();

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { createApiKey } from '../shared/auth/index.ts';
+import { NotFoundError, ValidationError } from '../shared/errors.ts';
+import { createOrgWithKey, OrgName } from '../shared/org/index.ts';
+import { loadSecret } from '../shared/runtime.ts';
+import { iso } from '../shared/time.ts';
+import { config, logJson, store } from './context.ts';
+
+/**
+ * Operator commands that need the key-hashing secret, for a deployment in AWS: an organization with its first
+ * API key, or another key for an organization. No trigger reaches this function; it runs only when someone
+ * allowed to call `lambda:InvokeFunction` on it does (`aws lambda invoke`, see docs/deploy-aws.md). Keys are
+ * returned once and never logged.
+ */
+const Scope = z.enum(['read', 'write']);
+const Command = z.discriminatedUnion('command', [
+  z.object({ command: z.literal('create-org'), name: OrgName, scope: Scope.default('write') }).strict(),
+  z.object({ command: z.literal('create-key'), org_id: z.string().min(1), scope: Scope }).strict(),
+]);
+export type AdminCommand = z.input<typeof Command>;
+
+const secret = await loadSecret(config);
+
+export const handler = async (event: unknown) => {
+  const parsed = Command.safeParse(event);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new ValidationError(`${first?.path.join('.') || 'command'}: ${first?.message ?? 'invalid'}`);
+  }
+  const command = parsed.data;
+  const now = iso(new Date());
+  if (command.command === 'create-org') {
+    const { org, key } = await createOrgWithKey(store, secret, command.name, command.scope, now);
+    logJson('organization created', { org_id: org.id, scope: command.scope });
+    return { org_id: org.id, name: org.name, scope: command.scope, key };
+  }
+  const org = await store.getOrg(command.org_id);
+  if (!org) throw new NotFoundError(`organization ${command.org_id} does not exist`);
+  const { key, record } = await createApiKey(store, secret, org.id, command.scope, now);
+  logJson('API key created', { org_id: org.id, key_id: record.key_id, scope: record.scope });
+  return { org_id: org.id, key_id: record.key_id, scope: record.scope, key };
+};

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/**
+ * The deployment's settings, read from CDK context (cdk.json, or `-c key=value` on the command line) and
+ * checked at synth: a bad value stops `cdk synth` with its name instead of deploying something half-wired.
+ * Context given on the command line is always a string, so lists also accept JSON or comma-separated text.
+ */
+
+/** A JSON list, a JSON-encoded list, a comma-separated string, or nothing. */
+const listOf = <T extends z.ZodType>(item: T) =>
+  z.preprocess((value) => {
+    if (value === undefined || value === null || value === '') return [];
+    if (typeof value !== 'string') return value;
+    const text = value.trim();
+    if (text.startsWith('[')) {
+      try {
+        return JSON.parse(text);
+      } catch {
+        return text; // reported by the schema as "expected array", with the setting's name
+      }
+    }
+    return text
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean);
+  }, z.array(item));
+
+const flag = z.preprocess(
+  (value) => (value === 'true' ? true : value === 'false' ? false : value),
+  z.boolean().default(false),
+);
+const optionalText = z.preprocess((value) => (value === '' ? undefined : value), z.string().optional());
+
+const Email = z.email();
+/** E.164, as SNS requires for SMS: `+` then 8 to 15 digits. */
+const Phone = z.string().regex(/^\+[1-9]\d{7,14}$/, 'must be an E.164 phone number like +15555550100');
+const OrgId = z
+  .string()
+  .regex(/^org_[0-9a-f]{8,40}$/, 'must be an organization id like org_0123456789abcdef');
+
+/** A subscriber is an address, or an address with the organizations whose alerts it receives. */
+const subscriber = (endpoint: z.ZodString | z.ZodEmail) =>
+  z.union([
+    endpoint.transform((address) => ({ endpoint: address, orgIds: [] as string[] })),
+    z
+      .object({ endpoint, orgIds: z.array(OrgId).default([]) })
+      .strict()
+      .transform(({ endpoint: address, orgIds }) => ({ endpoint: address, orgIds })),
+  ]);
+
+export const SettingsSchema = z.object({
+  /** Minutes between watchdog cycles. */
+  cycleMinutes: z.coerce.number().int().min(1).max(60).default(5),
+  alertEmails: listOf(subscriber(Email)).default([]),
+  alertPhones: listOf(subscriber(Phone)).default([]),
+  /** SMS only for critical issues: `{"criticality":["critical"]}` on every SMS subscription. */
+  smsCriticalOnly: flag,
+  /** Who hears about pullwatch itself being broken (the alarms). */
+  opsEmails: listOf(Email).default([]),
+  /** The account's SMS monthly spend limit (SNS default: 1 USD); the alarm fires at 80 % of it. */
+  smsSpendLimitUsd: z.coerce.number().positive().default(1),
+  /** Browser origins allowed to call the API; none means no CORS at all. */
+  corsOrigins: listOf(z.url()).default([]),
+  apiRateLimit: z.coerce.number().int().positive().default(50),
+  apiBurstLimit: z.coerce.number().int().positive().default(100),
+  /** An existing bucket holding the pull logs (read-only); a new bucket is made when unset. */
+  logBucketName: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
+      .optional(),
+  ),
+  logPrefix: z.preprocess((value) => value ?? '', z.string()),
+  /** Days the new log bucket keeps objects (ignored for an existing bucket). */
+  logRetentionDays: z.coerce.number().int().min(1).default(30),
+  consoleUrl: optionalText.pipe(z.url().optional()),
+});
+
+export type Settings = z.infer<typeof SettingsSchema>;
+export type Subscriber = Settings['alertEmails'][number];
+
+export const SETTING_NAMES = Object.keys(SettingsSchema.shape) as Array<keyof Settings>;
+
+/** Parses the context values; throws one error naming every bad key. */
+export function parseSettings(context: (key: string) => unknown): Settings {
+  const raw = Object.fromEntries(SETTING_NAMES.map((name) => [name, context(name)]));
+  let parsed: ReturnType<typeof SettingsSchema.safeParse>;
+  try {
+    parsed = SettingsSchema.safeParse(raw);
+  } catch (error) {
+    throw new Error(`invalid context: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new Error(`invalid context: ${lines.join('; ')}`);
+  }
+  return parsed.data;
+}
