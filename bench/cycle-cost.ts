@@ -97,7 +97,12 @@ function indexWriteUnits(before: Record<string, unknown>, after: Record<string, 
       index.projection === 'ALL'
         ? item
         : Object.fromEntries(
-            [TABLE.partitionKey.name, TABLE.sortKey.name, ...keys].map((key) => [key, item[key]]),
+            [
+              TABLE.partitionKey.name,
+              TABLE.sortKey.name,
+              ...keys,
+              ...(typeof index.projection === 'object' ? index.projection.include : []),
+            ].map((key) => [key, item[key]]),
           );
     const [was, is] = [inIndex(before), inIndex(after)];
     const keyChanged = keys.some((key) => before[key] !== after[key]);

@@ -73,7 +73,11 @@ export class PullwatchStack extends Stack {
         indexName: index.name,
         partitionKey: attribute(index.partitionKey),
         ...(index.sortKey ? { sortKey: attribute(index.sortKey) } : {}),
-        projectionType: index.projection === 'ALL' ? ProjectionType.ALL : ProjectionType.KEYS_ONLY,
+        ...(index.projection === 'ALL'
+          ? { projectionType: ProjectionType.ALL }
+          : index.projection === 'KEYS_ONLY'
+            ? { projectionType: ProjectionType.KEYS_ONLY }
+            : { projectionType: ProjectionType.INCLUDE, nonKeyAttributes: index.projection.include }),
       });
     }
 
@@ -193,7 +197,11 @@ export class PullwatchStack extends Stack {
       timeout: Duration.seconds(10),
       environment: { PULLWATCH_DEPLOYMENT: this.stackName },
     })
-      .bindTable(table, ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'], [INDEX.byList])
+      .bindTable(
+        table,
+        ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
+        [INDEX.byList],
+      )
       .bindKeySecret(keySecret);
 
     const accessLogs = new LogGroup(this, 'ApiAccessLogs', {

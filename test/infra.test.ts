@@ -111,7 +111,10 @@ describe('the CDK stack', () => {
                 { AttributeName: index.partitionKey.name, KeyType: 'HASH' },
                 ...(index.sortKey ? [{ AttributeName: index.sortKey.name, KeyType: 'RANGE' }] : []),
               ],
-              Projection: { ProjectionType: index.projection },
+              Projection:
+                typeof index.projection === 'string'
+                  ? { ProjectionType: index.projection }
+                  : { ProjectionType: 'INCLUDE', NonKeyAttributes: index.projection.include },
             }),
           ),
         },
@@ -368,6 +371,14 @@ describe('the CDK stack', () => {
         'dynamodb:UpdateItem',
       ]);
       expect(dynamo(admin)).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem']);
+      expect(dynamo(api)).toEqual([
+        'dynamodb:BatchGetItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+      ]);
       expect(actionsOf(statementsOf(template, cycle)).filter((a) => a.startsWith('sns:'))).toEqual([
         'sns:Publish',
       ]);

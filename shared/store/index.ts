@@ -292,7 +292,10 @@ export class Store {
               { AttributeName: index.partitionKey.name, KeyType: 'HASH' as const },
               ...(index.sortKey ? [{ AttributeName: index.sortKey.name, KeyType: 'RANGE' as const }] : []),
             ],
-            Projection: { ProjectionType: index.projection },
+            Projection:
+              typeof index.projection === 'string'
+                ? { ProjectionType: index.projection }
+                : { ProjectionType: 'INCLUDE', NonKeyAttributes: index.projection.include },
           })),
         }),
       );
@@ -398,7 +401,10 @@ export class Store {
   }
 
   /** Strongly consistent batch read; missing ones are simply absent from the result. */
-  async getIntegrations(refs: Array<{ org_id: string; id: string }>): Promise<Integration[]> {
+  async getIntegrations(
+    refs: Array<{ org_id: string; id: string }>,
+    consistent = true,
+  ): Promise<Integration[]> {
     const found: Integration[] = [];
     for (let start = 0; start < refs.length; start += BATCH_GET_LIMIT) {
       let keys: Array<Record<string, unknown>> | undefined = refs
@@ -410,7 +416,7 @@ export class Store {
         const output: BatchGetOutput = await this.send<BatchGetOutput>(
           'read.integration.batch',
           new BatchGetCommand({
-            RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } },
+            RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: consistent } },
           }),
         );
         for (const item of output.Responses?.[this.tableName] ?? []) found.push(toIntegration(item));
@@ -515,17 +521,40 @@ export class Store {
         list_sk: start.s,
       };
     }
-    return this.paged(
-      'read.integration.list',
-      input,
-      options.limit,
-      toIntegration,
-      (item) => ({
-        s: item.list_sk as string,
-        i: item.id as string,
-      }),
-      options.accept,
-    );
+    // The index holds keys and list fields only; each page's items are then read whole, in index order.
+    const items: Integration[] = [];
+    let last: Cursor | null = null;
+    let exhausted = false;
+    let dropped = false;
+    do {
+      const output = await this.send<{
+        Items?: Array<Record<string, unknown>>;
+        LastEvaluatedKey?: Record<string, unknown>;
+      }>('read.integration.list', new QueryCommand({ ...input, Limit: Math.max(options.limit, 25) }));
+      const rows = output.Items ?? [];
+      const whole = new Map(
+        (
+          await this.getIntegrations(
+            rows.map((row) => ({ org_id: orgId, id: row.id as string })),
+            false,
+          )
+        ).map((integration) => [integration.id, integration]),
+      );
+      for (const row of rows) {
+        if (items.length >= options.limit) {
+          dropped = true;
+          break;
+        }
+        last = { s: row.list_sk as string, i: row.id as string };
+        const integration = whole.get(row.id as string);
+        if (integration && (options.accept?.(integration) ?? true)) items.push(integration);
+      }
+      if (dropped) break;
+      input.ExclusiveStartKey = output.LastEvaluatedKey;
+      exhausted = output.LastEvaluatedKey === undefined;
+    } while (!exhausted && items.length < options.limit);
+    const more = dropped || (!exhausted && items.length === options.limit);
+    return { items, next_cursor: more && last ? encodeCursor(last) : null };
   }
 
   /** The organization that owns an integration id, from the lookup index (the ingest only knows the id). */

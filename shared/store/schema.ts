@@ -37,7 +37,8 @@ export interface IndexDefinition {
   name: string;
   partitionKey: KeyAttribute;
   sortKey?: KeyAttribute;
-  projection: 'ALL' | 'KEYS_ONLY';
+  /** ALL, KEYS_ONLY, or the keys plus these attributes (an index item is rewritten only when they change). */
+  projection: 'ALL' | 'KEYS_ONLY' | { include: string[] };
 }
 
 export const TABLE = {
@@ -65,7 +66,20 @@ export const TABLE = {
       name: INDEX.byList,
       partitionKey: { name: 'list_pk', type: 'S' },
       sortKey: { name: 'list_sk', type: 'S' },
-      projection: 'ALL',
+      // Only what lists filter and show without the item: pulls (every cycle) then do not rewrite this index.
+      projection: {
+        include: [
+          'id',
+          'kind',
+          'vendor',
+          'name_lc',
+          'key_id',
+          'org_id',
+          'scope',
+          'created_at',
+          'last_used_at',
+        ],
+      },
     },
     {
       name: INDEX.byLapiName,
