@@ -1077,34 +1077,19 @@ export class Store {
   // ---- audit events ------------------------------------------------------------------------------
 
   async putEvent(orgId: string, event: AuditEvent): Promise<void> {
-    await this.send(
-      'write.event',
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          pk: orgPk(orgId),
-          sk: `EV#${event.integration_id}#${event.at}#${event.type}#${event.request_id ?? ''}`,
-          entity: 'event',
-          ...event,
-        },
-      }),
-    );
+    const sk = `EV#${event.integration_id}#${event.at}#${event.type}#${event.request_id ?? ''}`;
+    await this.putHistory('write.event', orgId, sk, 'event', event);
   }
 
   /** An integration's audit trail, newest first; it outlives the integration. */
   async listEvents(orgId: string, integrationId: string, limit: number): Promise<AuditEvent[]> {
-    if (!PLAUSIBLE_ID.test(integrationId)) return [];
-    const { Items } = await this.send<{ Items?: Array<Record<string, unknown>> }>(
+    return this.newestFirst<AuditEvent>(
       'read.event.list',
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': orgPk(orgId), ':prefix': `EV#${integrationId}#` },
-        ScanIndexForward: false,
-        Limit: limit,
-      }),
+      orgId,
+      `EV#${integrationId}#`,
+      integrationId,
+      limit,
     );
-    return (Items ?? []).map((item) => strip<AuditEvent>(item));
   }
 
   // ---- API keys (listing, revoking, last use) -----------------------------------------------------
@@ -1188,34 +1173,19 @@ export class Store {
     integration: Pick<Integration, 'org_id' | 'id'>,
     transition: Transition,
   ): Promise<void> {
-    await this.send(
-      'write.transition',
-      new PutCommand({
-        TableName: this.tableName,
-        Item: {
-          pk: orgPk(integration.org_id),
-          sk: `TR#${integration.id}#${transition.at}#${transition.kind}#${transition.issue_id ?? ''}`,
-          entity: 'transition',
-          ...transition,
-        },
-      }),
-    );
+    const sk = `TR#${integration.id}#${transition.at}#${transition.kind}#${transition.issue_id ?? ''}`;
+    await this.putHistory('write.transition', integration.org_id, sk, 'transition', transition);
   }
 
   /** An integration's transitions, newest first. */
   async listTransitions(orgId: string, integrationId: string, limit: number): Promise<Transition[]> {
-    if (!PLAUSIBLE_ID.test(integrationId)) return [];
-    const { Items } = await this.send<{ Items?: Array<Record<string, unknown>> }>(
+    return this.newestFirst<Transition>(
       'read.transition.list',
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': orgPk(orgId), ':prefix': `TR#${integrationId}#` },
-        ScanIndexForward: false,
-        Limit: limit,
-      }),
+      orgId,
+      `TR#${integrationId}#`,
+      integrationId,
+      limit,
     );
-    return (Items ?? []).map((item) => strip<Transition>(item));
   }
 
   /** The organization made on the first local start, if any. */
@@ -1297,6 +1267,42 @@ export class Store {
     } while (!exhausted && items.length < limit);
     const more = dropped || (!exhausted && items.length === limit);
     return { items, next_cursor: more && last ? encodeCursor(last) : null };
+  }
+
+  /** Writes one history record (transition or audit event); the same record written twice stays one. */
+  private async putHistory(
+    label: string,
+    orgId: string,
+    sk: string,
+    entity: string,
+    record: object,
+  ): Promise<void> {
+    await this.send(
+      label,
+      new PutCommand({ TableName: this.tableName, Item: { pk: orgPk(orgId), sk, entity, ...record } }),
+    );
+  }
+
+  /** History records of one integration, newest first. */
+  private async newestFirst<T>(
+    label: string,
+    orgId: string,
+    prefix: string,
+    integrationId: string,
+    limit: number,
+  ): Promise<T[]> {
+    if (!PLAUSIBLE_ID.test(integrationId)) return [];
+    const { Items } = await this.send<{ Items?: Array<Record<string, unknown>> }>(
+      label,
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': orgPk(orgId), ':prefix': prefix },
+        ScanIndexForward: false,
+        Limit: limit,
+      }),
+    );
+    return (Items ?? []).map((item) => strip<T>(item));
   }
 
   private async queryShards(
