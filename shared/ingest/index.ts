@@ -274,11 +274,11 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
   }
 
   // Resolve each integration to its organization; a pull for an unknown id never creates anything.
-  const targets: Array<{ org_id: string; id: string; summary: PullSummary }> = [];
+  const byTarget = new Map<string, { org_id: string; id: string; summary: PullSummary }>();
   await inParallel([...byId], WRITE_CONCURRENCY, async ([integrationId, summary]) => {
     const orgId = await store.findIntegrationOrg(integrationId);
     if (orgId === null) count('unknown_integration', summary.records);
-    else targets.push({ org_id: orgId, id: integrationId, summary });
+    else byTarget.set(integrationId, { org_id: orgId, id: integrationId, summary });
   });
   for (const { orgId, summary } of lapiByName.values()) {
     const id = await store.findLapiIntegration(orgId, summary.integration_id);
@@ -286,10 +286,11 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
       count('unknown_integration', Math.max(1, summary.records));
       continue;
     }
-    const existing = targets.find((target) => target.id === id);
+    const existing = byTarget.get(id);
     if (existing) mergeSummary(existing.summary, summary);
-    else targets.push({ org_id: orgId, id, summary: { ...summary, integration_id: id } });
+    else byTarget.set(id, { org_id: orgId, id, summary: { ...summary, integration_id: id } });
   }
+  const targets = [...byTarget.values()];
 
   const current = new Map(
     (await store.getIntegrations(targets)).map((integration) => [integration.id, integration]),

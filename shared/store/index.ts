@@ -522,39 +522,18 @@ export class Store {
       };
     }
     // The index holds keys and list fields only; each page's items are then read whole, in index order.
-    const items: Integration[] = [];
-    let last: Cursor | null = null;
-    let exhausted = false;
-    let dropped = false;
-    do {
-      const output = await this.send<{
-        Items?: Array<Record<string, unknown>>;
-        LastEvaluatedKey?: Record<string, unknown>;
-      }>('read.integration.list', new QueryCommand({ ...input, Limit: Math.max(options.limit, 25) }));
-      const rows = output.Items ?? [];
-      const whole = new Map(
-        (
-          await this.getIntegrations(
-            rows.map((row) => ({ org_id: orgId, id: row.id as string })),
-            false,
-          )
-        ).map((integration) => [integration.id, integration]),
-      );
-      for (const row of rows) {
-        if (items.length >= options.limit) {
-          dropped = true;
-          break;
-        }
-        last = { s: row.list_sk as string, i: row.id as string };
-        const integration = whole.get(row.id as string);
-        if (integration && (options.accept?.(integration) ?? true)) items.push(integration);
-      }
-      if (dropped) break;
-      input.ExclusiveStartKey = output.LastEvaluatedKey;
-      exhausted = output.LastEvaluatedKey === undefined;
-    } while (!exhausted && items.length < options.limit);
-    const more = dropped || (!exhausted && items.length === options.limit);
-    return { items, next_cursor: more && last ? encodeCursor(last) : null };
+    return this.paged(
+      'read.integration.list',
+      input,
+      options.limit,
+      async (rows) => {
+        const refs = rows.map((row) => ({ org_id: orgId, id: row.id as string }));
+        const whole = new Map((await this.getIntegrations(refs, false)).map((found) => [found.id, found]));
+        return rows.map((row) => whole.get(row.id as string) ?? null);
+      },
+      (row) => ({ s: row.list_sk as string, i: row.id as string }),
+      options.accept,
+    );
   }
 
   /** The organization that owns an integration id, from the lookup index (the ingest only knows the id). */
@@ -726,11 +705,8 @@ export class Store {
       'read.issue.list',
       input,
       options.limit,
-      (item) => strip<Issue>(item),
-      (item) => ({
-        s: '',
-        i: item.id as string,
-      }),
+      async (rows) => rows.map((row) => strip<Issue>(row)),
+      (row) => ({ s: '', i: row.id as string }),
     );
   }
 
@@ -1239,8 +1215,9 @@ export class Store {
     label: string,
     input: QueryCommandInput,
     limit: number,
-    map: (item: Record<string, unknown>) => T,
-    cursorOf: (item: Record<string, unknown>) => Cursor,
+    /** Turns one DynamoDB page into values, in the same order; null for a row that no longer exists. */
+    load: (rows: Array<Record<string, unknown>>) => Promise<Array<T | null>>,
+    cursorOf: (row: Record<string, unknown>) => Cursor,
     accept: (value: T) => boolean = () => true,
   ): Promise<Page<T>> {
     const items: T[] = [];
@@ -1252,14 +1229,16 @@ export class Store {
         Items?: Array<Record<string, unknown>>;
         LastEvaluatedKey?: Record<string, unknown>;
       }>(label, new QueryCommand({ ...input, Limit: Math.max(limit, 25) }));
-      for (const item of output.Items ?? []) {
+      const rows = output.Items ?? [];
+      const values = await load(rows);
+      for (const [index, row] of rows.entries()) {
         if (items.length >= limit) {
           dropped = true;
           break;
         }
-        const value = map(item);
-        last = cursorOf(item);
-        if (accept(value)) items.push(value);
+        last = cursorOf(row);
+        const value = values[index] ?? null;
+        if (value !== null && accept(value)) items.push(value);
       }
       if (dropped) break;
       input.ExclusiveStartKey = output.LastEvaluatedKey;
