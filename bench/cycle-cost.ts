@@ -19,16 +19,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { runCycle } from '../shared/cycle.ts';
-import { withCycleLock } from '../shared/cycle-lock.ts';
+import { withCycleLock } from '../shared/deployment/cycle-lock.ts';
 import { DirectorySource, type LogSource } from '../shared/ingest/sources.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
 import { startDynalite } from '../shared/local/embedded-db.ts';
 import type { Notification } from '../shared/notify/render.ts';
 import { createOrg } from '../shared/org/index.ts';
-import { Store } from '../shared/store/index.ts';
-import { TABLE } from '../shared/store/schema.ts';
+import { openStore, type Store } from '../shared/store.ts';
+import { meterUsage, type Usage } from '../shared/table/metering.ts';
+import { TABLE } from '../shared/table/schema.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
 
 const { values } = parseArgs({
@@ -46,27 +47,14 @@ const log = (line: string) => {
   if (!values.json) console.error(line);
 };
 
-/** Counts every request the document client sends, with the capacity DynamoDB reports for it. */
-function meter(doc: DynamoDBDocumentClient) {
-  const counts = { requests: {} as Record<string, number>, rcu: 0, wcu: 0 };
-  const send = doc.send.bind(doc);
-  // biome-ignore lint/suspicious/noExplicitAny: wraps the client's overloaded send
-  (doc as any).send = async (command: any) => {
-    const name = command.constructor.name.replace(/Command$/, '');
-    counts.requests[name] = (counts.requests[name] ?? 0) + 1;
-    command.input.ReturnConsumedCapacity = 'TOTAL';
-    const output = (await send(command)) as { ConsumedCapacity?: unknown };
-    const consumed = [output.ConsumedCapacity].flat().filter(Boolean) as Array<{ CapacityUnits?: number }>;
-    for (const entry of consumed) {
-      const units = entry.CapacityUnits ?? 0;
-      if (/Get|Query|Scan/.test(name)) counts.rcu += units;
-      else counts.wcu += units;
-    }
-    return output;
-  };
-  return {
-    snapshot: () => ({ requests: { ...counts.requests }, rcu: counts.rcu, wcu: counts.wcu }),
-  };
+/** What a cycle cost: the requests and capacity metered between two snapshots of the same usage. */
+function since(usage: Usage, before: Usage) {
+  const requests: Record<string, number> = {};
+  for (const [label, count] of Object.entries(usage.requests)) {
+    const delta = count - (before.requests[label] ?? 0);
+    if (delta > 0) requests[label] = delta;
+  }
+  return { requests, rcu: usage.readUnits - before.readUnits, wcu: usage.writeUnits - before.writeUnits };
 }
 
 /** DynamoDB's item size: attribute names plus values (strings in UTF-8, numbers ~1 byte per 2 digits). */
@@ -154,8 +142,8 @@ async function main() {
       region: 'local',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
-  const setup = new Store(client(), 'cost');
-  await setup.ensureTable();
+  const setup = openStore(client(), 'cost');
+  await setup.table.ensure();
   const dir = await mkdtemp(join(tmpdir(), 'pullwatch-cost-'));
   try {
     log(`creating ${INTEGRATIONS} integrations...`);
@@ -193,25 +181,25 @@ async function main() {
       await writeFile(join(dir, `interval-${interval}.jsonl`), `${lines.join('\n')}\n`);
     };
 
-    const measure = async (name: string, store: Store, withNewFile: boolean) => {
+    const measure = async (name: string, store: Store, usage: Usage, withNewFile: boolean) => {
       if (withNewFile) await writeInterval();
       clock = addSeconds(clock, 300);
       const now = clock;
       const sample = ids[0] as string;
       const key = { pk: `ORG#${org.id}`, sk: `INT#${sample}` };
-      const before = (await setup.doc.send(new GetCommand({ TableName: 'cost', Key: key }))).Item ?? {};
-      const metered = meter(store.doc);
+      const before = (await setup.table.doc.send(new GetCommand({ TableName: 'cost', Key: key }))).Item ?? {};
+      const usageBefore = { ...usage, requests: { ...usage.requests } };
       const { source, counts: s3 } = s3Counted(new DirectorySource(dir));
       const publisher = new CountingPublisher();
       const started = process.hrtime.bigint();
-      const run = await withCycleLock(store, { now, leaseUntil: addSeconds(now, 270) }, () =>
+      const run = await withCycleLock(store.table, { now, leaseUntil: addSeconds(now, 270) }, () =>
         runCycle({ store, source, publisher, now }),
       );
-      await store.getDeployment();
+      await store.deployment.get();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (!run.ran) throw new Error('lock held');
-      const after = (await setup.doc.send(new GetCommand({ TableName: 'cost', Key: key }))).Item ?? {};
-      const usage = metered.snapshot();
+      const after = (await setup.table.doc.send(new GetCommand({ TableName: 'cost', Key: key }))).Item ?? {};
+      const cost = since(usage, usageBefore);
       const perIntegrationIndexWcu = indexWriteUnits(before, after);
       const updated = run.result.ingest?.integrations_updated ?? 0;
       const indexWcu = Object.values(perIntegrationIndexWcu).reduce((sum, units) => sum + units, 0) * updated;
@@ -219,9 +207,9 @@ async function main() {
         scenario: name,
         outcome: run.result.outcome,
         integrations_updated: updated,
-        requests: usage.requests,
-        read_units: Number(usage.rcu.toFixed(1)),
-        write_units_table: Number(usage.wcu.toFixed(1)),
+        requests: cost.requests,
+        read_units: Number(cost.rcu.toFixed(1)),
+        write_units_table: Number(cost.wcu.toFixed(1)),
         integration_item_bytes: itemSize(after),
         index_write_units_per_integration_write: perIntegrationIndexWcu,
         write_units_indexes: indexWcu,
@@ -235,10 +223,12 @@ async function main() {
     };
 
     // A fresh Store is a fresh Lambda instance: its first cycle looks every integration id up.
-    const instance = new Store(client(), 'cost');
-    const cold = await measure('cold', instance, true);
-    const steady = await measure('steady', instance, true);
-    const idle = await measure('idle', instance, false);
+    const instanceClient = client();
+    const usage = meterUsage(instanceClient);
+    const instance = openStore(instanceClient, 'cost');
+    const cold = await measure('cold', instance, usage, true);
+    const steady = await measure('steady', instance, usage, true);
+    const idle = await measure('idle', instance, usage, false);
     const output = { integrations: INTEGRATIONS, retained_files: RETAINED, steady, cold, idle };
     console.log(values.json ? JSON.stringify(output) : JSON.stringify(output, null, 2));
   } finally {

@@ -20,7 +20,8 @@ import { createIntegration } from '../shared/integration/ops.ts';
 import { startDynalite } from '../shared/local/embedded-db.ts';
 import { parseLine } from '../shared/pulls/parse.ts';
 import { runRules } from '../shared/rules/index.ts';
-import { Store } from '../shared/store/index.ts';
+import { openStore, type Store } from '../shared/store.ts';
+import { meterUsage, type Usage } from '../shared/table/metering.ts';
 
 const { values } = parseArgs({
   options: {
@@ -92,9 +93,9 @@ function linesPerSecond(lines: string[], work: (line: string) => unknown): numbe
  * Cost of one rule pass: `size` integrations, of which 1 % never pulled and just crossed their threshold,
  * the rest pulled a minute ago. Read units should follow the candidates, not the table.
  */
-async function ruleCost(client: DynamoDBClient, size: number) {
-  const store = new Store(client, `bench_rules_${size}`);
-  await store.ensureTable();
+async function ruleCost(client: DynamoDBClient, usage: Usage, size: number) {
+  const store = openStore(client, `bench_rules_${size}`);
+  await store.table.ensure();
   const created = '2026-11-20T00:00:00.000Z';
   const pulled = '2026-11-20T23:59:00.000Z';
   const now = '2026-11-21T00:05:00.000Z';
@@ -124,11 +125,11 @@ async function ruleCost(client: DynamoDBClient, size: number) {
   );
   await ingest({ store, source: new DirectorySource(dir), now: pulled });
   await rm(dir, { recursive: true, force: true });
-  const readsBefore = store.usage.readUnits;
+  const readsBefore = usage.readUnits;
   const start = process.hrtime.bigint();
   const report = await runRules({ store, now });
   const elapsed = seconds(start);
-  const readUnits = store.usage.readUnits - readsBefore;
+  const readUnits = usage.readUnits - readsBefore;
   log(
     `rules: ${size} integrations, ${report.candidates} candidates, ${report.opened.length} opened, ${round(readUnits, 1)} read units (${round(readUnits / Math.max(1, report.candidates))} per candidate), ${round(elapsed)} s`,
   );
@@ -227,8 +228,9 @@ async function main() {
     region: 'local',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
-  const store = new Store(client, 'bench');
-  await store.ensureTable();
+  const usage = meterUsage(client);
+  const store = openStore(client, 'bench');
+  await store.table.ensure();
   const dir = await mkdtemp(join(tmpdir(), 'pullwatch-bench-'));
   try {
     log(`creating ${INTEGRATIONS} integrations...`);
@@ -268,19 +270,19 @@ async function main() {
       );
     }
     const distinct = new Set(ids.slice(0, Math.min(ids.length, LINES))).size;
-    const before = { ...store.usage.requests };
-    const wcuBefore = store.usage.writeUnits;
+    const before = { ...usage.requests };
+    const wcuBefore = usage.writeUnits;
     const ingestStart = process.hrtime.bigint();
     const report = await ingest({ store, source: new DirectorySource(dir), now: NOW });
     const ingestSeconds = seconds(ingestStart);
-    const writes = (store.usage.requests['write.integration'] ?? 0) - (before['write.integration'] ?? 0);
+    const writes = (usage.requests['write.INT'] ?? 0) - (before['write.INT'] ?? 0);
     log(
       `ingest: ${report.lines} lines in ${files} files, ${round(ingestSeconds)} s end to end against dynalite`,
     );
     log(`        ${writes} integration writes for ${distinct} integrations with new data`);
 
     const rules = [];
-    for (const size of RULE_SIZES) rules.push(await ruleCost(client, size));
+    for (const size of RULE_SIZES) rules.push(await ruleCost(client, usage, size));
 
     // The ingest's integrations, all in one organization, pulled by now.
     const api = await apiLatency(store, 'org_00000000000000be');
@@ -295,7 +297,7 @@ async function main() {
       combined_parse_ratio: round(combinedRate / baseline),
       ingest_write_requests: writes,
       distinct_integrations_with_new_data: distinct,
-      ingest_consumed_wcu: round(store.usage.writeUnits - wcuBefore, 1),
+      ingest_consumed_wcu: round(usage.writeUnits - wcuBefore, 1),
       ingest_seconds: round(ingestSeconds),
       ingest_lines_per_s: Math.round(report.lines / ingestSeconds),
       rules,

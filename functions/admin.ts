@@ -34,7 +34,7 @@ export const handler = async (event: unknown) => {
     logJson('organization created', { org_id: org.id, scope: command.scope });
     return { org_id: org.id, name: org.name, scope: command.scope, key };
   }
-  const org = await store.getOrg(command.org_id);
+  const org = await store.orgs.get(command.org_id);
   if (!org) throw new NotFoundError(`organization ${command.org_id} does not exist`);
   const { key, record } = await createApiKey(store, secret, org.id, command.scope, now);
   logJson('API key created', { org_id: org.id, key_id: record.key_id, scope: record.scope });

@@ -1,6 +1,6 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { type CycleReport, runCycle } from '../shared/cycle.ts';
-import { withCycleLock } from '../shared/cycle-lock.ts';
+import { withCycleLock } from '../shared/deployment/cycle-lock.ts';
 import { PullwatchError } from '../shared/errors.ts';
 import { cycleMetrics, skippedCycleMetrics } from '../shared/metrics.ts';
 import { createPublisher, createSource, cycleSettings } from '../shared/runtime.ts';
@@ -41,7 +41,7 @@ export const handler = async (
   const started = Date.now();
   const now = iso(new Date(started));
   const leaseUntil = iso(new Date(started + context.getRemainingTimeInMillis() + LEASE_MARGIN_MS));
-  const run = await withCycleLock(store, { now, leaseUntil }, () =>
+  const run = await withCycleLock(store.table, { now, leaseUntil }, () =>
     runCycle({ store, source, publisher, now, ...cycleSettings(config) }),
   );
   if (!run.ran) {
@@ -50,7 +50,7 @@ export const handler = async (
     return { outcome: 'skipped' as const };
   }
   const report = run.result;
-  const { newest_record_at: newestRecordAt } = await store.getDeployment();
+  const { newest_record_at: newestRecordAt } = await store.deployment.get();
   emitMetrics(cycleMetrics(report, { durationMs: Date.now() - started, newestRecordAt, now }), {
     event_id: event.id,
     scheduled_at: event.time,

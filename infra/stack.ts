@@ -15,7 +15,7 @@ import { EmailSubscription, SmsSubscription } from 'aws-cdk-lib/aws-sns-subscrip
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { DEPLOYMENT_ORG } from '../shared/issue/index.ts';
-import { INDEX, TABLE } from '../shared/store/schema.ts';
+import { INDEX, TABLE } from '../shared/table/schema.ts';
 import { AppFunction } from './app-function.ts';
 import type { Settings, Subscriber } from './settings.ts';
 import { Watchdog } from './watchdog.ts';

@@ -41,3 +41,8 @@ export function bucketOf(value: string, buckets: number): number {
   }
   return (hash >>> 0) % buckets;
 }
+
+/** Ids we issue look like `int_0f3a...`; anything else cannot exist, so it is never looked up. */
+export function isIssuedId(id: string): boolean {
+  return /^[a-z]{2,5}_[0-9a-f]{8,40}$/.test(id);
+}

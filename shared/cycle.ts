@@ -3,7 +3,7 @@ import type { LogSource } from './ingest/sources.ts';
 import { type NotifyReport, runNotify } from './notify/index.ts';
 import type { Publisher } from './notify/publishers.ts';
 import { RulesIncompleteError, type RulesReport, runRules } from './rules/index.ts';
-import type { Store } from './store/index.ts';
+import type { Store } from './store.ts';
 import type { Iso } from './time.ts';
 
 export interface CycleReport {
@@ -62,6 +62,6 @@ export async function runCycle(options: {
     }),
   );
   report.outcome = report.errors.length === 0 ? 'ok' : 'failed';
-  await store.recordCycle(now, report.outcome);
+  await store.deployment.recordCycle(now, report.outcome);
   return report;
 }

@@ -7,7 +7,7 @@ import type { Config } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { DirectorySource, type LogSource, S3Source } from './ingest/sources.ts';
 import { FilePublisher, type Publisher, SnsPublisher } from './notify/publishers.ts';
-import { Store } from './store/index.ts';
+import { openStore, type Store } from './store.ts';
 
 /** Credentials for a local DynamoDB-protocol server, which checks none. */
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -17,7 +17,7 @@ export function createStore(config: Config, endpoint = config.DYNAMODB_ENDPOINT)
     region: config.AWS_REGION,
     ...(endpoint ? { endpoint, credentials: LOCAL_CREDENTIALS } : {}),
   });
-  return new Store(client, config.TABLE_NAME);
+  return openStore(client, config.TABLE_NAME);
 }
 
 /** SNS when a topic is configured; otherwise the local outbox file and the console. */

@@ -4,7 +4,7 @@ import type { createApp } from '../shared/api/app.ts';
 import { createApiKey } from '../shared/auth/index.ts';
 import { createOrg } from '../shared/org/index.ts';
 import { addRecord, applyPulls, emptySummary } from '../shared/pulls/index.ts';
-import type { Store } from '../shared/store/index.ts';
+import type { Store } from '../shared/store.ts';
 import type { Iso } from '../shared/time.ts';
 import { T0, TEST_SECRET } from './helpers.ts';
 
@@ -106,7 +106,7 @@ export async function recordPull(
   status = 200,
   now: Iso = time,
 ): Promise<void> {
-  const integration = await store.getIntegration(orgId, id);
+  const integration = await store.integrations.get(orgId, id);
   if (!integration) throw new Error(`no integration ${id}`);
   const summary = emptySummary(id);
   addRecord(summary, {
@@ -118,7 +118,7 @@ export async function recordPull(
     user_agent: 'FW',
   });
   const next = applyPulls(integration, summary);
-  if (next) await store.saveIntegration(next, integration.version, now);
+  if (next) await store.integrations.save(next, integration.version, now);
 }
 
 /** Every item of the table, as stored. */
@@ -126,8 +126,8 @@ export async function scanTable(store: Store): Promise<Array<Record<string, unkn
   const items: Array<Record<string, unknown>> = [];
   let start: Record<string, unknown> | undefined;
   do {
-    const page = await store.doc.send(
-      new ScanCommand({ TableName: store.tableName, ExclusiveStartKey: start, ConsistentRead: true }),
+    const page = await store.table.doc.send(
+      new ScanCommand({ TableName: store.table.name, ExclusiveStartKey: start, ConsistentRead: true }),
     );
     items.push(...(page.Items ?? []));
     start = page.LastEvaluatedKey;

@@ -4,7 +4,7 @@ import { ROUTES } from '../shared/api/openapi.ts';
 import { createIntegration, patchIntegration, refreshCredentials } from '../shared/integration/ops.ts';
 import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { runRules } from '../shared/rules/index.ts';
-import type { Store } from '../shared/store/index.ts';
+import type { Store } from '../shared/store.ts';
 import {
   type App,
   client,
@@ -179,7 +179,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  store?.client.destroy();
+  store?.table.client.destroy();
   await db?.close();
 });
 
@@ -296,6 +296,6 @@ describe('every route with every wrong credential', () => {
 
   it('never leaks internals in any error body of the matrix', () => {
     expect(errors.length).toBeGreaterThan(100);
-    for (const text of errors) expectNoLeak(text, store.tableName);
+    for (const text of errors) expectNoLeak(text, store.table.name);
   });
 });

@@ -8,7 +8,7 @@ import type { Integration } from '../shared/integration/index.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
 import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { runRules } from '../shared/rules/index.ts';
-import { Store } from '../shared/store/index.ts';
+import { openStore } from '../shared/store.ts';
 import type { Iso } from '../shared/time.ts';
 import {
   type App,
@@ -22,16 +22,16 @@ import {
   recordPull,
   type Tenant,
 } from './api-kit.ts';
-import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { at, freshStore, type MeteredStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
 
 let db: EmbeddedDb;
-const stores: Store[] = [];
+const stores: MeteredStore[] = [];
 /** Every error body of this file, checked for leaks at the end. */
 const errorBodies: string[] = [];
 
 /** One table, one API on it with a clock the test moves, and one tenant. */
 interface World {
-  store: Store;
+  store: MeteredStore;
   app: App;
   clock: Iso;
   tenant: Tenant;
@@ -57,7 +57,7 @@ async function create(w: World, body: Record<string, unknown>, key = w.tenant.wr
 }
 
 async function stored(w: World, id: string, orgId = w.tenant.orgId): Promise<Integration> {
-  const integration = await w.store.getIntegration(orgId, id);
+  const integration = await w.store.integrations.get(orgId, id);
   if (!integration) throw new Error(`integration ${id} is not stored`);
   return integration;
 }
@@ -88,7 +88,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const store of stores) store.client.destroy();
+  for (const store of stores) store.table.client.destroy();
   await db?.close();
 });
 
@@ -379,9 +379,9 @@ describe('GET /v1/integrations/{id}', () => {
       json: { grace_seconds: 3600 },
     });
     expect(refresh.status).toBe(200);
-    const raw = await w.store.doc.send(
+    const raw = await w.store.table.doc.send(
       new GetCommand({
-        TableName: w.store.tableName,
+        TableName: w.store.table.name,
         Key: { pk: `ORG#${w.tenant.orgId}`, sk: `INT#${created.id}` },
       }),
     );
@@ -524,7 +524,7 @@ describe('GET /v1/integrations/{id}/events', () => {
     ]);
     for (const password of passwords) expect(reply.text).not.toContain(password);
     expect(reply.text).not.toMatch(/hash/i);
-    const raw = await w.store.getIntegration(w.tenant.orgId, id);
+    const raw = await w.store.integrations.get(w.tenant.orgId, id);
     expect(reply.text).not.toContain(raw?.credentials.password_hash);
   });
 
@@ -570,7 +570,7 @@ describe('DELETE /v1/integrations/{id}', () => {
     );
     const list = await w.call('GET', '/v1/integrations', { key: readKey });
     expect(ids(list.body.items)).toEqual([kept.id]);
-    expect(await w.store.getIntegration(orgId, doomed.id)).toBeNull();
+    expect(await w.store.integrations.get(orgId, doomed.id)).toBeNull();
 
     const resolved = await w.call('GET', '/v1/issues?state=resolved', { key: readKey });
     expect(resolved.body.items).toEqual([
@@ -596,7 +596,7 @@ describe('DELETE /v1/integrations/{id}', () => {
     expect(ids(issues.body.items)).toEqual([issueId]);
 
     // The audit trail keeps the deletion, with its actor and request.
-    const events = await w.store.listEvents(orgId, doomed.id, 10);
+    const { items: events } = await w.store.history.events(orgId, doomed.id, { limit: 10 });
     expect(events[0]).toMatchObject({
       type: 'deleted',
       actor: writeKeyId,
@@ -912,20 +912,23 @@ describe('request ids and the request log', () => {
 
   it('never answers with stack traces, table names, ARNs or SDK error names, and logs the failure under the request id', async () => {
     const w = await world();
-    const { tableName } = w.store;
+    const tableName = w.store.table.name;
     const arn = `arn:aws:dynamodb:eu-west-1:123456789012:table/${tableName}`;
-    // A store whose reads fail the way the AWS SDK does.
-    class FailingStore extends Store {
-      override async listIntegrations(): Promise<never> {
-        const error = new Error(
-          `User: arn:aws:sts::123456789012:assumed-role/api is not authorized to perform: dynamodb:Query on resource: ${arn}`,
-        );
-        error.name = 'AccessDeniedException';
-        throw error;
-      }
-    }
-    const failing = new FailingStore(w.store.client, tableName);
-    const missingTable = new Store(w.store.client, `${tableName}_missing`);
+    // A store whose integration reads fail the way the AWS SDK does.
+    const integrations = w.store.integrations;
+    const failing = {
+      ...w.store,
+      integrations: Object.assign(Object.create(integrations), {
+        async list(): Promise<never> {
+          const error = new Error(
+            `User: arn:aws:sts::123456789012:assumed-role/api is not authorized to perform: dynamodb:Query on resource: ${arn}`,
+          );
+          error.name = 'AccessDeniedException';
+          throw error;
+        },
+      }),
+    };
+    const missingTable = openStore(w.store.table.client, `${tableName}_missing`);
     const errorLog = vi.spyOn(console, 'error').mockImplementation(() => {});
     try {
       const apps = [
@@ -1079,7 +1082,7 @@ describe('API keys', () => {
     const w = await world();
     const { orgId, readKey, readKeyId, writeKeyId } = w.tenant;
     const listed = async () =>
-      Object.fromEntries((await w.store.listApiKeys(orgId)).map((key) => [key.key_id, key]));
+      Object.fromEntries((await w.store.keys.list(orgId)).map((key) => [key.key_id, key]));
 
     const fresh = await listed();
     expect(Object.keys(fresh).sort()).toEqual([readKeyId, writeKeyId].sort());
@@ -1099,7 +1102,7 @@ describe('API keys', () => {
     expect((await listed())[writeKeyId]?.last_used_at).toBeNull();
 
     // Within 5 minutes: no write at all, not even a conditional one.
-    const touches = () => w.store.usage.requests['write.key.touch'] ?? 0;
+    const touches = () => w.store.usage.requests['write.APIKEY'] ?? 0;
     const touchesBefore = touches();
     w.clock = at(1 + 4 / 60);
     await w.call('GET', '/v1/integrations', { key: readKey });
@@ -1121,13 +1124,13 @@ describe('API keys', () => {
     const w = await world();
     const { orgId, readKey, readKeyId, writeKey } = w.tenant;
     const other = await newTenant(w.store);
-    expect(await w.store.revokeApiKey(other.orgId, readKeyId)).toBe(false);
+    expect(await w.store.keys.revoke(other.orgId, readKeyId)).toBe(false);
     expect((await w.call('GET', '/v1/integrations', { key: readKey })).status).toBe(200);
 
-    expect(await w.store.revokeApiKey(orgId, readKeyId)).toBe(true);
+    expect(await w.store.keys.revoke(orgId, readKeyId)).toBe(true);
     expectProblem(await w.call('GET', '/v1/integrations', { key: readKey }), 401, 'Unauthorized');
-    expect((await w.store.listApiKeys(orgId)).map((key) => key.key_id)).not.toContain(readKeyId);
-    expect(await w.store.revokeApiKey(orgId, readKeyId)).toBe(false);
+    expect((await w.store.keys.list(orgId)).map((key) => key.key_id)).not.toContain(readKeyId);
+    expect(await w.store.keys.revoke(orgId, readKeyId)).toBe(false);
     expect((await w.call('GET', '/v1/integrations', { key: writeKey })).status).toBe(200);
     expect((await w.call('GET', '/v1/integrations', { key: other.readKey })).status).toBe(200);
   });
@@ -1137,6 +1140,6 @@ describe('error bodies', () => {
   it('never carry stack traces, table names, ARNs or SDK error names', () => {
     // Runs last: every error body collected by the tests above.
     expect(errorBodies.length).toBeGreaterThan(50);
-    for (const store of stores) for (const body of errorBodies) expectNoLeak(body, store.tableName);
+    for (const store of stores) for (const body of errorBodies) expectNoLeak(body, store.table.name);
   });
 });

@@ -6,7 +6,7 @@ import type { Integration } from '../shared/integration/index.ts';
 import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { createOrgWithKey } from '../shared/org/index.ts';
 import { runRules } from '../shared/rules/index.ts';
-import type { Store } from '../shared/store/index.ts';
+import type { Store } from '../shared/store.ts';
 import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
 
 let db: EmbeddedDb;
@@ -99,14 +99,14 @@ async function createFw(tenant: Tenant, name = 'Edge FW', on?: typeof app) {
 }
 
 async function storedIntegration(orgId: string, id: string, on: Store = store): Promise<Integration> {
-  const integration = await on.getIntegration(orgId, id);
+  const integration = await on.integrations.get(orgId, id);
   if (!integration) throw new Error(`integration ${id} is not stored`);
   return integration;
 }
 
 async function rawIntegrationItem(orgId: string, id: string) {
-  const { Item } = await store.doc.send(
-    new GetCommand({ TableName: store.tableName, Key: { pk: `ORG#${orgId}`, sk: `INT#${id}` } }),
+  const { Item } = await store.table.doc.send(
+    new GetCommand({ TableName: store.table.name, Key: { pk: `ORG#${orgId}`, sk: `INT#${id}` } }),
   );
   return Item;
 }
@@ -115,7 +115,9 @@ async function scanAll(on: Store = store): Promise<Array<Record<string, unknown>
   const items: Array<Record<string, unknown>> = [];
   let start: Record<string, unknown> | undefined;
   do {
-    const page = await on.doc.send(new ScanCommand({ TableName: on.tableName, ExclusiveStartKey: start }));
+    const page = await on.table.doc.send(
+      new ScanCommand({ TableName: on.table.name, ExclusiveStartKey: start }),
+    );
     items.push(...(page.Items ?? []));
     start = page.LastEvaluatedKey;
   } while (start);
@@ -135,7 +137,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  store?.client.destroy();
+  store?.table.client.destroy();
   await db?.close();
 });
 
@@ -729,7 +731,7 @@ describe('issues', () => {
       const badState = await call('GET', '/v1/issues?state=closed', { key: owner.readKey, ...on });
       expectProblem(badState, 400);
     } finally {
-      issueStore.client.destroy();
+      issueStore.table.client.destroy();
     }
   });
 });
@@ -738,7 +740,7 @@ describe('GET /v1/health', () => {
   it('needs no key and shows no tenant data', async () => {
     const tenant = await newTenant();
     const created = await createFw(tenant);
-    await store.recordCycle(T0, 'ok');
+    await store.deployment.recordCycle(T0, 'ok');
     const reply = await call('GET', '/v1/health');
     expect(reply.status).toBe(200);
     expect(reply.body).toMatchObject({ status: 'ok', last_cycle_at: T0, last_cycle_outcome: 'ok' });
@@ -746,7 +748,7 @@ describe('GET /v1/health', () => {
     expect(reply.text).not.toMatch(/int_[0-9a-f]/);
     expect(reply.text).not.toContain(created.id);
     expect(reply.text).not.toContain(tenant.orgId);
-    expect(reply.text).not.toContain(store.tableName);
+    expect(reply.text).not.toContain(store.table.name);
   });
 });
 
@@ -789,7 +791,7 @@ describe('errors', () => {
     // Runs last: every error body collected by the tests above.
     expect(errorBodies.length).toBeGreaterThan(20);
     for (const body of errorBodies) {
-      expect(body).not.toContain(store.tableName);
+      expect(body).not.toContain(store.table.name);
       expect(body).not.toContain('Exception');
       expect(body).not.toMatch(/\n\s+at /);
       expect(body).not.toContain('stack');

@@ -13,11 +13,11 @@ import { Template } from 'aws-cdk-lib/assertions';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../infra/app.ts';
-import { CYCLE_LOCK_KEY } from '../shared/cycle-lock.ts';
+import { CYCLE_LOCK_KEY } from '../shared/deployment/cycle-lock.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
 import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { CycleMetric, DEPLOYMENT_DIMENSION, METRICS_NAMESPACE } from '../shared/metrics.ts';
-import type { Store } from '../shared/store/index.ts';
+import type { Store } from '../shared/store.ts';
 import { httpApiEvent, scheduledEvent } from './events.ts';
 import { freshStore, startTestDb, TEST_SECRET } from './helpers.ts';
 
@@ -68,7 +68,7 @@ let template: Template;
 let workDir: string;
 const endpoints: Record<string, string> = {};
 
-const tableArn = () => `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${store.tableName}`;
+const tableArn = () => `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${store.table.name}`;
 
 /** What a `Ref` or `Fn::GetAtt` of the stack's resources stands for here. */
 function resolve(value: unknown): string {
@@ -87,7 +87,7 @@ function resolve(value: unknown): string {
   };
   if (pseudo[id]) return pseudo[id];
   const known: Array<[RegExp, Record<string, string>]> = [
-    [/^Table[0-9A-F]{8}$/, { Ref: store.tableName, Arn: tableArn() }],
+    [/^Table[0-9A-F]{8}$/, { Ref: store.table.name, Arn: tableArn() }],
     [/^PullLogs[0-9A-F]{8}$/, { Ref: BUCKET, Arn: `arn:aws:s3:::${BUCKET}` }],
     [/^Alerts[0-9A-F]{8}$/, { Ref: TOPIC_ARN }],
     [/^KeyHashingSecret[0-9A-F]{8}$/, { Ref: SECRET_ARN }],
@@ -340,7 +340,8 @@ beforeAll(async () => {
       };
     }),
   );
-});
+  // Synth and bundle take ~20 s on an idle 2-core machine; leave room for a busy one.
+}, 120_000);
 
 afterAll(async () => {
   for (const server of servers) {
@@ -479,9 +480,9 @@ describe('the bundled Lambda entries, run as deployed', () => {
 
   it('cycle: does nothing while another cycle holds the lock, and leaves that lock alone', async () => {
     const leaseUntil = new Date(Date.now() + 120_000).toISOString();
-    await store.doc.send(
+    await store.table.doc.send(
       new PutCommand({
-        TableName: store.tableName,
+        TableName: store.table.name,
         Item: { ...CYCLE_LOCK_KEY, holder: 'another-cycle', lease_until: leaseUntil },
       }),
     );
@@ -489,11 +490,11 @@ describe('the bundled Lambda entries, run as deployed', () => {
     expect(results[0]).toEqual({ ok: true, value: { outcome: 'skipped' } });
     expect(emfDocuments(logs)[0]?.values).toMatchObject({ [CycleMetric.skipped]: 1 });
     expect(emfDocuments(logs)[0]?.values).not.toHaveProperty(CycleMetric.succeeded);
-    const { Item } = await store.doc.send(
-      new GetCommand({ TableName: store.tableName, Key: CYCLE_LOCK_KEY }),
+    const { Item } = await store.table.doc.send(
+      new GetCommand({ TableName: store.table.name, Key: CYCLE_LOCK_KEY }),
     );
     expect(Item?.holder).toBe('another-cycle');
-    await store.doc.send(new DeleteCommand({ TableName: store.tableName, Key: CYCLE_LOCK_KEY }));
+    await store.table.doc.send(new DeleteCommand({ TableName: store.table.name, Key: CYCLE_LOCK_KEY }));
   });
 
   it('cycle: a failing stage fails the invocation (for the Errors alarm) after reporting CycleSucceeded 0 and releasing the lock', async () => {
@@ -510,11 +511,11 @@ describe('the bundled Lambda entries, run as deployed', () => {
       [CycleMetric.succeeded]: 0,
       [CycleMetric.failed]: 1,
     });
-    const { Item } = await store.doc.send(
-      new GetCommand({ TableName: store.tableName, Key: CYCLE_LOCK_KEY }),
+    const { Item } = await store.table.doc.send(
+      new GetCommand({ TableName: store.table.name, Key: CYCLE_LOCK_KEY }),
     );
     expect(Item).toBeUndefined();
-    expect((await store.getDeployment()).last_cycle_outcome).toBe('failed');
+    expect((await store.deployment.get()).last_cycle_outcome).toBe('failed');
   });
 
   it('every AWS call each bundle made is allowed by the IAM policy the template gives that function', () => {

@@ -15,9 +15,8 @@ import { FilePublisher, type Publisher } from '../shared/notify/publishers.ts';
 import type { Notification } from '../shared/notify/render.ts';
 import { createOrg } from '../shared/org/index.ts';
 import { runRules } from '../shared/rules/index.ts';
-import type { Store } from '../shared/store/index.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
-import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { at, freshStore, type MeteredStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
 
 let db: EmbeddedDb;
 const tempDirs: string[] = [];
@@ -34,7 +33,7 @@ afterAll(async () => {
 // ---- a small world: a fresh table, a log directory, an outbox file --------------------------------
 
 interface World {
-  store: Store;
+  store: MeteredStore;
   orgId: string;
   logs: string;
   outbox: string;
@@ -113,13 +112,13 @@ async function cycle(w: World, now: Iso, publisher: Publisher = w.publisher): Pr
 }
 
 async function current(w: World, id: string): Promise<Integration> {
-  const integration = await w.store.getIntegration(w.orgId, id);
+  const integration = await w.store.integrations.get(w.orgId, id);
   if (!integration) throw new Error(`integration ${id} is gone`);
   return integration;
 }
 
 async function issues(w: World, state?: 'open' | 'resolved'): Promise<Issue[]> {
-  const page = await w.store.listIssues(w.orgId, state ? { limit: 100, state } : { limit: 100 });
+  const page = await w.store.issues.list(w.orgId, state ? { limit: 100, state } : { limit: 100 });
   return page.items;
 }
 
@@ -147,7 +146,8 @@ async function outbox(w: World): Promise<OutboxLine[]> {
 
 const events = (lines: OutboxLine[]) => lines.map((line) => `${line.event}:${line.issue_id}`);
 
-const integrationWrites = (store: Store) => store.usage.requests['write.integration'] ?? 0;
+/** Writes of integration items (creates included), as the metering middleware labels them. */
+const integrationWrites = (store: MeteredStore) => store.usage.requests['write.INT'] ?? 0;
 
 /** A publisher that keeps what it was handed, and can fail its first calls. */
 function recordingPublisher(failures: Error[] = []) {
@@ -302,14 +302,12 @@ describe('ingest of pull-log files', () => {
 
     expect(report.ingest?.skipped.unknown_integration).toBe(3);
     expect(report.ingest?.records).toBe(4);
-    const listed = await w.store.listIntegrations(w.orgId, { limit: 100 });
+    const listed = await w.store.integrations.list(w.orgId, { limit: 100 });
     expect(listed.items.map((integration) => integration.id)).toEqual([known.id]);
-    expect(await w.store.findIntegrationOrg('int_00000000deadbeef')).toBeNull();
-    expect(await w.store.findIntegrationOrg('someone-elses-firewall')).toBeNull();
-    expect(w.store.usage.requests['write.integration.create'] ?? 0).toBe(
-      before['write.integration.create'] ?? 0,
-    );
-    expect(integrationWrites(w.store) - (before['write.integration'] ?? 0)).toBe(1);
+    expect(await w.store.integrations.orgOf('int_00000000deadbeef')).toBeNull();
+    expect(await w.store.integrations.orgOf('someone-elses-firewall')).toBeNull();
+    // One integration write (the known one's pull); no integration is created for the unknown ids.
+    expect(integrationWrites(w.store) - (before['write.INT'] ?? 0)).toBe(1);
   });
 
   it('counts malformed lines and skips them without failing the file', async () => {
@@ -578,7 +576,7 @@ describe('faults: every notification is delivered exactly once', () => {
 
     expect(delivered.map((n) => `${n.event}:${n.issue_id}`)).toEqual([`issue_opened:${issue?.id}`]);
     expect(calls()).toBe(2);
-    expect((await w.store.getIssue(w.orgId, issue?.id ?? ''))?.notified.issue_opened).toBe(at(30.1));
+    expect((await w.store.issues.get(w.orgId, issue?.id ?? ''))?.notified.issue_opened).toBe(at(30.1));
   });
 
   it('a publish refused for good is retried later, not every cycle, and then delivered once', async () => {
@@ -602,7 +600,7 @@ describe('faults: every notification is delivered exactly once', () => {
     // The crashed pass wrote the issue, then died before attaching it to the integration.
     const wanted = offlineIssueFor(await current(w, fw.id), at(30));
     expect(wanted).not.toBeNull();
-    expect(await w.store.putIssueIfAbsent(wanted as Issue)).toBe(true);
+    expect(await w.store.issues.putIfAbsent(wanted as Issue)).toBe(true);
 
     const rules = await runRules({ store: w.store, now: at(30.1), ...guard(w) });
     await runNotify({ store: w.store, publisher: w.publisher, now: at(30.1) });
@@ -620,7 +618,7 @@ describe('faults: every notification is delivered exactly once', () => {
     const w = await world({ staleAfterSeconds: 0 });
     const fw = await pulledFirewall(w, at(1));
     const wanted = offlineIssueFor(await current(w, fw.id), at(30)) as Issue;
-    await w.store.putIssueIfAbsent(wanted);
+    await w.store.issues.putIfAbsent(wanted);
     // Before the next pass, the firewall pulls again.
     await dropFile(w, [pull(fw.id, at(30.05))]);
 
@@ -642,7 +640,7 @@ describe('faults: every notification is delivered exactly once', () => {
     const [issue] = await issues(w);
     if (!issue) throw new Error('the rule pass opened no issue');
     // The crashed pass claimed the outbox for two minutes and died before publishing.
-    expect(await w.store.claimNotification(issue, 'crashed-pass', now, addSeconds(now, 120))).toBe(true);
+    expect(await w.store.outbox.claim(issue, 'crashed-pass', now, addSeconds(now, 120))).toBe(true);
 
     const during = await runNotify({ store: w.store, publisher: w.publisher, now: addSeconds(now, 60) });
     expect(during.sent).toEqual([]);

@@ -9,6 +9,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../shared/api/app.ts';
 import { type CycleReport, runCycle } from '../shared/cycle.ts';
+import type { Transition } from '../shared/history/index.ts';
 import { ingest } from '../shared/ingest/index.ts';
 import { DirectorySource } from '../shared/ingest/sources.ts';
 import type { Integration, IntegrationKind, Vendor } from '../shared/integration/index.ts';
@@ -20,7 +21,7 @@ import { type Publisher, SnsPublisher } from '../shared/notify/publishers.ts';
 import type { Notification } from '../shared/notify/render.ts';
 import { createOrg, createOrgWithKey } from '../shared/org/index.ts';
 import { runRules } from '../shared/rules/index.ts';
-import { Store, type Transition } from '../shared/store/index.ts';
+import { openStore, type Store } from '../shared/store.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
 import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
 
@@ -190,12 +191,12 @@ async function cycle(w: World, now: Iso, options: CycleOptions = {}): Promise<Cy
 }
 
 async function issuesOf(w: World, state?: 'open' | 'resolved', orgId = w.orgId): Promise<Issue[]> {
-  const page = await w.store.listIssues(orgId, state ? { limit: 100, state } : { limit: 100 });
+  const page = await w.store.issues.list(orgId, state ? { limit: 100, state } : { limit: 100 });
   return page.items;
 }
 
 async function current(w: World, id: string): Promise<Integration> {
-  const integration = await w.store.getIntegration(w.orgId, id);
+  const integration = await w.store.integrations.get(w.orgId, id);
   if (!integration) throw new Error(`integration ${id} is gone`);
   return integration;
 }
@@ -883,7 +884,7 @@ describe('reminders', () => {
       expect(reminder.subject).toContain('STILL OPEN');
       expect(reminder.sms.length).toBeLessThanOrEqual(160);
     }
-    expect(await w.store.getIssue(w.orgId, issue.id)).toMatchObject({
+    expect(await w.store.issues.get(w.orgId, issue.id)).toMatchObject({
       notified: { issue_opened: at(25.5), issue_reminder: at(73.5) },
       reminders_sent: 2,
     });
@@ -930,17 +931,19 @@ describe('reminders', () => {
       const bHasRead = new Promise<void>((resolve) => {
         read = resolve;
       });
-      const slow = new Proxy(w.store, {
-        get(target, property, receiver) {
-          if (property !== 'dueNotifications') return Reflect.get(target, property, receiver);
-          return async (until: Iso) => {
-            const due = await target.dueNotifications(until);
+      // The same store, except that B's outbox read waits at the gate after reading.
+      const outbox = w.store.outbox;
+      const slow = {
+        ...w.store,
+        outbox: Object.assign(Object.create(outbox), {
+          async due(until: Iso) {
+            const due = await outbox.due(until);
             read();
             await gate;
             return due;
-          };
-        },
-      });
+          },
+        }),
+      };
       const b = runNotify({ store: slow, publisher: w.publisher, now });
       await bHasRead;
       const a = await runNotify({ store: w.store, publisher: w.publisher, now });
@@ -1208,7 +1211,7 @@ async function play(
 async function owed(s: Scenario): Promise<string[]> {
   const names: string[] = [];
   for (const orgId of s.orgName.keys()) {
-    for (const issue of (await s.plain.listIssues(orgId, { limit: 100 })).items) {
+    for (const issue of (await s.plain.issues.list(orgId, { limit: 100 })).items) {
       const pending = pendingEvents(issue);
       if (pending.length > 0) names.push(`${issue.integration_name} ${issue.type}: ${pending.join(',')}`);
     }
@@ -1226,7 +1229,7 @@ interface Outcome {
 async function outcome(s: Scenario, options: { summaries: boolean } = { summaries: true }): Promise<Outcome> {
   const issues: string[] = [];
   for (const [orgId, name] of s.orgName) {
-    const page = await s.plain.listIssues(orgId, { limit: 100 });
+    const page = await s.plain.issues.list(orgId, { limit: 100 });
     for (const issue of page.items) {
       issues.push(
         [
@@ -1245,18 +1248,18 @@ async function outcome(s: Scenario, options: { summaries: boolean } = { summarie
       );
     }
   }
-  expect(await s.plain.listIssues(DEPLOYMENT_ORG, { limit: 10 })).toEqual({ items: [], next_cursor: null });
+  expect(await s.plain.issues.list(DEPLOYMENT_ORG, { limit: 10 })).toEqual({ items: [], next_cursor: null });
   const transitions: string[] = [];
   const integrations: string[] = [];
   for (const spec of SCENARIO) {
     const orgId = s.orgOf.get(spec.name) as string;
     const integrationId = s.ids.get(spec.name) as string;
-    for (const t of await s.plain.listTransitions(orgId, integrationId, 50)) {
+    for (const t of (await s.plain.history.transitions(orgId, integrationId, { limit: 50 })).items) {
       transitions.push(
         `${spec.name} ${t.kind} ${t.at} ${t.issue_type} ${t.from_status}->${t.to_status} ${t.reason}`,
       );
     }
-    const integration = (await s.plain.getIntegration(orgId, integrationId)) as Integration;
+    const integration = (await s.plain.integrations.get(orgId, integrationId)) as Integration;
     integrations.push(
       [
         spec.name,
@@ -1357,8 +1360,8 @@ async function throttledStore(kinds: WriteKind[], throttle: (index: number) => b
     },
     { step: 'build', name: 'throttleSomeWrites' },
   );
-  const store = new Store(client, `t_throttled_${randomBytes(6).toString('hex')}`);
-  await store.ensureTable();
+  const store = openStore(client, `t_throttled_${randomBytes(6).toString('hex')}`);
+  await store.table.ensure();
   return { store, faults };
 }
 
@@ -1509,47 +1512,50 @@ describe('faults: the final state equals a clean run, and each event is sent exa
   });
 
   /**
-   * A store whose process "dies" at one call of one method (before or after that call's write lands): that
-   * call and every later store call of the process throw, until the test restarts it (the next cycle).
+   * A store whose process "dies" at one call of one data-module method (`issues.putIfAbsent`), before or after
+   * that call's write lands: that call and every later store call of the process throw, until the test restarts
+   * it (the next cycle).
    */
   function crashingStore(plain: Store, point: { method: string; call: number; when: 'before' | 'after' }) {
     const state = { dead: false, calls: 0, crashed: false };
-    const proxy = new Proxy(plain, {
-      get(target, property, receiver) {
-        const value: unknown = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function') return value;
-        const method = value as (...args: unknown[]) => Promise<unknown>;
-        if (property === 'send') {
-          return (...args: unknown[]) => {
-            if (state.dead) return Promise.reject(new Error('the process crashed'));
-            return method.apply(receiver, args);
+    const [moduleName, methodName] = point.method.split('.');
+    const guarded = (module: object, name: string) =>
+      new Proxy(module, {
+        get(target, property) {
+          const value: unknown = Reflect.get(target, property, target);
+          if (typeof value !== 'function') return value;
+          const method = value as (...args: unknown[]) => Promise<unknown>;
+          return async (...args: unknown[]) => {
+            if (state.dead) throw new Error('the process crashed');
+            if (name !== moduleName || property !== methodName) return method.apply(target, args);
+            state.calls += 1;
+            if (state.crashed || state.calls !== point.call) return method.apply(target, args);
+            state.crashed = true;
+            if (point.when === 'after') await method.apply(target, args);
+            state.dead = true;
+            throw new Error(`crash ${point.when} ${point.method} #${point.call}`);
           };
-        }
-        if (property !== point.method) return value;
-        return async (...args: unknown[]) => {
-          if (state.dead) throw new Error('the process crashed');
-          state.calls += 1;
-          if (state.crashed || state.calls !== point.call) return method.apply(receiver, args);
-          state.crashed = true;
-          if (point.when === 'after') await method.apply(receiver, args);
-          state.dead = true;
-          throw new Error(`crash ${point.when} ${point.method} #${point.call}`);
-        };
-      },
-    });
-    return { store: proxy, state };
+        },
+      });
+    const store = Object.fromEntries(
+      Object.entries(plain).map(([name, module]) => [
+        name,
+        name === 'table' ? module : guarded(module, name),
+      ]),
+    ) as unknown as Store;
+    return { store, state };
   }
 
   it.each([
-    { method: 'putIssueIfAbsent', call: 1, when: 'after' as const },
-    { method: 'putIssueIfAbsent', call: 3, when: 'after' as const },
-    { method: 'putTransition', call: 2, when: 'before' as const },
-    { method: 'putTransition', call: 4, when: 'after' as const },
-    { method: 'resolveIssue', call: 1, when: 'after' as const },
-    { method: 'resolveIssue', call: 2, when: 'before' as const },
-    { method: 'claimNotification', call: 2, when: 'after' as const },
-    { method: 'completeNotification', call: 3, when: 'after' as const },
-    { method: 'completeFile', call: 1, when: 'before' as const },
+    { method: 'issues.putIfAbsent', call: 1, when: 'after' as const },
+    { method: 'issues.putIfAbsent', call: 3, when: 'after' as const },
+    { method: 'history.putTransition', call: 2, when: 'before' as const },
+    { method: 'history.putTransition', call: 4, when: 'after' as const },
+    { method: 'issues.resolve', call: 1, when: 'after' as const },
+    { method: 'issues.resolve', call: 2, when: 'before' as const },
+    { method: 'outbox.claim', call: 2, when: 'after' as const },
+    { method: 'outbox.complete', call: 3, when: 'after' as const },
+    { method: 'ledger.complete', call: 1, when: 'before' as const },
   ])('a crash $when $method #$call: nothing lost, nothing doubled', async (point) => {
     const expected = await cleanRun();
     const plain = await freshStore(db);
@@ -1570,7 +1576,7 @@ describe('faults: the final state equals a clean run, and each event is sent exa
 
   it('a crash right after writing an issue, then a pull before the next pass: no alert for it at all', async () => {
     const plain = await freshStore(db);
-    const { store, state } = crashingStore(plain, { method: 'putIssueIfAbsent', call: 1, when: 'after' });
+    const { store, state } = crashingStore(plain, { method: 'issues.putIfAbsent', call: 1, when: 'after' });
     const org = await createOrg(plain, 'Acme', T0);
     const { integration: fw } = await createIntegration(
       plain,
@@ -1588,7 +1594,7 @@ describe('faults: the final state equals a clean run, and each event is sent exa
 
     await expect(run(at(26))).rejects.toThrow('the process crashed');
     expect(state.crashed).toBe(true);
-    expect((await plain.listIssues(org.id, { limit: 10 })).items).toHaveLength(1);
+    expect((await plain.issues.list(org.id, { limit: 10 })).items).toHaveLength(1);
 
     // Restarted, and meanwhile the firewall pulled again: the unattached issue is no longer true.
     state.dead = false;
@@ -1596,8 +1602,8 @@ describe('faults: the final state equals a clean run, and each event is sent exa
     for (const hour of [26.2, 27, 30]) await run(at(hour));
 
     expect(sent).toEqual([]);
-    expect((await plain.listIssues(org.id, { limit: 10, state: 'open' })).items).toEqual([]);
-    expect((await plain.getIntegration(org.id, fw.id))?.open_issues).toEqual({});
+    expect((await plain.issues.list(org.id, { limit: 10, state: 'open' })).items).toEqual([]);
+    expect((await plain.integrations.get(org.id, fw.id))?.open_issues).toEqual({});
   });
 
   it('two cycles at once, every time: each event once, the same final state, no errors', async () => {
@@ -1665,7 +1671,7 @@ describe('cost of the rule pass', () => {
     expect(large.report.pipeline).toBe('fresh');
     // The same requests, and about the same capacity, whether the table holds 22 or 202 integrations.
     expect(large.reads).toEqual(small.reads);
-    expect(Object.keys(large.reads).sort()).toEqual(['read.deployment', 'read.integration.due']);
+    expect(Object.keys(large.reads).sort()).toEqual(['read.CYCLE', 'read.by_check']);
     expect(large.readUnits).toBeLessThanOrEqual(small.readUnits + 1);
     expect(large.readUnits / large.report.candidates).toBeLessThanOrEqual(2);
   });

@@ -7,11 +7,16 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CycleReport } from '../shared/cycle.ts';
-import { acquireCycleLock, CYCLE_LOCK_KEY, releaseCycleLock, withCycleLock } from '../shared/cycle-lock.ts';
+import {
+  acquireCycleLock,
+  CYCLE_LOCK_KEY,
+  releaseCycleLock,
+  withCycleLock,
+} from '../shared/deployment/cycle-lock.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
 import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { CycleMetric, cycleMetrics, toEmf } from '../shared/metrics.ts';
-import type { Store } from '../shared/store/index.ts';
+import type { Store } from '../shared/store.ts';
 import { httpApiEvent, scheduledEvent } from './events.ts';
 import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
 
@@ -46,7 +51,7 @@ beforeAll(async () => {
   logDir = await mkdtemp(join(tmpdir(), 'pullwatch-fn-'));
   Object.assign(process.env, {
     DYNAMODB_ENDPOINT: db.endpoint,
-    TABLE_NAME: store.tableName,
+    TABLE_NAME: store.table.name,
     PULLWATCH_KEY_SECRET: TEST_SECRET,
     PULLWATCH_LOG_DIR: logDir,
     PULLWATCH_DEPLOYMENT: 'test-deployment',
@@ -96,7 +101,7 @@ describe('the cycle lock', () => {
     let most = 0;
     const runs = await Promise.all(
       Array.from({ length: 8 }, () =>
-        withCycleLock(store, { now: T0, leaseUntil: at(1) }, async () => {
+        withCycleLock(store.table, { now: T0, leaseUntil: at(1) }, async () => {
           running += 1;
           most = Math.max(most, running);
           await new Promise((resolve) => setTimeout(resolve, 50));
@@ -107,26 +112,34 @@ describe('the cycle lock', () => {
     expect(runs.filter((run) => run.ran)).toHaveLength(1);
     expect(most).toBe(1);
     // Given back afterwards: the next run takes it.
-    expect((await withCycleLock(store, { now: T0, leaseUntil: at(1) }, async () => 'next')).ran).toBe(true);
+    expect((await withCycleLock(store.table, { now: T0, leaseUntil: at(1) }, async () => 'next')).ran).toBe(
+      true,
+    );
   });
 
   it('is given back when the work throws', async () => {
     await expect(
-      withCycleLock(store, { now: T0, leaseUntil: at(1) }, async () => {
+      withCycleLock(store.table, { now: T0, leaseUntil: at(1) }, async () => {
         throw new Error('stage exploded');
       }),
     ).rejects.toThrow('stage exploded');
-    expect(await acquireCycleLock(store, { token: 'after', now: T0, leaseUntil: at(1) })).toBe(true);
-    expect(await releaseCycleLock(store, 'after')).toBe(true);
+    expect(await acquireCycleLock(store.table, { token: 'after', now: T0, leaseUntil: at(1) })).toBe(true);
+    expect(await releaseCycleLock(store.table, 'after')).toBe(true);
   });
 
   it('is taken over once a crashed holder lease has run out, and only its holder can give it back', async () => {
-    expect(await acquireCycleLock(store, { token: 'crashed', now: T0, leaseUntil: at(0.1) })).toBe(true);
-    expect(await acquireCycleLock(store, { token: 'early', now: at(0.05), leaseUntil: at(1) })).toBe(false);
-    expect(await acquireCycleLock(store, { token: 'later', now: at(0.2), leaseUntil: at(1) })).toBe(true);
+    expect(await acquireCycleLock(store.table, { token: 'crashed', now: T0, leaseUntil: at(0.1) })).toBe(
+      true,
+    );
+    expect(await acquireCycleLock(store.table, { token: 'early', now: at(0.05), leaseUntil: at(1) })).toBe(
+      false,
+    );
+    expect(await acquireCycleLock(store.table, { token: 'later', now: at(0.2), leaseUntil: at(1) })).toBe(
+      true,
+    );
     // The crashed run, back from the dead, cannot release the new holder's lock.
-    expect(await releaseCycleLock(store, 'crashed')).toBe(false);
-    expect(await releaseCycleLock(store, 'later')).toBe(true);
+    expect(await releaseCycleLock(store.table, 'crashed')).toBe(false);
+    expect(await releaseCycleLock(store.table, 'later')).toBe(true);
   });
 });
 
@@ -240,18 +253,22 @@ describe('the Lambda entries (source)', () => {
     expect(published).toHaveLength(1);
     const emf = first.lines.find((line) => '_aws' in line);
     expect(emf).toMatchObject({ Deployment: 'test-deployment', CycleSucceeded: 1, IssuesOpened: 1 });
-    expect((await store.getDeployment()).last_cycle_outcome).toBe('ok');
+    expect((await store.deployment.get()).last_cycle_outcome).toBe('ok');
   });
 
   it('skips the cycle while the lock is held, leaving the holder its lock', async () => {
     const cycle = await import('../functions/cycle.ts');
     expect(
-      await acquireCycleLock(store, { token: 'other', now: T0, leaseUntil: '2999-01-01T00:00:00.000Z' }),
+      await acquireCycleLock(store.table, {
+        token: 'other',
+        now: T0,
+        leaseUntil: '2999-01-01T00:00:00.000Z',
+      }),
     ).toBe(true);
     const skipped = await capture(() => cycle.handler(scheduledEvent(), lambdaContext()));
     expect(skipped.value).toEqual({ outcome: 'skipped' });
     expect(skipped.lines.find((line) => '_aws' in line)).toMatchObject({ CycleSkipped: 1 });
-    expect(await releaseCycleLock(store, 'other')).toBe(true);
+    expect(await releaseCycleLock(store.table, 'other')).toBe(true);
   });
 
   it('leases the lock for the invocation time left, plus a margin, so a timed-out cycle frees it by itself', async () => {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type EmbeddedDb, startDynalite } from '../shared/local/embedded-db.ts';
-import { Store } from '../shared/store/index.ts';
+import { openStore, type Store } from '../shared/store.ts';
+import { meterUsage, type Usage } from '../shared/table/metering.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hmac-0123456789';
 
@@ -10,16 +11,20 @@ export async function startTestDb(): Promise<EmbeddedDb> {
   return startDynalite();
 }
 
-/** A fresh table on that server, reached through the real AWS SDK client. */
-export async function freshStore(db: EmbeddedDb): Promise<Store> {
+/** A store whose requests and consumed capacity are counted (see `shared/table/metering.ts`). */
+export type MeteredStore = Store & { usage: Usage };
+
+/** A fresh table on that server, reached through the real AWS SDK client, with its usage metered. */
+export async function freshStore(db: EmbeddedDb): Promise<MeteredStore> {
   const client = new DynamoDBClient({
     endpoint: db.endpoint,
     region: 'local',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
-  const store = new Store(client, `t_${randomBytes(6).toString('hex')}`);
-  await store.ensureTable();
-  return store;
+  const usage = meterUsage(client);
+  const store = openStore(client, `t_${randomBytes(6).toString('hex')}`);
+  await store.table.ensure();
+  return { ...store, usage };
 }
 
 /** ISO time `hours` after a fixed origin: tests pin time instead of sleeping. */

@@ -10,7 +10,7 @@ import { CYCLE_TIMEOUT } from '../infra/stack.ts';
 import { DEPLOYMENT_ORG } from '../shared/issue/index.ts';
 import { CycleMetric, DEPLOYMENT_DIMENSION, METRICS_NAMESPACE } from '../shared/metrics.ts';
 import { CLAIM_SECONDS } from '../shared/notify/index.ts';
-import { INDEX, TABLE } from '../shared/store/schema.ts';
+import { INDEX, TABLE } from '../shared/table/schema.ts';
 
 /**
  * Issue 6, "the stack": one assertion group per point of the issue, on the synthesized template. Synthesis runs

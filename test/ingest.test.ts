@@ -25,9 +25,9 @@ import { createOrg } from '../shared/org/index.ts';
 import type { PullRecord } from '../shared/pulls/index.ts';
 import { orgOfSnapshot, parseSnapshot } from '../shared/pulls/lapi.ts';
 import { parseLine } from '../shared/pulls/parse.ts';
-import { Store } from '../shared/store/index.ts';
+import { openStore, type Store } from '../shared/store.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
-import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { at, freshStore, type MeteredStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
 
 /**
  * Issue 3, "Ingest at production grade": every pull-log format, LAPI snapshots, S3, exactly-once files,
@@ -77,13 +77,13 @@ async function tempDir(prefix: string): Promise<string> {
 // ---- a small world: a fresh table, an organization, a log directory ---------------------------------
 
 interface World {
-  store: Store;
+  store: MeteredStore;
   orgId: string;
   logs: string;
   source: DirectorySource;
 }
 
-async function world(store?: Store): Promise<World> {
+async function world(store?: MeteredStore): Promise<World> {
   const s = store ?? (await freshStore(db));
   const logs = await tempDir('ingest');
   const org = await createOrg(s, 'Acme', T0);
@@ -174,7 +174,7 @@ function apiGatewayLine(record: PullRecord): string {
 const run = (w: World, now: Iso, source: LogSource = w.source) => ingest({ store: w.store, source, now });
 
 async function current(store: Store, integration: Integration): Promise<Integration> {
-  const found = await store.getIntegration(integration.org_id, integration.id);
+  const found = await store.integrations.get(integration.org_id, integration.id);
   if (!found) throw new Error(`integration ${integration.id} is gone`);
   return found;
 }
@@ -191,7 +191,8 @@ const pullFacts = (integration: Integration) => ({
   rejections: integration.rejections,
 });
 
-const integrationWrites = (store: Store) => store.usage.requests['write.integration'] ?? 0;
+/** Writes of integration items, as the metering middleware labels them. */
+const integrationWrites = (store: MeteredStore) => store.usage.requests['write.INT'] ?? 0;
 
 const NOW = at(12); // 2026-11-20T12:00:00.000Z, after every fixture line
 
@@ -615,10 +616,10 @@ describe('what counts as a pull', () => {
 
     expect(report.skipped).toEqual({ unknown_integration: 3 });
     expect(report.integrations_updated).toBe(1);
-    const listed = await w.store.listIntegrations(w.orgId, { limit: 100 });
+    const listed = await w.store.integrations.list(w.orgId, { limit: 100 });
     expect(listed.items.map((integration) => integration.id)).toEqual([fw.id]);
-    expect(await w.store.findIntegrationOrg(UNKNOWN_ID)).toBeNull();
-    const { Items = [] } = await w.store.doc.send(new ScanCommand({ TableName: w.store.tableName }));
+    expect(await w.store.integrations.orgOf(UNKNOWN_ID)).toBeNull();
+    const { Items = [] } = await w.store.table.doc.send(new ScanCommand({ TableName: w.store.table.name }));
     expect(JSON.stringify(Items)).not.toContain(UNKNOWN_ID);
     expect(JSON.stringify(Items)).not.toContain('int_abc"');
   });
@@ -814,9 +815,9 @@ describe('files', () => {
     const [file] = await w.source.list();
     if (!file) throw new Error('no file listed');
     // A run claimed the file at NOW and died before finishing it.
-    expect(await w.store.claimFile(file.key, 'crashed-run', NOW, addSeconds(NOW, FILE_LEASE_SECONDS))).toBe(
-      true,
-    );
+    expect(
+      await w.store.ledger.claim(file.key, 'crashed-run', NOW, addSeconds(NOW, FILE_LEASE_SECONDS)),
+    ).toBe(true);
 
     const during = await run(w, addSeconds(NOW, FILE_LEASE_SECONDS - 60));
     expect(during).toMatchObject({ files_processed: 0, files_skipped: 1 });
@@ -1361,7 +1362,7 @@ describe('properties', () => {
           } else {
             for (const file of all) await put(subject.w, file.name, file.text);
             // Two invocations, each with its own store client, on the same table and files.
-            const twin = new Store(subject.w.store.client, subject.w.store.tableName);
+            const twin = openStore(subject.w.store.table.client, subject.w.store.table.name);
             const [a, b] = await Promise.all([
               run(subject.w, NOW_P),
               ingest({ store: twin, source: subject.w.source, now: NOW_P }),

@@ -53,7 +53,7 @@ describe('snoozed_until', () => {
     const during = await cycle(26);
     expect(during.rules?.opened).toEqual([]);
     expect(sent).toEqual([]);
-    expect((await store.getIntegration(org.id, integration.id))?.snoozed_until).toBe(at(30));
+    expect((await store.integrations.get(org.id, integration.id))?.snoozed_until).toBe(at(30));
 
     const after = await cycle(30.1);
     expect(after.rules?.opened).toEqual([
@@ -77,7 +77,7 @@ describe('snoozed_until', () => {
         patchIntegration(store, org.id, integration.id, { snoozed_until: until }, at(1)),
       ).rejects.toThrow(/snoozed_until/);
     }
-    const stored = await store.getIntegration(org.id, integration.id);
+    const stored = await store.integrations.get(org.id, integration.id);
     expect(stored?.snoozed_until).toBeNull();
     expect(stored?.version).toBe(integration.version);
   });

@@ -16,7 +16,7 @@ import { isGsm7Basic } from '../shared/notify/gsm7.ts';
 import { SnsPublisher } from '../shared/notify/publishers.ts';
 import { renderNotification } from '../shared/notify/render.ts';
 import { createOrg } from '../shared/org/index.ts';
-import type { Store } from '../shared/store/index.ts';
+import type { Store } from '../shared/store.ts';
 import type { Iso } from '../shared/time.ts';
 import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
 
@@ -285,7 +285,7 @@ describe('a whole cycle publishing to SNS', () => {
     await dropPull('b.jsonl', fw.id, at(31));
     for (const hour of [31.5, 32, 40]) await cycle(at(hour));
 
-    const [opened, resolved] = await store.listIssues(org.id, { limit: 10 }).then((page) => page.items);
+    const [opened, resolved] = await store.issues.list(org.id, { limit: 10 }).then((page) => page.items);
     expect(resolved).toBeUndefined();
     expect(requests.map((request) => messageAttributes(request).event?.value)).toEqual([
       'issue_opened',

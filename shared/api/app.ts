@@ -6,6 +6,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { RequestIdVariables } from 'hono/request-id';
 import { authenticate, type Caller } from '../auth/index.ts';
 import { ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../errors.ts';
+import type { AuditEvent } from '../history/index.ts';
 import { statusOf } from '../integration/index.ts';
 import {
   type Actor,
@@ -17,7 +18,7 @@ import {
   refreshCredentials,
 } from '../integration/ops.ts';
 import type { Issue } from '../issue/index.ts';
-import type { AuditEvent, Store } from '../store/index.ts';
+import type { Store } from '../store.ts';
 import { addSeconds, type Iso, iso, secondsBetween } from '../time.ts';
 import { docsPage, ListIntegrationsQuery, ListIssuesQuery, openApiDocument, RefreshBody } from './openapi.ts';
 import { errorToResponse, problem } from './problem.ts';
@@ -174,7 +175,7 @@ export function createApp(deps: ApiDeps) {
 
   app.get('/v1/health', async (c) => {
     const at = now();
-    const deployment = await store.getDeployment();
+    const deployment = await store.deployment.get();
     const newest = deployment.newest_record_at;
     const stale = staleAfter > 0 && newest !== null && addSeconds(newest, staleAfter) <= at;
     return c.json({
@@ -210,7 +211,7 @@ export function createApp(deps: ApiDeps) {
       const { org_id } = c.get('caller');
       const query = c.req.valid('query');
       const at = now();
-      const page = await store.listIntegrations(org_id, {
+      const page = await store.integrations.list(org_id, {
         limit: query.limit,
         ...(query.cursor ? { cursor: query.cursor } : {}),
         ...(query.kind ? { kind: query.kind } : {}),
@@ -242,8 +243,8 @@ export function createApp(deps: ApiDeps) {
       const integration = await getIntegration(store, org_id, c.req.param('id'));
       const refs = Object.values(integration.open_issues).filter((ref) => ref !== undefined);
       const [issues, transitions] = await Promise.all([
-        Promise.all(refs.map((ref) => store.getIssue(org_id, ref.id))),
-        store.listTransitions(org_id, integration.id, 20),
+        Promise.all(refs.map((ref) => store.issues.get(org_id, ref.id))),
+        store.history.transitions(org_id, integration.id, { limit: 20 }).then((page) => page.items),
       ]);
       const { credentials } = integration;
       return c.json({
@@ -265,7 +266,7 @@ export function createApp(deps: ApiDeps) {
       const { org_id } = c.get('caller');
       // 404 for another organization's integration, exactly like a missing one.
       const integration = await getIntegration(store, org_id, c.req.param('id'));
-      const items = await store.listTransitions(org_id, integration.id, 100);
+      const { items } = await store.history.transitions(org_id, integration.id, { limit: 100 });
       return c.json({
         items: items.map(({ integration_id: _id, ...transition }) => transition),
         next_cursor: null,
@@ -275,7 +276,7 @@ export function createApp(deps: ApiDeps) {
       const { org_id } = c.get('caller');
       const at = now();
       const id = c.req.param('id');
-      const events: AuditEvent[] = await store.listEvents(org_id, id, 100);
+      const events: AuditEvent[] = (await store.history.events(org_id, id, { limit: 100 })).items;
       // A deleted integration keeps its trail; an id with no trail in this organization is unknown.
       if (events.length === 0) await getIntegration(store, org_id, id);
       events.push(...expiredGraceWindows(events, at));
@@ -327,7 +328,7 @@ export function createApp(deps: ApiDeps) {
   const issues = new Hono<Env>()
     .get('/', zValidator('query', ListIssuesQuery, invalid), async (c) => {
       const query = c.req.valid('query');
-      const page = await store.listIssues(c.get('caller').org_id, {
+      const page = await store.issues.list(c.get('caller').org_id, {
         limit: query.limit,
         ...(query.cursor ? { cursor: query.cursor } : {}),
         ...(query.state ? { state: query.state } : {}),
@@ -337,7 +338,7 @@ export function createApp(deps: ApiDeps) {
       return c.json({ items: page.items.map(issueView), next_cursor: page.next_cursor });
     })
     .get('/:id', async (c) => {
-      const issue = await store.getIssue(c.get('caller').org_id, c.req.param('id'));
+      const issue = await store.issues.get(c.get('caller').org_id, c.req.param('id'));
       if (!issue) throw new NotFoundError('issue not found');
       return c.json(issueView(issue));
     });

@@ -1,7 +1,18 @@
 import { keyedHash, newId, randomToken, sameDigest } from '../crypto.ts';
 import type { Integration } from '../integration/index.ts';
-import type { ApiKeyRecord, KeyScope, Store } from '../store/index.ts';
+import type { Store } from '../store.ts';
 import type { Iso } from '../time.ts';
+
+export type KeyScope = 'read' | 'write';
+
+export interface ApiKeyRecord {
+  key_id: string;
+  org_id: string;
+  scope: KeyScope;
+  /** Keyed hash of the key: the key itself is never stored. */
+  hash: string;
+  created_at: Iso;
+}
 
 /** Prefixes tell read keys from write keys at a glance (and let secret scanners find leaked ones). */
 const KEY_PREFIX: Record<KeyScope, string> = { read: 'pwr_', write: 'pww_' };
@@ -29,7 +40,7 @@ export async function createApiKey(
     hash: keyedHash(secret, 'api-key', key),
     created_at: now,
   };
-  await store.putApiKey(record);
+  await store.keys.put(record);
   return { key, record };
 }
 
@@ -44,14 +55,14 @@ export async function authenticate(
 ): Promise<Caller | null> {
   if (!KEY_PATTERN.test(presented)) return null;
   const hash = keyedHash(secret, 'api-key', presented);
-  const record = await store.getApiKey(hash);
+  const record = await store.keys.byHash(hash);
   // The lookup is by hash already; comparing again in constant time guards against a store that matched loosely.
   if (!record || !sameDigest(record.hash, hash)) return null;
   const lastUsed = (record as ApiKeyRecord & { last_used_at?: string }).last_used_at;
   const at = now ?? new Date().toISOString();
   // Last use is kept to the minute or so; writing it on every request would double the API's write cost.
   if (!lastUsed || Date.parse(at) - Date.parse(lastUsed) > KEY_TOUCH_SECONDS * 1000) {
-    await store.touchApiKey(hash, at, KEY_TOUCH_SECONDS);
+    await store.keys.touch(hash, at, KEY_TOUCH_SECONDS);
   }
   return { org_id: record.org_id, key_id: record.key_id, scope: record.scope };
 }

@@ -129,7 +129,7 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
       const scope = required(values, 'scope');
       if (scope !== 'read' && scope !== 'write') throw new UsageError('--scope must be read or write');
       const { key, record } = await withContext(config, async ({ store, secret }) => {
-        if (!(await store.getOrg(orgId)))
+        if (!(await store.orgs.get(orgId)))
           throw new ValidationError(`organization ${orgId} does not exist`, 'org');
         return createApiKey(store, secret, orgId, scope, iso(new Date()));
       });
@@ -144,9 +144,9 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
     case 'key list': {
       const orgId = required(values, 'org');
       const keys = await withContext(config, async ({ store }) => {
-        if (!(await store.getOrg(orgId)))
+        if (!(await store.orgs.get(orgId)))
           throw new ValidationError(`organization ${orgId} does not exist`, 'org');
-        return store.listApiKeys(orgId);
+        return store.keys.list(orgId);
       });
       out.print(
         keys
@@ -163,7 +163,7 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
       const orgId = required(values, 'org');
       const keyId = rest[0];
       if (!keyId) throw new UsageError('key revoke needs a KEY_ID (see key list)');
-      const revoked = await withContext(config, ({ store }) => store.revokeApiKey(orgId, keyId));
+      const revoked = await withContext(config, ({ store }) => store.keys.revoke(orgId, keyId));
       if (!revoked) throw new ValidationError(`organization ${orgId} has no key ${keyId}`, 'key_id');
       out.print(`revoked ${keyId}`, { key_id: keyId, org_id: orgId, revoked: true });
       return;
@@ -180,7 +180,7 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
       };
       const now = iso(new Date());
       const created = await withContext(config, async ({ store, secret }) => {
-        if (!(await store.getOrg(orgId)))
+        if (!(await store.orgs.get(orgId)))
           throw new ValidationError(`organization ${orgId} does not exist`, 'org');
         return createIntegration(store, secret, orgId, input, now);
       });
@@ -199,19 +199,19 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
     case 'status': {
       const now = iso(new Date());
       const result = await withContext(config, async ({ store }) => {
-        const orgId = typeof values.org === 'string' ? values.org : await store.getDefaultOrg();
-        const deployment = await store.getDeployment();
+        const orgId = typeof values.org === 'string' ? values.org : await store.orgs.defaultOrg();
+        const deployment = await store.deployment.get();
         if (!orgId) return { org_id: null, deployment, integrations: [], open_issues: [] };
-        if (!(await store.getOrg(orgId)))
+        if (!(await store.orgs.get(orgId)))
           throw new ValidationError(`organization ${orgId} does not exist`, 'org');
         const integrations = [];
         let cursor: string | undefined;
         do {
-          const page = await store.listIntegrations(orgId, { limit: 100, ...(cursor ? { cursor } : {}) });
+          const page = await store.integrations.list(orgId, { limit: 100, ...(cursor ? { cursor } : {}) });
           integrations.push(...page.items);
           cursor = page.next_cursor ?? undefined;
         } while (cursor);
-        const issues = await store.listIssues(orgId, { limit: 100, state: 'open' });
+        const issues = await store.issues.list(orgId, { limit: 100, state: 'open' });
         return {
           org_id: orgId,
           deployment,

@@ -13,7 +13,7 @@ import {
 } from '../pulls/index.ts';
 import { isSnapshot, MAX_SNAPSHOT_BYTES, orgOfSnapshot, parseSnapshot } from '../pulls/lapi.ts';
 import { type SkipReason as LineSkipReason, MAX_LINE_LENGTH, parseLine } from '../pulls/parse.ts';
-import type { Store } from '../store/index.ts';
+import type { Store } from '../store.ts';
 import { addSeconds, type Iso, laterOf } from '../time.ts';
 import { readBounded, splitLines, TOO_LONG } from './lines.ts';
 import type { LogFile, LogSource } from './sources.ts';
@@ -226,7 +226,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
 
   const files = await source.list();
   report.files_seen = files.length;
-  const ledger = await store.getLedger(files.map((file) => file.key));
+  const ledger = await store.ledger.get(files.map((file) => file.key));
   const claimed: Array<{ file: LogFile; attempts: number }> = [];
   for (const file of files) {
     const entry = ledger.get(file.key);
@@ -234,7 +234,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
       entry === undefined ||
       (entry.status === 'processing' && (entry.lease_until ?? '') < now) ||
       (entry.status === 'retry' && (entry.retry_at ?? '') <= now);
-    if (open && (await store.claimFile(file.key, runId, now, addSeconds(now, FILE_LEASE_SECONDS)))) {
+    if (open && (await store.ledger.claim(file.key, runId, now, addSeconds(now, FILE_LEASE_SECONDS)))) {
       claimed.push({ file, attempts: (entry?.attempts ?? 0) + 1 });
     } else {
       report.files_skipped += 1;
@@ -255,7 +255,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
       // Unreadable (corrupt gzip, permission, network): nothing of it is used; other files go on.
       const message = error instanceof Error ? error.message : String(error);
       const setAside = attempts >= MAX_FILE_ATTEMPTS;
-      await store.failFile(file.key, runId, now, message, setAside);
+      await store.ledger.fail(file.key, runId, now, message, setAside);
       (setAside ? report.files_set_aside : report.files_failed).push({ name: file.name, error: message });
       continue;
     }
@@ -276,12 +276,12 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
   // Resolve each integration to its organization; a pull for an unknown id never creates anything.
   const byTarget = new Map<string, { org_id: string; id: string; summary: PullSummary }>();
   await inParallel([...byId], WRITE_CONCURRENCY, async ([integrationId, summary]) => {
-    const orgId = await store.findIntegrationOrg(integrationId);
+    const orgId = await store.integrations.orgOf(integrationId);
     if (orgId === null) count('unknown_integration', summary.records);
     else byTarget.set(integrationId, { org_id: orgId, id: integrationId, summary });
   });
   for (const { orgId, summary } of lapiByName.values()) {
-    const id = await store.findLapiIntegration(orgId, summary.integration_id);
+    const id = await store.integrations.lapiIntegrationId(orgId, summary.integration_id);
     if (id === null) {
       count('unknown_integration', Math.max(1, summary.records));
       continue;
@@ -293,7 +293,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
   const targets = [...byTarget.values()];
 
   const current = new Map(
-    (await store.getIntegrations(targets)).map((integration) => [integration.id, integration]),
+    (await store.integrations.getMany(targets)).map((integration) => [integration.id, integration]),
   );
   await inParallel(targets, WRITE_CONCURRENCY, async (target) => {
     let integration = current.get(target.id) ?? null;
@@ -301,21 +301,21 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
       const next = applyPulls(integration, target.summary);
       if (next === null) return;
       try {
-        await store.saveIntegration(next, integration.version, now);
+        await store.integrations.save(next, integration.version, now);
         report.integrations_updated += 1;
         return;
       } catch (error) {
         if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-        integration = await store.getIntegration(target.org_id, target.id);
+        integration = await store.integrations.get(target.org_id, target.id);
       }
     }
     count('unknown_integration', target.summary.records);
   });
 
   report.files_processed = read.length;
-  await store.recordIngest(now, report);
+  await store.deployment.recordIngest(now, report);
   for (const { file, result } of read) {
-    await store.completeFile(file.key, runId, now, {
+    await store.ledger.complete(file.key, runId, now, {
       lines: result.lines,
       records: result.records,
       skipped: result.skipped,

@@ -76,49 +76,84 @@ export const IntegrationPatch = z
   .refine((patch) => Object.keys(patch).length > 0, 'must change at least one field');
 export type IntegrationPatch = z.infer<typeof IntegrationPatch>;
 
-/** A reference from an integration to one of its open issues. */
-export interface OpenIssueRef {
-  id: string;
-  opened_at: Iso;
-}
+const Time = z.string();
 
-/** The stored facts about an integration. Status is derived from these and `now`, never stored. */
-export interface Integration {
-  id: string;
-  org_id: string;
-  name: string;
-  kind: IntegrationKind;
-  vendor: Vendor;
-  source: 'blaas' | 'lapi';
-  offline_after_seconds: number;
-  paused: boolean;
+/** A reference from an integration to one of its open issues. */
+export const OpenIssueRef = z.object({ id: z.string(), opened_at: Time });
+export type OpenIssueRef = z.infer<typeof OpenIssueRef>;
+
+/**
+ * The stored facts about an integration. Status is derived from these and `now`, never stored. Parsed on every
+ * read: attributes that only key the table are dropped, and fields added after an item was written get their
+ * defaults here, in one place.
+ */
+export const Integration = z.object({
+  id: z.string(),
+  org_id: z.string(),
+  name: z.string(),
+  kind: IntegrationKind,
+  vendor: Vendor,
+  source: Source,
+  offline_after_seconds: z.number().int(),
+  paused: z.boolean(),
   /** New issues are held until then (a maintenance window); open ones stay open. */
-  snoozed_until: Iso | null;
-  created_at: Iso;
-  updated_at: Iso;
-  credentials: {
-    username: string;
-    password_hash: string;
-    rotated_at: Iso;
-    previous_password_hash: string | null;
-    previous_valid_until: Iso | null;
-  };
-  last_pull_at: Iso | null;
-  last_pull_ip: string | null;
-  last_pull_user_agent: string | null;
-  last_attempt_at: Iso | null;
-  last_attempt_status: number | null;
-  last_attempt_ip: string | null;
-  last_attempt_user_agent: string | null;
+  snoozed_until: Time.nullable().default(null),
+  created_at: Time,
+  updated_at: Time,
+  credentials: z.object({
+    username: z.string(),
+    password_hash: z.string(),
+    rotated_at: Time,
+    previous_password_hash: z.string().nullable(),
+    previous_valid_until: Time.nullable(),
+  }),
+  last_pull_at: Time.nullable(),
+  last_pull_ip: z.string().nullable(),
+  last_pull_user_agent: z.string().nullable(),
+  last_attempt_at: Time.nullable(),
+  last_attempt_status: z.number().int().nullable(),
+  last_attempt_ip: z.string().nullable().default(null),
+  last_attempt_user_agent: z.string().nullable().default(null),
   /** Distinct times of rejected attempts (401/403) since the last successful pull, newest 20, ascending. */
-  rejections: Iso[];
+  rejections: z.array(Time).default([]),
   /** For `source: lapi`: what the newest bouncer snapshot said. */
-  lapi: { revoked: boolean; seen_at: Iso } | null;
-  open_issues: Partial<Record<IssueType, OpenIssueRef>>;
+  lapi: z.object({ revoked: z.boolean(), seen_at: Time }).nullable().default(null),
+  open_issues: z.partialRecord(IssueType, OpenIssueRef),
   /** How many issues of this integration have been resolved; keeps a re-opened issue's id new. */
-  issue_seq: number;
+  issue_seq: z.number().int().default(0),
   /** Incremented by every write; writes are conditional on the version they read. */
-  version: number;
+  version: z.number().int(),
+});
+export type Integration = z.infer<typeof Integration>;
+
+/** A new integration with no pull yet: the one constructor of the operations and the tests. */
+export function newIntegration(
+  fields: Pick<Integration, 'id' | 'org_id' | 'name' | 'kind' | 'credentials'> &
+    Partial<Pick<Integration, 'vendor' | 'source' | 'offline_after_seconds' | 'paused'>>,
+  now: Iso,
+): Integration {
+  return {
+    vendor: 'other',
+    source: 'blaas',
+    offline_after_seconds: DEFAULT_OFFLINE_AFTER_SECONDS,
+    paused: false,
+    ...fields,
+    snoozed_until: null,
+    created_at: now,
+    updated_at: now,
+    last_pull_at: null,
+    last_pull_ip: null,
+    last_pull_user_agent: null,
+    last_attempt_at: null,
+    last_attempt_status: null,
+    last_attempt_ip: null,
+    last_attempt_user_agent: null,
+    rejections: [],
+    lapi: null,
+    open_issues: {},
+    issue_seq: 0,
+    version: 1,
+  };
 }
 
 /** The moment the integration crosses its threshold: last pull (or creation) plus the threshold. */
@@ -193,4 +228,16 @@ export function nextCheckAt(integration: Integration, now: Iso): Iso | null {
   // Otherwise the only change time alone can bring is crossing the threshold.
   if (integration.paused || integration.open_issues[offlineIssueType(integration.kind)]) return null;
   return offlineAt(integration);
+}
+
+/**
+ * Console order: open critical issues first, then early warnings, never pulled, healthy, paused. It is the
+ * alert state as last written (the rule pass rewrites it within a cycle of any change), not the clock.
+ */
+export function consoleRank(integration: Integration): number {
+  if (integration.paused) return 5;
+  const open = Object.keys(integration.open_issues);
+  if (open.some((type) => type !== 'integration_auth_failing')) return 1;
+  if (open.length > 0) return 2;
+  return integration.last_pull_at === null ? 3 : 4;
 }

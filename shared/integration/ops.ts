@@ -1,7 +1,8 @@
 import { newCredentials } from '../auth/index.ts';
 import { newId } from '../crypto.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import type { AuditEvent, Store } from '../store/index.ts';
+import type { AuditEvent } from '../history/index.ts';
+import type { Store } from '../store.ts';
 import { addSeconds, type Iso } from '../time.ts';
 import {
   type Integration,
@@ -29,7 +30,7 @@ async function audit(
   at: Iso,
   detail: AuditEvent['detail'] = {},
 ): Promise<void> {
-  await store.putEvent(integration.org_id, {
+  await store.history.putEvent(integration.org_id, {
     integration_id: integration.id,
     at,
     type,
@@ -145,13 +146,13 @@ export async function createIntegration(
     issue_seq: 0,
     version: 1,
   };
-  await store.createIntegration(integration, now);
+  await store.integrations.create(integration, now);
   await audit(store, integration, 'created', actor, now, { username: credentials.username });
   return { integration, credentials: { username: credentials.username, password: credentials.password } };
 }
 
 export async function getIntegration(store: Store, orgId: string, id: string): Promise<Integration> {
-  const integration = await store.getIntegration(orgId, id);
+  const integration = await store.integrations.get(orgId, id);
   if (!integration) throw new NotFoundError(`integration ${id} not found`);
   return integration;
 }
@@ -167,7 +168,7 @@ async function update(
   for (let attempt = 0; ; attempt += 1) {
     const current = await getIntegration(store, orgId, id);
     try {
-      return await store.saveIntegration({ ...change(current), updated_at: now }, current.version, now);
+      return await store.integrations.save({ ...change(current), updated_at: now }, current.version, now);
     } catch (error) {
       if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
     }
@@ -215,7 +216,7 @@ export async function patchIntegration(
   });
   const previous = before as Integration | null;
   if (previous && patch.paused !== undefined && patch.paused !== previous.paused) {
-    await store.putTransition(updated, {
+    await store.history.putTransition(updated, {
       integration_id: updated.id,
       at: now,
       kind: patch.paused ? 'paused' : 'resumed',
@@ -299,10 +300,10 @@ export async function deleteIntegration(
   for (let attempt = 0; ; attempt += 1) {
     const current = await getIntegration(store, orgId, id);
     for (const ref of Object.values(current.open_issues)) {
-      if (ref) await store.resolveIssue(orgId, ref.id, now, 'deleted');
+      if (ref) await store.issues.resolve(orgId, ref.id, now, 'deleted');
     }
     try {
-      await store.deleteIntegration(current);
+      await store.integrations.delete(current);
       await audit(store, current, 'deleted', actor, now);
       return;
     } catch (error) {

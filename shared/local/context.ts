@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
 import { createStore } from '../runtime.ts';
-import type { Store } from '../store/index.ts';
+import type { Store } from '../store.ts';
 import { type EmbeddedDb, openLocalDatabase } from './embedded-db.ts';
 import { loadOrCreateSecret } from './secret.ts';
 
@@ -21,7 +21,7 @@ export async function openLocal(config: Config, options: { publish: boolean }): 
   const db = config.DYNAMODB_ENDPOINT ? null : await openLocalDatabase(config.PULLWATCH_DATA_DIR, options);
   const store = createStore(config, db?.endpoint ?? config.DYNAMODB_ENDPOINT);
   try {
-    await store.ensureTable();
+    await store.table.ensure();
   } catch (error) {
     await db?.close();
     throw error;
@@ -33,7 +33,7 @@ export async function openLocal(config: Config, options: { publish: boolean }): 
     secret,
     db,
     close: async () => {
-      store.client.destroy();
+      store.table.client.destroy();
       await db?.close();
     },
   };

@@ -36,7 +36,7 @@ export async function serve(
   const { store, secret } = context;
 
   let firstKey: { orgId: string; orgName: string; key: string } | null = null;
-  if ((await store.getDefaultOrg()) === null) {
+  if ((await store.orgs.defaultOrg()) === null) {
     const { org, key } = await createOrgWithKey(
       store,
       secret,
@@ -44,7 +44,7 @@ export async function serve(
       'write',
       iso(new Date()),
     );
-    if (await store.setDefaultOrg(org.id, org.created_at))
+    if (await store.orgs.setDefaultOrg(org.id, org.created_at))
       firstKey = { orgId: org.id, orgName: org.name, key };
   }
 

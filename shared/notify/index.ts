@@ -7,7 +7,7 @@ import {
   nextReminderAt,
   pendingEvents,
 } from '../issue/index.ts';
-import type { Store } from '../store/index.ts';
+import type { Store } from '../store.ts';
 import { addSeconds, type Iso } from '../time.ts';
 import type { Publisher } from './publishers.ts';
 import { type Notification, renderDigest, renderNotification } from './render.ts';
@@ -49,7 +49,7 @@ interface Claimed {
  */
 async function isOrphan(store: Store, issue: Issue, now: Iso): Promise<boolean> {
   if (issue.state !== 'open' || issue.notified.issue_opened || issue.integration_id === null) return false;
-  const integration = await store.getIntegration(issue.org_id, issue.integration_id);
+  const integration = await store.integrations.get(issue.org_id, issue.integration_id);
   if (integration === null) return true;
   if (integration.open_issues[issue.type]?.id === issue.id) return false;
   return issueFor(integration, issue.type, now)?.id !== issue.id;
@@ -69,7 +69,7 @@ export async function runNotify(options: NotifyOptions): Promise<NotifyReport> {
   const report: NotifyReport = { sent: [], failed: [] };
   const byOrg = new Map<string, Claimed[]>();
 
-  for (const due of await store.dueNotifications(now)) {
+  for (const due of await store.outbox.due(now)) {
     try {
       const claimed = await claim(options, due, reminderSeconds);
       if (claimed) byOrg.set(claimed.issue.org_id, [...(byOrg.get(claimed.issue.org_id) ?? []), claimed]);
@@ -122,16 +122,16 @@ async function claim(options: NotifyOptions, due: Issue, reminderSeconds: number
   const { store, now } = options;
   {
     const token = randomToken(12);
-    if (!(await store.claimNotification(due, token, now, addSeconds(now, CLAIM_SECONDS)))) return null;
+    if (!(await store.outbox.claim(due, token, now, addSeconds(now, CLAIM_SECONDS)))) return null;
     // The index may lag; decide from the item itself now that we hold it.
-    const issue = await store.getIssue(due.org_id, due.id);
+    const issue = await store.issues.get(due.org_id, due.id);
     if (!issue) return null;
-    if ((await isOrphan(store, issue, now)) && (await store.deleteClaimedUnannouncedIssue(issue, token)))
+    if ((await isOrphan(store, issue, now)) && (await store.issues.deleteClaimedUnannounced(issue, token)))
       return null;
     const events = pendingEvents(issue, now, reminderSeconds);
     if (events.length === 0) {
       const lastSent = issue.notified.issue_reminder ?? issue.notified.issue_opened ?? now;
-      await store.releaseOutbox(issue, token, nextOutbox(issue, lastSent, reminderSeconds));
+      await store.outbox.release(issue, token, nextOutbox(issue, lastSent, reminderSeconds));
       return null;
     }
     return { issue, token, events };
@@ -153,7 +153,7 @@ async function fail(
   const retryable = error instanceof TransportError ? error.retryable : true;
   const message = error instanceof Error ? error.message : String(error);
   const retryAt = retryable ? options.now : addSeconds(options.now, PERMANENT_FAILURE_RETRY_SECONDS);
-  await options.store.releaseNotification(item.issue, item.token, retryAt, message);
+  await options.store.outbox.releaseAfterFailure(item.issue, item.token, retryAt, message);
   report.failed.push({ issue_id: item.issue.id, event, error: message, retryable });
 }
 
@@ -174,7 +174,7 @@ async function deliverEach(
     }
     const last = index === item.events.length - 1;
     const next = last ? nextOutbox(item.issue, now, reminderSeconds) : null;
-    await recorded(() => store.completeNotification(item.issue, event, item.token, now, last, next));
+    await recorded(() => store.outbox.complete(item.issue, event, item.token, now, last, next));
     report.sent.push({
       event,
       issue_id: item.issue.id,
@@ -205,7 +205,7 @@ async function deliverDigest(
     for (const [index, event] of item.events.entries()) {
       const last = index === item.events.length - 1;
       const next = last ? nextOutbox(item.issue, now, reminderSeconds) : null;
-      await recorded(() => store.completeNotification(item.issue, event, item.token, now, last, next));
+      await recorded(() => store.outbox.complete(item.issue, event, item.token, now, last, next));
     }
   }
   report.sent.push({

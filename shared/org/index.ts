@@ -1,8 +1,15 @@
 import { z } from 'zod';
+import type { KeyScope } from '../auth/index.ts';
 import { createApiKey } from '../auth/index.ts';
 import { newId } from '../crypto.ts';
-import type { KeyScope, Organization, Store } from '../store/index.ts';
+import type { Store } from '../store.ts';
 import type { Iso } from '../time.ts';
+
+export interface Organization {
+  id: string;
+  name: string;
+  created_at: Iso;
+}
 
 export const OrgName = z
   .string()
@@ -12,7 +19,7 @@ export const OrgName = z
 
 export async function createOrg(store: Store, name: string, now: Iso): Promise<Organization> {
   const org: Organization = { id: newId('org'), name: OrgName.parse(name), created_at: now };
-  await store.createOrg(org);
+  await store.orgs.create(org);
   return org;
 }
 

@@ -1,4 +1,5 @@
 import { ConflictError } from '../errors.ts';
+import type { Transition } from '../history/index.ts';
 import {
   type Integration,
   type IssueType,
@@ -8,7 +9,7 @@ import {
   wantedIssueTypes,
 } from '../integration/index.ts';
 import { DEPLOYMENT_ORG, type Issue, issueFor, pipelineIssue, type Resolution } from '../issue/index.ts';
-import type { Store, Transition } from '../store/index.ts';
+import type { Store } from '../store.ts';
 import { addSeconds, type Iso } from '../time.ts';
 
 const MAX_CONFLICT_RETRIES = 5;
@@ -71,7 +72,7 @@ export async function runRules(options: RulesOptions): Promise<RulesReport> {
     failed: [],
   };
   const holdOffline = await guardPipeline(store, staleAfter, now, report);
-  const candidates = await store.dueIntegrations(now);
+  const candidates = await store.integrations.due(now);
   report.candidates = candidates.length;
   for (const candidate of candidates) {
     try {
@@ -95,7 +96,7 @@ async function guardPipeline(
   now: Iso,
   report: RulesReport,
 ): Promise<boolean> {
-  const deployment = await store.getDeployment();
+  const deployment = await store.deployment.get();
   const newest = deployment.newest_record_at;
   const open = deployment.pipeline_issue;
   // No record ever seen: there is no feed to judge yet (a fresh install), so nothing is held.
@@ -103,8 +104,8 @@ async function guardPipeline(
   report.pipeline = staleAfter === 0 ? 'guard_off' : newest === null ? 'unknown' : stale ? 'stale' : 'fresh';
   if (stale && newest && !open) {
     const issue = pipelineIssue(newest, staleAfter, deployment.pipeline_seq, now);
-    await store.putIssueIfAbsent(issue);
-    if (await store.setPipelineIssue({ id: issue.id, opened_at: issue.opened_at })) {
+    await store.issues.putIfAbsent(issue);
+    if (await store.deployment.setPipelineIssue({ id: issue.id, opened_at: issue.opened_at })) {
       report.opened.push({
         issue_id: issue.id,
         integration_id: null,
@@ -114,8 +115,8 @@ async function guardPipeline(
     }
   } else if (!stale && open) {
     const at = newest && newest > open.opened_at ? newest : now;
-    await store.resolveIssue(DEPLOYMENT_ORG, open.id, at, 'pull_resumed');
-    if (await store.clearPipelineIssue(open.id)) {
+    await store.issues.resolve(DEPLOYMENT_ORG, open.id, at, 'pull_resumed');
+    if (await store.deployment.clearPipelineIssue(open.id)) {
       report.resolved.push({ issue_id: open.id, integration_id: null, type: 'pipeline_stale', at });
     }
   }
@@ -168,16 +169,16 @@ async function settle(
           resolution === 'pull_resumed' && current.last_pull_at && current.last_pull_at > ref.opened_at
             ? current.last_pull_at
             : now;
-        await store.resolveIssue(current.org_id, ref.id, at, resolution);
-        await store.putTransition(
+        await store.issues.resolve(current.org_id, ref.id, at, resolution);
+        await store.history.putTransition(
           current,
           transition(current, ref.id, type, 'issue_resolved', at, resolution),
         );
         resolved.push({ issue_id: ref.id, integration_id: current.id, type, at });
       }
       for (const issue of opening) {
-        if (await store.putIssueIfAbsent(issue)) written.push(issue);
-        await store.putTransition(
+        if (await store.issues.putIfAbsent(issue)) written.push(issue);
+        await store.history.putTransition(
           current,
           transition(current, issue.id, issue.type, 'issue_opened', issue.opened_at, issue.diagnosis.code),
         );
@@ -185,7 +186,7 @@ async function settle(
       const openIssues = { ...current.open_issues };
       for (const type of toResolve) delete openIssues[type];
       for (const issue of opening) openIssues[issue.type] = { id: issue.id, opened_at: issue.opened_at };
-      await store.saveIntegration(
+      await store.integrations.save(
         { ...current, open_issues: openIssues, issue_seq: current.issue_seq + toResolve.length },
         current.version,
         now,
@@ -202,7 +203,7 @@ async function settle(
       return;
     } catch (error) {
       if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-      integration = await store.getIntegration(current.org_id, current.id);
+      integration = await store.integrations.get(current.org_id, current.id);
     }
   }
 }
@@ -241,7 +242,7 @@ function transition(
 
 /** Undoes an issue we wrote but could not attach: deleted if nobody heard of it, otherwise resolved. */
 async function withdraw(store: Store, issue: Issue, now: Iso): Promise<void> {
-  if (!(await store.deleteUnannouncedIssue(issue))) {
-    await store.resolveIssue(issue.org_id, issue.id, now, 'pull_resumed');
+  if (!(await store.issues.deleteUnannounced(issue))) {
+    await store.issues.resolve(issue.org_id, issue.id, now, 'pull_resumed');
   }
 }

@@ -1,7 +1,6 @@
-import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { randomToken } from './crypto.ts';
-import type { Store } from './store/index.ts';
-import type { Iso } from './time.ts';
+import { randomToken } from '../crypto.ts';
+import type { Table } from '../table/index.ts';
+import type { Iso } from '../time.ts';
 
 /**
  * One cycle at a time per deployment. The lock is one item taken with a conditional put and a lease: a run
@@ -17,69 +16,50 @@ import type { Iso } from './time.ts';
  */
 export const CYCLE_LOCK_KEY = { pk: 'DEPLOYMENT', sk: 'LOCK#cycle' } as const;
 
-type LockStore = Pick<Store, 'doc' | 'tableName'>;
-
-const isConditionFailure = (error: unknown) =>
-  error instanceof Error && error.name === 'ConditionalCheckFailedException';
-
 /** Takes the lock for `token` until `leaseUntil`; false while another holder's lease runs. */
 export async function acquireCycleLock(
-  store: LockStore,
+  table: Table,
   lease: { token: string; now: Iso; leaseUntil: Iso },
 ): Promise<boolean> {
-  try {
-    await store.doc.send(
-      new PutCommand({
-        TableName: store.tableName,
-        Item: {
-          ...CYCLE_LOCK_KEY,
-          entity: 'lock',
-          holder: lease.token,
-          acquired_at: lease.now,
-          lease_until: lease.leaseUntil,
-        },
-        ConditionExpression: 'attribute_not_exists(pk) OR lease_until < :now',
-        ExpressionAttributeValues: { ':now': lease.now },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return table.conditionally(
+    table.put({
+      Item: {
+        ...CYCLE_LOCK_KEY,
+        entity: 'lock',
+        holder: lease.token,
+        acquired_at: lease.now,
+        lease_until: lease.leaseUntil,
+      },
+      ConditionExpression: 'attribute_not_exists(pk) OR lease_until < :now',
+      ExpressionAttributeValues: { ':now': lease.now },
+    }),
+  );
 }
 
 /** Gives the lock back; false if our lease had run out and another run holds it now. */
-export async function releaseCycleLock(store: LockStore, token: string): Promise<boolean> {
-  try {
-    await store.doc.send(
-      new DeleteCommand({
-        TableName: store.tableName,
-        Key: CYCLE_LOCK_KEY,
-        ConditionExpression: 'holder = :token',
-        ExpressionAttributeValues: { ':token': token },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+export async function releaseCycleLock(table: Table, token: string): Promise<boolean> {
+  return table.conditionally(
+    table.delete({
+      Key: CYCLE_LOCK_KEY,
+      ConditionExpression: 'holder = :token',
+      ExpressionAttributeValues: { ':token': token },
+    }),
+  );
 }
 
 export type LockedRun<T> = { ran: true; result: T } | { ran: false };
 
 /** Runs `work` holding the lock, and gives it back whatever happens; does nothing while another run holds it. */
 export async function withCycleLock<T>(
-  store: LockStore,
+  table: Table,
   lease: { now: Iso; leaseUntil: Iso },
   work: () => Promise<T>,
 ): Promise<LockedRun<T>> {
   const token = randomToken(12);
-  if (!(await acquireCycleLock(store, { token, ...lease }))) return { ran: false };
+  if (!(await acquireCycleLock(table, { token, ...lease }))) return { ran: false };
   try {
     return { ran: true, result: await work() };
   } finally {
-    await releaseCycleLock(store, token);
+    await releaseCycleLock(table, token);
   }
 }

@@ -1,0 +1,119 @@
+import type { Table } from '../table/index.ts';
+import type { Iso } from '../time.ts';
+
+/** Counts only: what the last ingest read (no tenant data, safe for the unauthenticated health route). */
+export interface IngestCounts {
+  at: Iso;
+  files_processed: number;
+  files_failed: number;
+  files_set_aside: number;
+  lines: number;
+  records: number;
+  skipped: Record<string, number>;
+}
+
+/** The deployment as a whole: the last cycle, the freshness of the pull-log feed, its open pipeline issue. */
+export interface DeploymentState {
+  last_cycle_at: Iso | null;
+  last_cycle_outcome: 'ok' | 'failed' | null;
+  newest_record_at: Iso | null;
+  last_ingest: IngestCounts | null;
+  /** The open pipeline_stale issue, if any, and how many have been resolved (keeps new ids new). */
+  pipeline_issue: { id: string; opened_at: Iso } | null;
+  pipeline_seq: number;
+}
+
+/** What an ingest report says, as far as the deployment record keeps it. */
+export interface IngestSummary {
+  newest_record_at: Iso | null;
+  files_processed: number;
+  files_failed: unknown[];
+  files_set_aside: unknown[];
+  lines: number;
+  records: number;
+  skipped: Partial<Record<string, number>>;
+}
+
+const CYCLE_KEY = { pk: 'DEPLOYMENT', sk: 'CYCLE' };
+
+export class Deployment {
+  constructor(private readonly table: Table) {}
+
+  async get(): Promise<DeploymentState> {
+    const row = await this.table.get(CYCLE_KEY);
+    return {
+      last_cycle_at: (row?.last_cycle_at as Iso | undefined) ?? null,
+      last_cycle_outcome:
+        (row?.last_cycle_outcome as DeploymentState['last_cycle_outcome'] | undefined) ?? null,
+      newest_record_at: (row?.newest_record_at as Iso | undefined) ?? null,
+      last_ingest: (row?.last_ingest as IngestCounts | undefined) ?? null,
+      pipeline_issue: (row?.pipeline_issue as DeploymentState['pipeline_issue'] | undefined) ?? null,
+      pipeline_seq: typeof row?.pipeline_seq === 'number' ? row.pipeline_seq : 0,
+    };
+  }
+
+  async recordCycle(at: Iso, outcome: 'ok' | 'failed'): Promise<void> {
+    await this.table.update({
+      Key: CYCLE_KEY,
+      UpdateExpression: 'SET last_cycle_at = :at, last_cycle_outcome = :outcome',
+      ExpressionAttributeValues: { ':at': at, ':outcome': outcome },
+    });
+  }
+
+  /**
+   * Records what an ingest read (counts only) and moves the pull-log freshness mark forward, never back:
+   * the newest record time seen.
+   */
+  async recordIngest(at: Iso, report: IngestSummary): Promise<void> {
+    const counts: IngestCounts = {
+      at,
+      files_processed: report.files_processed,
+      files_failed: report.files_failed.length,
+      files_set_aside: report.files_set_aside.length,
+      lines: report.lines,
+      records: report.records,
+      skipped: Object.fromEntries(
+        Object.entries(report.skipped).filter((entry): entry is [string, number] => entry[1] !== undefined),
+      ),
+    };
+    await this.table.update({
+      Key: CYCLE_KEY,
+      UpdateExpression: 'SET last_ingest = :counts',
+      ExpressionAttributeValues: { ':counts': counts },
+    });
+    if (report.newest_record_at === null) return;
+    await this.table.conditionally(
+      this.table.update({
+        Key: CYCLE_KEY,
+        UpdateExpression: 'SET newest_record_at = :newest',
+        ConditionExpression: 'attribute_not_exists(newest_record_at) OR newest_record_at < :newest',
+        ExpressionAttributeValues: { ':newest': report.newest_record_at },
+      }),
+    );
+  }
+
+  /** Points the deployment at its open pipeline issue; false if one is already open. */
+  async setPipelineIssue(ref: { id: string; opened_at: Iso }): Promise<boolean> {
+    return this.table.conditionally(
+      this.table.update({
+        Key: CYCLE_KEY,
+        UpdateExpression: 'SET pipeline_issue = :ref',
+        ConditionExpression: 'attribute_not_exists(pipeline_issue)',
+        ExpressionAttributeValues: { ':ref': ref },
+      }),
+    );
+  }
+
+  /** Forgets the resolved pipeline issue `id`; false if another pass did it first. */
+  async clearPipelineIssue(id: string): Promise<boolean> {
+    return this.table.conditionally(
+      this.table.update({
+        Key: CYCLE_KEY,
+        UpdateExpression:
+          'REMOVE pipeline_issue SET pipeline_seq = if_not_exists(pipeline_seq, :zero) + :one',
+        ConditionExpression: 'pipeline_issue.id = :id',
+        ExpressionAttributeValues: { ':id': id, ':zero': 0, ':one': 1 },
+      }),
+    );
+  }
+}

@@ -1,0 +1,55 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+
+/**
+ * Request counts and consumed capacity, for tests and benchmarks only: production requests do not ask DynamoDB
+ * for consumed capacity. Installed as a client middleware, so it sees every request of every data module.
+ *
+ * A request is labelled `read.<target>` or `write.<target>`: the index it queries, or the first segment of the
+ * sort key it touches (`INT`, `ISSUE`, `APIKEY`, `FILE`, `CYCLE` ...), so a test can say "one integration write".
+ */
+export interface Usage {
+  requests: Record<string, number>;
+  readUnits: number;
+  writeUnits: number;
+}
+
+const READS = new Set(['GetItemCommand', 'QueryCommand', 'ScanCommand', 'BatchGetItemCommand']);
+
+type Attribute = string | { S?: string } | undefined;
+const text = (value: Attribute) => (typeof value === 'string' ? value : value?.S);
+
+function targetOf(input: Record<string, unknown>): string {
+  if (typeof input.IndexName === 'string') return input.IndexName;
+  const key = (input.Key ?? input.Item) as Record<string, Attribute> | undefined;
+  const values = input.ExpressionAttributeValues as Record<string, Attribute> | undefined;
+  const requests = input.RequestItems as
+    | Record<string, { Keys?: Array<Record<string, Attribute>> }>
+    | undefined;
+  const sk =
+    text(key?.sk) ?? text(values?.[':prefix']) ?? text(Object.values(requests ?? {})[0]?.Keys?.[0]?.sk) ?? '';
+  return sk.split('#')[0] || 'table';
+}
+
+export function meterUsage(client: DynamoDBClient): Usage {
+  const usage: Usage = { requests: {}, readUnits: 0, writeUnits: 0 };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const input = args.input as Record<string, unknown>;
+      const verb = READS.has(context.commandName ?? '') ? 'read' : 'write';
+      const label = `${verb}.${targetOf(input)}`;
+      usage.requests[label] = (usage.requests[label] ?? 0) + 1;
+      input.ReturnConsumedCapacity = 'TOTAL';
+      const result = await next(args);
+      const output = result.output as { ConsumedCapacity?: unknown };
+      for (const entry of [output.ConsumedCapacity].flat().filter(Boolean) as Array<{
+        CapacityUnits?: number;
+      }>) {
+        if (verb === 'read') usage.readUnits += entry.CapacityUnits ?? 0;
+        else usage.writeUnits += entry.CapacityUnits ?? 0;
+      }
+      return result;
+    },
+    { step: 'initialize', name: 'pullwatchUsageMeter', override: true },
+  );
+  return usage;
+}
