@@ -10,6 +10,7 @@ import {
   type IntegrationStatus,
   idleSeconds,
   NewIntegration,
+  newIntegration,
   statusOf,
 } from './index.ts';
 
@@ -114,38 +115,26 @@ export async function createIntegration(
   const spec = parsed.data;
   const id = newId('int');
   const credentials = newCredentials(secret, id);
-  const integration: Integration = {
-    id,
-    org_id: orgId,
-    name: spec.name,
-    kind: spec.kind,
-    vendor: spec.vendor ?? 'other',
-    source: spec.source,
-    offline_after_seconds: spec.offline_after_seconds,
-    paused: spec.paused,
-    snoozed_until: null,
-    created_at: now,
-    updated_at: now,
-    credentials: {
-      username: credentials.username,
-      password_hash: credentials.password_hash,
-      rotated_at: now,
-      previous_password_hash: null,
-      previous_valid_until: null,
+  const integration = newIntegration(
+    {
+      id,
+      org_id: orgId,
+      name: spec.name,
+      kind: spec.kind,
+      vendor: spec.vendor ?? 'other',
+      source: spec.source,
+      offline_after_seconds: spec.offline_after_seconds,
+      paused: spec.paused,
+      credentials: {
+        username: credentials.username,
+        password_hash: credentials.password_hash,
+        rotated_at: now,
+        previous_password_hash: null,
+        previous_valid_until: null,
+      },
     },
-    last_pull_at: null,
-    last_pull_ip: null,
-    last_pull_user_agent: null,
-    last_attempt_at: null,
-    last_attempt_status: null,
-    last_attempt_ip: null,
-    last_attempt_user_agent: null,
-    rejections: [],
-    lapi: null,
-    open_issues: {},
-    issue_seq: 0,
-    version: 1,
-  };
+    now,
+  );
   await store.integrations.create(integration, now);
   await audit(store, integration, 'created', actor, now, { username: credentials.username });
   return { integration, credentials: { username: credentials.username, password: credentials.password } };
