@@ -625,8 +625,11 @@ describe('pipeline guard', () => {
       state: 'open',
       opened_at: at(3),
       detected_at: at(4),
-      last_pull_at: at(1),
+      newest_record_at: at(1),
     });
+    // The feed is not an integration: no name, vendor or last pull pretending to be one.
+    expect(pipeline).not.toHaveProperty('integration_name');
+    expect(pipeline).not.toHaveProperty('last_pull_at');
     expect(only(sentTo(w, DEPLOYMENT_ORG))).toMatchObject({
       event: 'issue_opened',
       org_id: DEPLOYMENT_ORG,
@@ -1207,13 +1210,15 @@ async function play(
   return { errors, crashes };
 }
 
+const nameOf = (issue: Issue) => (issue.type === 'pipeline_stale' ? 'pull-log feed' : issue.integration_name);
+
 /** Issues that still owe an opened or resolved message. */
 async function owed(s: Scenario): Promise<string[]> {
   const names: string[] = [];
   for (const orgId of s.orgName.keys()) {
     for (const issue of (await s.plain.issues.list(orgId, { limit: 100 })).items) {
       const pending = pendingEvents(issue);
-      if (pending.length > 0) names.push(`${issue.integration_name} ${issue.type}: ${pending.join(',')}`);
+      if (pending.length > 0) names.push(`${nameOf(issue)} ${issue.type}: ${pending.join(',')}`);
     }
   }
   return names;
@@ -1234,13 +1239,13 @@ async function outcome(s: Scenario, options: { summaries: boolean } = { summarie
       issues.push(
         [
           name,
-          issue.integration_name,
+          nameOf(issue),
           issue.type,
           issue.criticality,
           issue.state,
           `opened ${issue.opened_at}`,
           `resolved ${issue.resolved_at} (${issue.resolution})`,
-          `last pull ${issue.last_pull_at}`,
+          `last pull ${issue.type === 'pipeline_stale' ? issue.newest_record_at : issue.last_pull_at}`,
           issue.diagnosis.code,
           options.summaries ? issue.diagnosis.summary : '',
           `notified ${Object.keys(issue.notified).sort().join(',')}`,

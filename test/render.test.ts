@@ -2,7 +2,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Integration, ISSUE_TYPES, newIntegration } from '../shared/integration/index.ts';
 import { DIAGNOSIS_CODES } from '../shared/issue/diagnosis.ts';
-import { CRITICALITY, type Issue, type NotificationEvent, offlineIssueFor } from '../shared/issue/index.ts';
+import {
+  type Issue,
+  issueFor,
+  type NotificationEvent,
+  offlineIssueFor,
+  pipelineIssue,
+} from '../shared/issue/index.ts';
+import { criticalityOf } from '../shared/issue/types.ts';
 import { isGsm7Basic } from '../shared/notify/gsm7.ts';
 import { renderNotification } from '../shared/notify/render.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
@@ -143,17 +150,20 @@ const anyIssue = fc
     resolution: fc.constantFrom<Issue['resolution']>('pull_resumed', 'paused', 'deleted'),
   })
   .map(({ name, type, code, openedAt, downSeconds, resolution }) => {
-    const base = offlineIssue({ name });
     const openedIso = openedAt.toISOString();
+    // The feed's issue has no integration (and so no name); every other type is one integration's.
+    const base: Issue =
+      type === 'pipeline_stale'
+        ? pipelineIssue(at(1), 7200, 0, at(30))
+        : ({ ...offlineIssue({ name }), type } as Issue);
     return {
       name,
       opened: {
         ...base,
-        type,
-        criticality: CRITICALITY[type],
+        criticality: criticalityOf(type),
         opened_at: openedIso,
         diagnosis: { ...base.diagnosis, code },
-      } satisfies Issue,
+      } as Issue,
       resolvedAt: addSeconds(openedIso, downSeconds),
       resolution,
     };
@@ -230,6 +240,42 @@ describe('rendered texts, whatever the integration is called', () => {
 });
 
 // ---- pinned examples -----------------------------------------------------------------------------
+
+describe('issue types read from one table', () => {
+  it('the pull-log feed issue names no integration: its own subject, SMS and email', () => {
+    const feed = pipelineIssue(at(1), 7200, 0, at(4));
+    const opened = render(feed, 'issue_opened');
+    expect(opened.subject).toBe('[pullwatch] CRITICAL: Pull Logs Stopped Arriving');
+    expect(opened.sms).toBe(
+      'pullwatch CRITICAL: no pull-log record since 2026-11-20 01:00 UTC; offline alerts on hold.',
+    );
+    expect(opened.email).toContain(`Newest log record:    ${at(1)}`);
+    expect(opened.email).not.toMatch(/firewall|"/);
+    const resolved = render(resolve(feed, at(5)), 'issue_resolved');
+    expect(resolved.subject).toBe('[pullwatch] RESOLVED: Pull Logs Stopped Arriving');
+    expect(resolved.sms).toBe(
+      'pullwatch RESOLVED: pull logs flow again after 2 h; offline detection resumed.',
+    );
+  });
+
+  it('a remediation component whose credentials are rejected is called a remediation component', () => {
+    const bouncer = issueFor(
+      integration({
+        kind: 'remediation_component',
+        name: 'nginx-bouncer',
+        rejections: [at(2), at(2.1), at(2.3)],
+      }),
+      'integration_auth_failing',
+      at(3),
+    );
+    if (!bouncer) throw new Error('expected the early warning');
+    const { sms, subject } = render(bouncer, 'issue_opened');
+    expect(subject).toBe('[pullwatch] HIGH: Integration Credentials Rejected: nginx-bouncer');
+    expect(sms).toContain(
+      'remediation component "nginx-bouncer" credentials rejected since 2026-11-20 02:18 UTC',
+    );
+  });
+});
 
 describe('rendered texts, pinned examples', () => {
   it.each([

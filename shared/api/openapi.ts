@@ -46,7 +46,7 @@ export const IssueSchema = z.object({
   id: z.string(),
   type: z.enum(ISSUE_TYPES),
   integration_id: z.string().nullable(),
-  integration_name: z.string(),
+  integration_name: z.string().nullable(),
   criticality: z.enum(['critical', 'high']),
   state: z.enum(['open', 'resolved']),
   opened_at: Time,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ISSUE_TYPE_INFO } from '../issue/types.ts';
 import { addSeconds, type Iso, secondsBetween } from '../time.ts';
 
 export const INTEGRATION_KINDS = ['firewall', 'remediation_component'] as const;
@@ -236,8 +237,9 @@ export function nextCheckAt(integration: Integration, now: Iso): Iso | null {
  */
 export function consoleRank(integration: Integration): number {
   if (integration.paused) return 5;
-  const open = Object.keys(integration.open_issues);
-  if (open.some((type) => type !== 'integration_auth_failing')) return 1;
-  if (open.length > 0) return 2;
+  const open = (Object.keys(integration.open_issues) as IssueType[]).map(
+    (type) => ISSUE_TYPE_INFO[type].consoleRank,
+  );
+  if (open.length > 0) return Math.min(...open);
   return integration.last_pull_at === null ? 3 : 4;
 }

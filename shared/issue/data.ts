@@ -1,31 +1,18 @@
 import { bucketOf, isIssuedId } from '../crypto.ts';
 import { ValidationError } from '../errors.ts';
-import { decodeCursor, omit, type Page, type Row, type Table } from '../table/index.ts';
+import { decodeCursor, type Page, type Row, type Table } from '../table/index.ts';
 import { orgPartition } from '../table/keys.ts';
 import { SHARDS } from '../table/schema.ts';
 import type { Iso } from '../time.ts';
-import type { Issue, IssueState, Resolution } from './index.ts';
-
-/** The attributes of an issue item that belong to the table or to its outbox record, not to the issue. */
-export const ISSUE_STORAGE_ATTRIBUTES = [
-  'pk',
-  'sk',
-  'entity',
-  'outbox_shard',
-  'outbox_at',
-  'claim_token',
-  'claim_until',
-  'last_error',
-  // Written by earlier versions; dropped on read.
-  'delivery_attempts',
-] as const;
+import { type Issue, type IssueState, parseIssue, type Resolution } from './index.ts';
 
 export const issueKey = (orgId: string, issueId: string) => ({
   pk: orgPartition(orgId),
   sk: `ISSUE#${issueId}`,
 });
 export const outboxShard = (issueId: string) => String(bucketOf(issueId, SHARDS));
-export const toIssue = (row: Row) => omit(row, ISSUE_STORAGE_ATTRIBUTES) as unknown as Issue;
+/** An issue as stored: the schema drops the table's and the outbox's attributes. */
+export const toIssue = (row: Row): Issue => parseIssue(row);
 
 export interface IssueListOptions {
   limit: number;

@@ -1,59 +1,75 @@
+import { z } from 'zod';
 import { stableId } from '../crypto.ts';
 import {
   authFailingSince,
   type Integration,
+  IntegrationKind,
   type IssueType,
   offlineAt,
   offlineIssueType,
+  Vendor,
 } from '../integration/index.ts';
 import type { Iso } from '../time.ts';
 import { addSeconds } from '../time.ts';
-import { type Diagnosis, diagnose } from './diagnosis.ts';
+import { DIAGNOSIS_CODES, diagnose } from './diagnosis.ts';
+import { criticalityOf, type NotificationEvent } from './types.ts';
 
 export type { Diagnosis } from './diagnosis.ts';
 
-export type Criticality = 'critical' | 'high';
-export type IssueState = 'open' | 'resolved';
-export type Resolution = 'pull_resumed' | 'paused' | 'deleted';
-export type NotificationEvent = 'issue_opened' | 'issue_reminder' | 'issue_resolved';
+export type { Criticality, NotificationEvent, Resolution } from './types.ts';
 
 /** Deployment-wide issues (the pull-log feed) belong to this pseudo-organization, which no API key maps to. */
 export const DEPLOYMENT_ORG = 'deployment';
 
-export const CRITICALITY: Record<IssueType, Criticality> = {
-  fw_integration_offline: 'critical',
-  rc_integration_offline: 'critical',
-  integration_auth_failing: 'high',
-  pipeline_stale: 'critical',
-};
+const Time = z.string();
 
-export const ISSUE_TITLES: Record<IssueType, string> = {
-  fw_integration_offline: 'Firewall Integration Offline',
-  rc_integration_offline: 'Remediation Component Integration Offline',
-  integration_auth_failing: 'Integration Credentials Rejected',
-  pipeline_stale: 'Pull Logs Stopped Arriving',
-};
-
-export interface Issue {
-  id: string;
-  org_id: string;
-  type: IssueType;
-  integration_id: string | null;
-  /** Copied at open time so alerts and history read well even after a rename or delete. */
-  integration_name: string;
-  vendor: Integration['vendor'];
-  criticality: Criticality;
-  state: IssueState;
+const IssueFields = {
+  id: z.string(),
+  org_id: z.string(),
+  criticality: z.enum(['critical', 'high']),
+  state: z.enum(['open', 'resolved']),
   /** When the condition became true (last pull + threshold), not when we noticed. */
-  opened_at: Iso;
-  detected_at: Iso;
-  resolved_at: Iso | null;
-  resolution: Resolution | null;
-  last_pull_at: Iso | null;
-  diagnosis: Diagnosis;
+  opened_at: Time,
+  detected_at: Time,
+  resolved_at: Time.nullable(),
+  resolution: z.enum(['pull_resumed', 'paused', 'deleted']).nullable(),
+  diagnosis: z.object({ code: z.enum(DIAGNOSIS_CODES), summary: z.string(), steps: z.array(z.string()) }),
   /** Delivery record per event (for reminders: the last one sent): the outbox. */
-  notified: Partial<Record<NotificationEvent, Iso>>;
-  reminders_sent?: number;
+  notified: z.partialRecord(z.enum(['issue_opened', 'issue_reminder', 'issue_resolved']), Time),
+  reminders_sent: z.number().int().optional(),
+};
+
+/** An issue of one integration. Name, kind and vendor are copied at open time so alerts read well after a rename or delete. */
+export const IntegrationIssue = z.object({
+  ...IssueFields,
+  type: z.enum(['fw_integration_offline', 'rc_integration_offline', 'integration_auth_failing']),
+  integration_id: z.string(),
+  integration_name: z.string(),
+  integration_kind: IntegrationKind.default('firewall'),
+  vendor: Vendor,
+  last_pull_at: Time.nullable(),
+});
+
+/** The deployment's pull-log feed stopped: no integration, no name, only the newest record seen. */
+export const PipelineIssue = z.object({
+  ...IssueFields,
+  type: z.literal('pipeline_stale'),
+  integration_id: z.null(),
+  newest_record_at: Time,
+});
+
+export const Issue = z.discriminatedUnion('type', [IntegrationIssue, PipelineIssue]);
+export type Issue = z.infer<typeof Issue>;
+export type IntegrationIssue = z.infer<typeof IntegrationIssue>;
+export type PipelineIssue = z.infer<typeof PipelineIssue>;
+export type IssueState = Issue['state'];
+
+/** An issue as stored; items written before the feed issue had its own shape keep their newest record time. */
+export function parseIssue(row: Record<string, unknown>): Issue {
+  if (row.type === 'pipeline_stale' && row.newest_record_at === undefined) {
+    return Issue.parse({ ...row, newest_record_at: row.last_pull_at, integration_id: null });
+  }
+  return Issue.parse(row);
 }
 
 /**
@@ -61,7 +77,7 @@ export interface Issue {
  * moment the condition became true and how many issues it had before, so two rule passes deciding the same
  * thing write the same issue, and a later outage (or a re-open after a pause) gets a new one.
  */
-export function issueFor(integration: Integration, type: IssueType, now: Iso): Issue | null {
+export function issueFor(integration: Integration, type: IssueType, now: Iso): IntegrationIssue | null {
   if (integration.paused) return null;
   let opened: Iso | null = null;
   if (type === offlineIssueType(integration.kind)) {
@@ -70,15 +86,16 @@ export function issueFor(integration: Integration, type: IssueType, now: Iso): I
   } else if (type === 'integration_auth_failing') {
     opened = authFailingSince(integration);
   }
-  if (opened === null) return null;
+  if (opened === null || type === 'pipeline_stale') return null;
   return {
     id: stableId('iss', integration.id, type, opened, integration.issue_seq),
     org_id: integration.org_id,
     type,
     integration_id: integration.id,
     integration_name: integration.name,
+    integration_kind: integration.kind,
     vendor: integration.vendor,
-    criticality: CRITICALITY[type],
+    criticality: criticalityOf(type),
     state: 'open',
     opened_at: opened,
     detected_at: now,
@@ -91,27 +108,30 @@ export function issueFor(integration: Integration, type: IssueType, now: Iso): I
 }
 
 /** The offline issue the facts call for at `now`, or null. */
-export function offlineIssueFor(integration: Integration, now: Iso): Issue | null {
+export function offlineIssueFor(integration: Integration, now: Iso): IntegrationIssue | null {
   return issueFor(integration, offlineIssueType(integration.kind), now);
 }
 
 /** The deployment-wide issue: no pull-log record since `newestRecordAt`, for longer than `staleAfter`. */
-export function pipelineIssue(newestRecordAt: Iso, staleAfterSeconds: number, seq: number, now: Iso): Issue {
+export function pipelineIssue(
+  newestRecordAt: Iso,
+  staleAfterSeconds: number,
+  seq: number,
+  now: Iso,
+): PipelineIssue {
   const opened = addSeconds(newestRecordAt, staleAfterSeconds);
   return {
     id: stableId('iss', 'pipeline', opened, seq),
     org_id: DEPLOYMENT_ORG,
     type: 'pipeline_stale',
     integration_id: null,
-    integration_name: 'pull-log feed',
-    vendor: 'other',
-    criticality: CRITICALITY.pipeline_stale,
+    criticality: criticalityOf('pipeline_stale'),
     state: 'open',
     opened_at: opened,
     detected_at: now,
     resolved_at: null,
     resolution: null,
-    last_pull_at: newestRecordAt,
+    newest_record_at: newestRecordAt,
     diagnosis: {
       code: 'no_requests',
       summary: `No pull-log record has arrived since ${newestRecordAt}; offline detection is on hold until records flow again.`,

@@ -1,4 +1,5 @@
-import { type Criticality, ISSUE_TITLES, type Issue, type NotificationEvent } from '../issue/index.ts';
+import type { Criticality, Issue, NotificationEvent } from '../issue/index.ts';
+import { ISSUE_TYPE_INFO, type MessageParts } from '../issue/types.ts';
 import { humanDuration, type Iso, secondsBetween } from '../time.ts';
 import { SMS_SEGMENT_LENGTH, toGsm7 } from './gsm7.ts';
 
@@ -47,16 +48,15 @@ const clip = (text: string, max: number) => {
   return `${out}...`;
 };
 
-const RESOLVED_SMS: Record<NonNullable<Issue['resolution']>, string> = {
-  pull_resumed: 'pulls again after',
-  paused: 'was paused (no longer watched) after',
-  deleted: 'was deleted after',
-};
-
 const minuteUtc = (at: Iso) => `${at.slice(0, 16).replace('T', ' ')} UTC`;
 
-function noun(issue: Issue): string {
-  return issue.type === 'rc_integration_offline' ? 'remediation component' : 'firewall';
+/** What the messages call the subject of an integration issue; null for the deployment's feed. */
+function subjectOf(issue: Issue): { noun: string; name: string } | null {
+  if (issue.type === 'pipeline_stale') return null;
+  return {
+    noun: issue.integration_kind === 'remediation_component' ? 'remediation component' : 'firewall',
+    name: issue.integration_name,
+  };
 }
 
 /** Fills `template` (with one `{name}` slot) so the whole text fits `max` characters. */
@@ -76,8 +76,29 @@ const durationOf = (issue: Issue, now: Iso) =>
   humanDuration(secondsBetween(issue.opened_at, issue.resolved_at ?? now));
 
 export function renderSubject(issue: Issue, event: NotificationEvent): string {
-  const name = oneLine(issue.integration_name);
-  return fitName(`[pullwatch] ${TAG[event](issue)}: ${ISSUE_TITLES[issue.type]}: {name}`, name, SUBJECT_MAX);
+  const title = `[pullwatch] ${TAG[event](issue)}: ${ISSUE_TYPE_INFO[issue.type].title}`;
+  const subject = subjectOf(issue);
+  if (!subject) return clip(title, SUBJECT_MAX);
+  return fitName(`${title}: {name}`, oneLine(subject.name), SUBJECT_MAX);
+}
+
+function messageParts(issue: Issue, event: NotificationEvent, now: Iso): MessageParts {
+  const subject = subjectOf(issue);
+  const lastPull =
+    issue.type === 'pipeline_stale'
+      ? minuteUtc(issue.newest_record_at)
+      : issue.last_pull_at
+        ? `last pulled ${minuteUtc(issue.last_pull_at)}`
+        : 'never pulled';
+  return {
+    tag: TAG[event](issue),
+    who: subject ? `${subject.noun} "{name}"` : '',
+    lastPull,
+    since: minuteUtc(issue.opened_at),
+    cause: SHORT_CAUSE[issue.diagnosis.code],
+    lasted: durationOf(issue, now),
+    resolution: issue.resolution ?? 'pull_resumed',
+  };
 }
 
 export function renderSms(
@@ -85,44 +106,11 @@ export function renderSms(
   event: NotificationEvent,
   now: Iso = issue.resolved_at ?? issue.detected_at,
 ): string {
-  const name = toGsm7(oneLine(issue.integration_name));
-  const who = `${noun(issue)} "{name}"`;
-  const cause = SHORT_CAUSE[issue.diagnosis.code];
-  const lasted = durationOf(issue, now);
-  const lastPull = issue.last_pull_at ? `last pulled ${minuteUtc(issue.last_pull_at)}` : 'never pulled';
   // The fixed words are plain ASCII; only the name can bring in characters outside GSM-7.
-  let template: string;
-  if (issue.type === 'pipeline_stale') {
-    template =
-      event === 'issue_resolved'
-        ? `pullwatch RESOLVED: pull logs flow again after ${lasted}; offline detection resumed.`
-        : `pullwatch ${TAG[event](issue)}: no pull-log record since ${minuteUtc(issue.last_pull_at ?? issue.opened_at)}; offline alerts on hold.`;
-  } else if (issue.type === 'integration_auth_failing') {
-    template =
-      event === 'issue_opened'
-        ? `pullwatch ${TAG[event](issue)}: ${who} credentials rejected since ${minuteUtc(issue.opened_at)}; likely ${cause}.`
-        : event === 'issue_reminder'
-          ? `pullwatch ${TAG[event](issue)}: ${who} credentials rejected for ${lasted}; likely ${cause}.`
-          : `pullwatch RESOLVED: ${who} ${issue.resolution === 'pull_resumed' ? 'credentials accepted again' : RESOLVED_SMS[issue.resolution ?? 'pull_resumed']} after ${lasted}.`;
-  } else {
-    template =
-      event === 'issue_opened'
-        ? `pullwatch ${TAG[event](issue)}: ${who} ${lastPull}; likely ${cause}.`
-        : event === 'issue_reminder'
-          ? `pullwatch ${TAG[event](issue)}: ${who} offline for ${lasted}, ${lastPull}; likely ${cause}.`
-          : `pullwatch RESOLVED: ${who} ${RESOLVED_SMS[issue.resolution ?? 'pull_resumed']} ${lasted} offline.`;
-  }
-  return fitName(template, name, SMS_SEGMENT_LENGTH);
-}
-
-function opening(issue: Issue, name: string): string {
-  if (issue.type === 'pipeline_stale') {
-    return 'No pull-log record has reached pullwatch for longer than the freshness limit. Until records flow again, no integration is flagged offline, so a log outage does not page every customer.';
-  }
-  if (issue.type === 'integration_auth_failing') {
-    return `The ${noun(issue)} "${name}" (${issue.integration_id}) keeps trying to pull its blocklist, but its credentials are rejected, and no pull has succeeded since. It will be flagged offline once its threshold runs out.`;
-  }
-  return `The ${noun(issue)} "${name}" (${issue.integration_id}) has not pulled its blocklist for longer than its threshold, so it enforces an old list.`;
+  const template = ISSUE_TYPE_INFO[issue.type].sms[event](messageParts(issue, event, now));
+  const subject = subjectOf(issue);
+  if (!subject) return clip(template, SMS_SEGMENT_LENGTH);
+  return fitName(template, toGsm7(oneLine(subject.name)), SMS_SEGMENT_LENGTH);
 }
 
 export function renderEmail(
@@ -130,41 +118,38 @@ export function renderEmail(
   event: NotificationEvent,
   context: { now: Iso; consoleUrl?: string },
 ): string {
-  const name = oneLine(issue.integration_name);
+  const info = ISSUE_TYPE_INFO[issue.type];
+  const subject = subjectOf(issue);
+  const who = subject ? `${subject.noun} "${oneLine(subject.name)}" (${issue.integration_id})` : '';
   const lines: string[] = [];
-  const lastPull = issue.last_pull_at ? `${issue.last_pull_at}` : 'never';
-  const lastPullLabel = issue.type === 'pipeline_stale' ? 'Newest log record:   ' : 'Last successful pull:';
-  const offline = issue.type === 'fw_integration_offline' || issue.type === 'rc_integration_offline';
+  const [lastPullLabel, lastPull] =
+    issue.type === 'pipeline_stale'
+      ? ['Newest log record:   ', issue.newest_record_at]
+      : ['Last successful pull:', issue.last_pull_at ?? 'never'];
   if (event === 'issue_resolved') {
     const why =
       issue.resolution === 'paused'
         ? 'The integration was paused, so it is no longer watched.'
         : issue.resolution === 'deleted'
           ? 'The integration was deleted.'
-          : issue.type === 'pipeline_stale'
-            ? `Pull-log records flow again (newest at ${issue.resolved_at}); offline detection has resumed.`
-            : issue.type === 'integration_auth_failing'
-              ? `A pull succeeded again at ${issue.resolved_at}.`
-              : `The integration pulled its blocklist again at ${issue.resolved_at}.`;
+          : info.resumed(issue.resolved_at ?? context.now);
     lines.push(
-      `Resolved: ${ISSUE_TITLES[issue.type]}`,
+      `Resolved: ${info.title}`,
       '',
-      issue.type === 'pipeline_stale'
-        ? why
-        : `The ${noun(issue)} "${name}" (${issue.integration_id}) is back. ${why}`,
+      subject ? `The ${who} is back. ${why}` : why,
       '',
-      `${offline ? 'Offline since:' : 'Open since:   '} ${issue.opened_at}`,
+      `${info.offline ? 'Offline since:' : 'Open since:   '} ${issue.opened_at}`,
       `Resolved at:   ${issue.resolved_at}`,
-      `${offline ? 'Offline for:  ' : 'Lasted:       '} ${durationOf(issue, context.now)}`,
+      `${info.offline ? 'Offline for:  ' : 'Lasted:       '} ${durationOf(issue, context.now)}`,
     );
   } else {
     lines.push(
-      `${event === 'issue_reminder' ? 'Still open: ' : ''}${ISSUE_TITLES[issue.type]} (${issue.criticality})`,
+      `${event === 'issue_reminder' ? 'Still open: ' : ''}${info.title} (${issue.criticality})`,
       '',
-      opening(issue, name),
+      info.opening(who),
       '',
       `${lastPullLabel} ${lastPull}`,
-      `${offline ? 'Offline since:       ' : 'Open since:          '} ${issue.opened_at}${event === 'issue_reminder' ? ` (${durationOf(issue, context.now)} ago)` : ''}`,
+      `${info.offline ? 'Offline since:       ' : 'Open since:          '} ${issue.opened_at}${event === 'issue_reminder' ? ` (${durationOf(issue, context.now)} ago)` : ''}`,
       `Noticed at:           ${issue.detected_at}`,
       '',
       `Probable cause: ${issue.diagnosis.summary}`,
@@ -223,12 +208,13 @@ export function renderDigest(
     'They are listed here in one message instead of one message each.',
     '',
     ...entries.map(({ issue, event }) => {
-      const name = oneLine(issue.integration_name);
+      const subject = subjectOf(issue);
+      const what = subject ? `"${oneLine(subject.name)}" (${issue.integration_id})` : '(deployment)';
       const detail =
         event === 'issue_resolved'
           ? `after ${durationOf(issue, context.now)}`
           : `since ${issue.opened_at}; ${issue.diagnosis.summary}`;
-      return `${label[event]} ${issue.criticality.padEnd(8)} ${ISSUE_TITLES[issue.type]}: "${name}" (${issue.integration_id ?? 'deployment'}) ${detail}`;
+      return `${label[event]} ${issue.criticality.padEnd(8)} ${ISSUE_TYPE_INFO[issue.type].title}: ${what} ${detail}`;
     }),
   ];
   if (context.consoleUrl) lines.push('', `Console: ${context.consoleUrl.replace(/\/$/, '')}/issues`);
