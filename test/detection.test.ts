@@ -317,7 +317,7 @@ describe('diagnosis per cause, read from the ingested pull history', () => {
     for (const issue of open) expect(issue.diagnosis.code).toBe('credentials_rejected');
     expect(open[0]?.diagnosis.summary).toContain('401');
 
-    const app = createApp({ store: w.store, secret: TEST_SECRET, now: () => at(26) });
+    const app = createApp({ store: w.store, secret: TEST_SECRET, now: () => at(26), staleAfterSeconds: 7200 });
     const response = await app.request('/v1/issues?state=open', {
       headers: { authorization: `Bearer ${w.key}` },
     });
@@ -799,7 +799,7 @@ describe('pause and resume', () => {
       `issue_opened:${second.id}`,
     ]);
 
-    const app = createApp({ store: w.store, secret: TEST_SECRET, now: () => at(124) });
+    const app = createApp({ store: w.store, secret: TEST_SECRET, now: () => at(124), staleAfterSeconds: 7200 });
     const response = await app.request(`/v1/integrations/${fw.id}/transitions`, {
       headers: { authorization: `Bearer ${w.key}` },
     });
@@ -1251,7 +1251,7 @@ async function outcome(s: Scenario, options: { summaries: boolean } = { summarie
   for (const spec of SCENARIO) {
     const orgId = s.orgOf.get(spec.name) as string;
     const integrationId = s.ids.get(spec.name) as string;
-    for (const t of await s.plain.listTransitions(orgId, integrationId, 50)) {
+    for (const t of (await s.plain.listTransitions(orgId, integrationId, { limit: 50 })).items) {
       transitions.push(
         `${spec.name} ${t.kind} ${t.at} ${t.issue_type} ${t.from_status}->${t.to_status} ${t.reason}`,
       );

@@ -12,10 +12,15 @@ import { type Diagnosis, diagnose } from './diagnosis.ts';
 
 export type { Diagnosis } from './diagnosis.ts';
 
-export type Criticality = 'critical' | 'high';
-export type IssueState = 'open' | 'resolved';
-export type Resolution = 'pull_resumed' | 'paused' | 'deleted';
-export type NotificationEvent = 'issue_opened' | 'issue_reminder' | 'issue_resolved';
+// The value lists are exported so the API's schemas enumerate them from here instead of copying them.
+export const CRITICALITIES = ['critical', 'high'] as const;
+export const ISSUE_STATES = ['open', 'resolved'] as const;
+export const RESOLUTIONS = ['pull_resumed', 'paused', 'deleted'] as const;
+export const NOTIFICATION_EVENTS = ['issue_opened', 'issue_reminder', 'issue_resolved'] as const;
+export type Criticality = (typeof CRITICALITIES)[number];
+export type IssueState = (typeof ISSUE_STATES)[number];
+export type Resolution = (typeof RESOLUTIONS)[number];
+export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
 
 /** Deployment-wide issues (the pull-log feed) belong to this pseudo-organization, which no API key maps to. */
 export const DEPLOYMENT_ORG = 'deployment';

@@ -1057,15 +1057,13 @@ export class Store {
     await this.putHistory('write.event', orgId, sk, 'event', event);
   }
 
-  /** An integration's audit trail, newest first; it outlives the integration. */
-  async listEvents(orgId: string, integrationId: string, limit: number): Promise<AuditEvent[]> {
-    return this.newestFirst<AuditEvent>(
-      'read.event.list',
-      orgId,
-      `EV#${integrationId}#`,
-      integrationId,
-      limit,
-    );
+  /** An integration's audit trail, newest first, a page at a time; it outlives the integration. */
+  async listEvents(
+    orgId: string,
+    integrationId: string,
+    page: { limit: number; cursor?: string },
+  ): Promise<Page<AuditEvent>> {
+    return this.newestFirst<AuditEvent>('read.event.list', orgId, `EV#${integrationId}#`, integrationId, page);
   }
 
   // ---- API keys (listing, revoking, last use) -----------------------------------------------------
@@ -1153,14 +1151,18 @@ export class Store {
     await this.putHistory('write.transition', integration.org_id, sk, 'transition', transition);
   }
 
-  /** An integration's transitions, newest first. */
-  async listTransitions(orgId: string, integrationId: string, limit: number): Promise<Transition[]> {
+  /** An integration's transitions, newest first, a page at a time. */
+  async listTransitions(
+    orgId: string,
+    integrationId: string,
+    page: { limit: number; cursor?: string },
+  ): Promise<Page<Transition>> {
     return this.newestFirst<Transition>(
       'read.transition.list',
       orgId,
       `TR#${integrationId}#`,
       integrationId,
-      limit,
+      page,
     );
   }
 
@@ -1262,26 +1264,35 @@ export class Store {
     );
   }
 
-  /** History records of one integration, newest first. */
+  /**
+   * History records of one integration, newest first, a page at a time. The cursor is the sort key of the
+   * last record returned; one outside this integration's prefix is refused, so it cannot read other records.
+   */
   private async newestFirst<T>(
     label: string,
     orgId: string,
     prefix: string,
     integrationId: string,
-    limit: number,
-  ): Promise<T[]> {
-    if (!PLAUSIBLE_ID.test(integrationId)) return [];
-    const { Items } = await this.send<{ Items?: Array<Record<string, unknown>> }>(
+    page: { limit: number; cursor?: string },
+  ): Promise<Page<T>> {
+    const start = page.cursor ? decodeCursor(page.cursor) : null;
+    if (start && (start.i !== integrationId || !start.s.startsWith(prefix))) {
+      throw new ValidationError('cursor is not valid', 'cursor');
+    }
+    if (!PLAUSIBLE_ID.test(integrationId)) return { items: [], next_cursor: null };
+    return this.paged<T>(
       label,
-      new QueryCommand({
+      {
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
         ExpressionAttributeValues: { ':pk': orgPk(orgId), ':prefix': prefix },
         ScanIndexForward: false,
-        Limit: limit,
-      }),
+        ...(start ? { ExclusiveStartKey: { pk: orgPk(orgId), sk: start.s } } : {}),
+      },
+      page.limit,
+      async (rows) => rows.map((row) => strip<T>(row)),
+      (row) => ({ s: String(row.sk), i: integrationId }),
     );
-    return (Items ?? []).map((item) => strip<T>(item));
   }
 
   private async queryShards(
