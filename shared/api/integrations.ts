@@ -144,8 +144,9 @@ const patch = createRoute({
   ...scope('write'),
   request: {
     params: IdParam,
-    // The domain's refine ("at least one field") has no JSON Schema form; minProperties says it.
-    body: { required: true, content: json(IntegrationPatch.openapi({ minProperties: 1 })) },
+    // The domain's refine ("at least one field") has no JSON Schema form; minProperties says it. zod's own
+    // .meta(), because the domain's schemas may be built before @hono/zod-openapi adds .openapi() to zod.
+    body: { required: true, content: json(IntegrationPatch.meta({ minProperties: 1 })) },
   },
   responses: {
     200: { description: 'the integration', content: json(IntegrationSchema) },
