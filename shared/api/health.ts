@@ -15,7 +15,9 @@ const IngestCounts = z.object({
   skipped: z.record(z.string(), z.number().int()),
 });
 
-const CYCLE_OUTCOMES = ['ok', 'failed'] as const satisfies ReadonlyArray<DeploymentState['last_cycle_outcome']>;
+const CYCLE_OUTCOMES = ['ok', 'failed'] as const satisfies ReadonlyArray<
+  DeploymentState['last_cycle_outcome']
+>;
 
 export const HealthSchema = z
   .object({

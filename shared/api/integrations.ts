@@ -21,7 +21,17 @@ import type { Issue } from '../issue/index.ts';
 import { TransitionSchema } from './history.ts';
 import { IssueSchema, issueView } from './issues.ts';
 import { problemResponses } from './problem.ts';
-import { actorOf, IdParam, listOf, NO_STORE, PageQuery, type RouteDeps, router, scope, Time } from './router.ts';
+import {
+  actorOf,
+  IdParam,
+  listOf,
+  NO_STORE,
+  PageQuery,
+  type RouteDeps,
+  router,
+  scope,
+  Time,
+} from './router.ts';
 
 export const IntegrationSchema = z
   .object({

@@ -67,7 +67,10 @@ const listIssues = createRoute({
     }),
   },
   responses: {
-    200: { description: 'a page of issues', content: { 'application/json': { schema: listOf(IssueSchema) } } },
+    200: {
+      description: 'a page of issues',
+      content: { 'application/json': { schema: listOf(IssueSchema) } },
+    },
     ...problemResponses(400, 401, 500, 503),
   },
 });

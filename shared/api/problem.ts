@@ -83,7 +83,8 @@ export function errorHandler(log?: Log) {
       // The media-type gate of a route with a JSON body answers 415; our contract says 400 for that.
       if (error.status === 415) return problem(c, 400, 'Invalid request', 'body must be application/json');
       const status = error.status as ContentfulStatusCode;
-      const title = status === 413 ? 'Payload too large' : status === 400 ? 'Invalid request' : 'Request failed';
+      const title =
+        status === 413 ? 'Payload too large' : status === 400 ? 'Invalid request' : 'Request failed';
       return problem(c, status, title, error.message || title);
     }
     if (isThrottling(error)) {
@@ -129,5 +130,8 @@ export function problemResponses<S extends ErrorStatus>(...statuses: S[]) {
           : {}),
       },
     ]),
-  ) as unknown as Record<S, { description: string; content: { 'application/problem+json': { schema: typeof Problem } } }>;
+  ) as unknown as Record<
+    S,
+    { description: string; content: { 'application/problem+json': { schema: typeof Problem } } }
+  >;
 }

@@ -1063,7 +1063,13 @@ export class Store {
     integrationId: string,
     page: { limit: number; cursor?: string },
   ): Promise<Page<AuditEvent>> {
-    return this.newestFirst<AuditEvent>('read.event.list', orgId, `EV#${integrationId}#`, integrationId, page);
+    return this.newestFirst<AuditEvent>(
+      'read.event.list',
+      orgId,
+      `EV#${integrationId}#`,
+      integrationId,
+      page,
+    );
   }
 
   // ---- API keys (listing, revoking, last use) -----------------------------------------------------
