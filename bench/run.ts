@@ -170,7 +170,9 @@ const percentile = (sorted: number[], p: number) =>
  */
 async function apiLatency(store: Store, orgId: string) {
   const { key } = await createApiKey(store, SECRET, orgId, 'read', NOW);
-  const api = await listen(createApp({ store, secret: SECRET, now: () => NOW }).fetch);
+  const api = await listen(
+    createApp({ store, secret: SECRET, now: () => NOW, staleAfterSeconds: 7200 }).fetch,
+  );
   const bare = await listen(new Hono().get('/x', (c) => c.json({ ok: true })).fetch);
   const listUrl = `${api.url}/v1/integrations?limit=50`;
   const headers = { authorization: `Bearer ${key}` };

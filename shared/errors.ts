@@ -44,3 +44,24 @@ export class TransportError extends PullwatchError {
 
 /** Configuration is invalid; raised at start-up so a bad value fails loudly and early. */
 export class ConfigError extends PullwatchError {}
+
+/**
+ * The one classifier of AWS errors that pass if tried again a moment later. The SDK has already retried by
+ * the time one reaches us, so callers decide: the notifier retries longer, the API answers 503.
+ */
+const THROTTLING = /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded/;
+const SERVER_SIDE = /InternalServerError|ServiceUnavailable/;
+
+const nameOf = (error: unknown) => (error instanceof Error ? error.name : '');
+
+/** DynamoDB (or another AWS service) refused the request for its rate, not for its content. */
+export function isThrottling(error: unknown): boolean {
+  return THROTTLING.test(nameOf(error));
+}
+
+/** Throttling, or a failure on AWS's side (a 5xx): the same request may succeed later. */
+export function isTransient(error: unknown): boolean {
+  if (isThrottling(error) || SERVER_SIDE.test(nameOf(error))) return true;
+  const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+  return status !== undefined && status >= 500;
+}

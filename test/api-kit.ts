@@ -1,12 +1,14 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { expect } from 'vitest';
-import type { createApp } from '../shared/api/app.ts';
+import { type ApiDeps, createApp } from '../shared/api/app.ts';
 import { createApiKey } from '../shared/auth/index.ts';
+import type { Integration } from '../shared/integration/index.ts';
+import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { createOrg } from '../shared/org/index.ts';
 import { addRecord, applyPulls, emptySummary } from '../shared/pulls/index.ts';
 import type { Store } from '../shared/store.ts';
 import type { Iso } from '../shared/time.ts';
-import { T0, TEST_SECRET } from './helpers.ts';
+import { freshStore, type MeteredStore, T0, TEST_SECRET } from './helpers.ts';
 
 /** Shared by the API route and matrix tests: an in-process client, tenants with known key ids, raw scans. */
 
@@ -141,3 +143,108 @@ export async function scanTable(store: Store): Promise<Array<Record<string, unkn
 
 export const ids = (items: Array<{ id: string }>) => items.map((item) => item.id);
 export const names = (items: Array<{ name: string }>) => items.map((item) => item.name);
+
+/** One table, one API on it with a clock the test moves, and one tenant. */
+export interface World {
+  store: MeteredStore;
+  app: App;
+  clock: Iso;
+  tenant: Tenant;
+  call: ReturnType<typeof client>;
+}
+
+/** The same store with some methods of one data module replaced (faults a real server cannot produce). */
+export function withFaults<M extends keyof Store>(
+  store: Store,
+  module: M,
+  methods: Partial<Store[M]>,
+): Store {
+  return { ...store, [module]: Object.assign(Object.create(store[module] as object), methods) };
+}
+
+/**
+ * A fresh world on `db`; its store joins `stores` (destroyed by the file's afterAll) and its error bodies
+ * join `errors` (checked for leaks at the end of the file).
+ */
+export async function world(
+  db: EmbeddedDb,
+  stores: MeteredStore[],
+  errors: string[],
+  options: Partial<ApiDeps> = {},
+): Promise<World> {
+  const store = await freshStore(db);
+  stores.push(store);
+  const tenant = await newTenant(store);
+  const w = { store, clock: T0, tenant } as World;
+  w.app = createApp({ store, secret: TEST_SECRET, now: () => w.clock, staleAfterSeconds: 7200, ...options });
+  w.call = client(w.app, errors);
+  return w;
+}
+
+export type Created = { id: string; name: string; username: string; password: string } & Record<
+  string,
+  unknown
+>;
+
+export async function create(
+  w: World,
+  body: Record<string, unknown>,
+  key = w.tenant.writeKey,
+): Promise<Created> {
+  const reply = await w.call('POST', '/v1/integrations', { key, json: { kind: 'firewall', ...body } });
+  expect(reply.status, reply.text).toBe(201);
+  return reply.body;
+}
+
+export async function stored(w: World, id: string, orgId = w.tenant.orgId): Promise<Integration> {
+  const integration = await w.store.integrations.get(orgId, id);
+  if (!integration) throw new Error(`integration ${id} is not stored`);
+  return integration;
+}
+
+/** Follows next_cursor from the first page to the last; fails on a loop. */
+export async function pages(w: World, path: string, key = w.tenant.readKey) {
+  const items: Array<Record<string, unknown> & { id: string; name: string }> = [];
+  const sizes: number[] = [];
+  let cursor: string | null = null;
+  do {
+    const separator = path.includes('?') ? '&' : '?';
+    const url: string = cursor ? `${path}${separator}cursor=${encodeURIComponent(cursor)}` : path;
+    const reply = await w.call('GET', url, { key });
+    expect(reply.status, `${url}: ${reply.text}`).toBe(200);
+    items.push(...reply.body.items);
+    sizes.push(reply.body.items.length);
+    cursor = reply.body.next_cursor;
+    expect(sizes.length).toBeLessThan(200);
+  } while (cursor);
+  return { items, sizes };
+}
+
+export const encode = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+export const decode = (cursor: string) => JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+
+/** The API's own document, as served. */
+export async function apiDocument(app: App) {
+  const reply = await app.request('https://pullwatch.internal/v1/openapi.json');
+  return (await reply.json()) as { paths: Record<string, Record<string, Operation>> };
+}
+
+interface Operation {
+  summary: string;
+  'x-scope'?: 'read' | 'write';
+  security?: unknown[];
+  responses: Record<string, unknown>;
+}
+
+/** Every documented operation: method, path, the scope it needs and its success status. */
+export async function documentedRoutes(app: App) {
+  const doc = await apiDocument(app);
+  return Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.entries(item).map(([method, operation]) => ({
+      method,
+      path,
+      scope: operation['x-scope'] ?? ('none' as const),
+      status: Number(Object.keys(operation.responses).find((status) => status.startsWith('2'))),
+    })),
+  );
+}

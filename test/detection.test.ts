@@ -318,7 +318,12 @@ describe('diagnosis per cause, read from the ingested pull history', () => {
     for (const issue of open) expect(issue.diagnosis.code).toBe('credentials_rejected');
     expect(open[0]?.diagnosis.summary).toContain('401');
 
-    const app = createApp({ store: w.store, secret: TEST_SECRET, now: () => at(26) });
+    const app = createApp({
+      store: w.store,
+      secret: TEST_SECRET,
+      now: () => at(26),
+      staleAfterSeconds: 7200,
+    });
     const response = await app.request('/v1/issues?state=open', {
       headers: { authorization: `Bearer ${w.key}` },
     });
@@ -803,7 +808,12 @@ describe('pause and resume', () => {
       `issue_opened:${second.id}`,
     ]);
 
-    const app = createApp({ store: w.store, secret: TEST_SECRET, now: () => at(124) });
+    const app = createApp({
+      store: w.store,
+      secret: TEST_SECRET,
+      now: () => at(124),
+      staleAfterSeconds: 7200,
+    });
     const response = await app.request(`/v1/integrations/${fw.id}/transitions`, {
       headers: { authorization: `Bearer ${w.key}` },
     });

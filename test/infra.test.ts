@@ -89,7 +89,8 @@ describe('the CDK stack', () => {
     cycle = functionId(template, 'one watchdog cycle');
     api = functionId(template, 'HTTP status API');
     admin = functionId(template, 'operator commands');
-  });
+    // Synth bundles three functions: seconds on an idle machine, more on a busy one.
+  }, 120_000);
 
   describe('DynamoDB', () => {
     it('is one on-demand table with point-in-time recovery, deletion protection, and every index the store queries', () => {

@@ -931,7 +931,12 @@ describe('files', () => {
     );
     await put(w, 'broken.log.gz', Buffer.from('not gzip'));
     const report = await run(w, NOW);
-    const app = createApp({ store: w.store, secret: TEST_SECRET, now: () => at(12.5) });
+    const app = createApp({
+      store: w.store,
+      secret: TEST_SECRET,
+      now: () => at(12.5),
+      staleAfterSeconds: 7200,
+    });
     const response = await app.request('/v1/health');
     const text = await response.text();
     return { w, fw, report, response, text };

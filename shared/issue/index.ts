@@ -12,11 +12,26 @@ import {
 import type { Iso } from '../time.ts';
 import { addSeconds } from '../time.ts';
 import { DIAGNOSIS_CODES, diagnose } from './diagnosis.ts';
-import { criticalityOf, type NotificationEvent } from './types.ts';
+import {
+  CRITICALITIES,
+  criticalityOf,
+  ISSUE_STATES,
+  NOTIFICATION_EVENTS,
+  type NotificationEvent,
+  RESOLUTIONS,
+} from './types.ts';
 
 export type { Diagnosis } from './diagnosis.ts';
 
-export type { Criticality, NotificationEvent, Resolution } from './types.ts';
+export {
+  CRITICALITIES,
+  type Criticality,
+  ISSUE_STATES,
+  NOTIFICATION_EVENTS,
+  type NotificationEvent,
+  RESOLUTIONS,
+  type Resolution,
+} from './types.ts';
 
 /** Deployment-wide issues (the pull-log feed) belong to this pseudo-organization, which no API key maps to. */
 export const DEPLOYMENT_ORG = 'deployment';
@@ -26,16 +41,16 @@ const Time = z.string();
 const IssueFields = {
   id: z.string(),
   org_id: z.string(),
-  criticality: z.enum(['critical', 'high']),
-  state: z.enum(['open', 'resolved']),
+  criticality: z.enum(CRITICALITIES),
+  state: z.enum(ISSUE_STATES),
   /** When the condition became true (last pull + threshold), not when we noticed. */
   opened_at: Time,
   detected_at: Time,
   resolved_at: Time.nullable(),
-  resolution: z.enum(['pull_resumed', 'paused', 'deleted']).nullable(),
+  resolution: z.enum(RESOLUTIONS).nullable(),
   diagnosis: z.object({ code: z.enum(DIAGNOSIS_CODES), summary: z.string(), steps: z.array(z.string()) }),
   /** Delivery record per event (for reminders: the last one sent): the outbox. */
-  notified: z.partialRecord(z.enum(['issue_opened', 'issue_reminder', 'issue_resolved']), Time),
+  notified: z.partialRecord(z.enum(NOTIFICATION_EVENTS), Time),
   reminders_sent: z.number().int().optional(),
 };
 

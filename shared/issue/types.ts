@@ -4,9 +4,14 @@ import type { IssueType } from '../integration/index.ts';
  * The issue types: everything that differs from one type to another is in this one table, which the rule
  * pass, the console order, the API and the messages all read, instead of each keeping its own switch.
  */
-export type Criticality = 'critical' | 'high';
-export type NotificationEvent = 'issue_opened' | 'issue_reminder' | 'issue_resolved';
-export type Resolution = 'pull_resumed' | 'paused' | 'deleted';
+// Value lists, so schemas (the stored issue, the API's) enumerate them from here instead of copying them.
+export const CRITICALITIES = ['critical', 'high'] as const;
+export const ISSUE_STATES = ['open', 'resolved'] as const;
+export const RESOLUTIONS = ['pull_resumed', 'paused', 'deleted'] as const;
+export const NOTIFICATION_EVENTS = ['issue_opened', 'issue_reminder', 'issue_resolved'] as const;
+export type Criticality = (typeof CRITICALITIES)[number];
+export type Resolution = (typeof RESOLUTIONS)[number];
+export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
 
 /** The words a message is built from; each type's templates choose among them. */
 export interface MessageParts {

@@ -48,7 +48,7 @@ export async function serve(
       firstKey = { orgId: org.id, orgName: org.name, key };
   }
 
-  const app = createApp({ store, secret, ...apiSettings(config) });
+  const app = createApp({ store, secret, now: () => iso(new Date()), ...apiSettings(config) });
   const server = await new Promise<ReturnType<typeof serveHttp>>((resolveServer, reject) => {
     const started = serveHttp({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
       resolveServer(started),

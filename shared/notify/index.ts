@@ -1,5 +1,5 @@
 import { randomToken } from '../crypto.ts';
-import { TransportError } from '../errors.ts';
+import { isTransient, TransportError } from '../errors.ts';
 import {
   type Issue,
   issueFor,
@@ -88,18 +88,6 @@ export async function runNotify(options: NotifyOptions): Promise<NotifyReport> {
 }
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
-/** Throttling and server-side errors of the store pass if tried again a moment later. */
-function isTransient(error: unknown): boolean {
-  const name = error instanceof Error ? error.name : '';
-  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  return (
-    /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded|InternalServerError|ServiceUnavailable/.test(
-      name,
-    ) ||
-    (status !== undefined && status >= 500)
-  );
-}
 
 /**
  * Recording a delivered message must not fail for a passing reason: if it did, the claim would run out and

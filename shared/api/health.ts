@@ -1,0 +1,68 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { DeploymentState } from '../deployment/index.ts';
+import { addSeconds, secondsBetween } from '../time.ts';
+import { problemResponses } from './problem.ts';
+import { PUBLIC, type RouteDeps, router, Time } from './router.ts';
+
+/** Counts only: what the last ingest read. */
+const IngestCounts = z.object({
+  at: Time,
+  files_processed: z.number().int(),
+  files_failed: z.number().int(),
+  files_set_aside: z.number().int(),
+  lines: z.number().int(),
+  records: z.number().int(),
+  skipped: z.record(z.string(), z.number().int()),
+});
+
+const CYCLE_OUTCOMES = ['ok', 'failed'] as const satisfies ReadonlyArray<
+  DeploymentState['last_cycle_outcome']
+>;
+
+export const HealthSchema = z
+  .object({
+    status: z.enum(['ok', 'degraded']),
+    now: Time,
+    last_cycle_at: Time.nullable(),
+    last_cycle_outcome: z.enum(CYCLE_OUTCOMES).nullable(),
+    newest_record_at: Time.nullable(),
+    feed_age_seconds: z.number().int().nullable(),
+    pipeline: z.enum(['fresh', 'stale', 'unknown']),
+    last_ingest: IngestCounts.nullable(),
+  })
+  .openapi('Health');
+export type HealthView = z.infer<typeof HealthSchema>;
+
+const getHealth = createRoute({
+  method: 'get',
+  path: '/health',
+  operationId: 'getHealth',
+  tags: ['deployment'],
+  summary: 'Last cycle, pull-log freshness and counts.',
+  description: 'No auth, no tenant data: safe for an uptime probe.',
+  ...PUBLIC,
+  responses: {
+    200: { description: 'health', content: { 'application/json': { schema: HealthSchema } } },
+    ...problemResponses(500, 503),
+  },
+});
+
+export function healthRoutes({ store, now, staleAfterSeconds }: RouteDeps) {
+  return router().openapi(getHealth, async (c) => {
+    const at = now();
+    const deployment = await store.deployment.get();
+    const newest = deployment.newest_record_at;
+    const stale = staleAfterSeconds > 0 && newest !== null && addSeconds(newest, staleAfterSeconds) <= at;
+    const health: HealthView = {
+      status: deployment.last_cycle_outcome === 'failed' || stale ? 'degraded' : 'ok',
+      now: at,
+      last_cycle_at: deployment.last_cycle_at,
+      last_cycle_outcome: deployment.last_cycle_outcome,
+      newest_record_at: newest,
+      feed_age_seconds: newest ? secondsBetween(newest, at) : null,
+      pipeline: newest === null ? 'unknown' : stale ? 'stale' : 'fresh',
+      last_ingest: deployment.last_ingest,
+    };
+    return c.json(health, 200);
+  });
+}

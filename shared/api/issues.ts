@@ -1,0 +1,111 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import { NotFoundError } from '../errors.ts';
+import { IssueType } from '../integration/index.ts';
+import { DIAGNOSIS_CODES } from '../issue/diagnosis.ts';
+import { CRITICALITIES, ISSUE_STATES, type Issue, NOTIFICATION_EVENTS, RESOLUTIONS } from '../issue/index.ts';
+import { problemResponses } from './problem.ts';
+import { IdParam, listOf, PageQuery, type RouteDeps, router, scope, Time } from './router.ts';
+
+const Diagnosis = z.object({
+  code: z.enum(DIAGNOSIS_CODES),
+  summary: z.string(),
+  steps: z.array(z.string()),
+});
+
+export const IssueSchema = z
+  .object({
+    id: z.string(),
+    type: IssueType,
+    integration_id: z.string().nullable().openapi({ description: 'null for pipeline_stale' }),
+    integration_name: z.string().nullable(),
+    criticality: z.enum(CRITICALITIES),
+    state: z.enum(ISSUE_STATES),
+    opened_at: Time,
+    detected_at: Time,
+    resolved_at: Time.nullable(),
+    resolution: z.enum(RESOLUTIONS).nullable(),
+    last_pull_at: Time.nullable(),
+    diagnosis: Diagnosis,
+    notified: z.partialRecord(z.enum(NOTIFICATION_EVENTS), Time),
+  })
+  .openapi('Issue');
+export type IssueView = z.infer<typeof IssueSchema>;
+
+/** The issue as the API shows it: no organization, no outbox bookkeeping. */
+export function issueView(issue: Issue): IssueView {
+  return {
+    id: issue.id,
+    type: issue.type,
+    integration_id: issue.integration_id,
+    integration_name: issue.type === 'pipeline_stale' ? null : issue.integration_name,
+    criticality: issue.criticality,
+    state: issue.state,
+    opened_at: issue.opened_at,
+    detected_at: issue.detected_at,
+    resolved_at: issue.resolved_at,
+    resolution: issue.resolution,
+    last_pull_at: issue.type === 'pipeline_stale' ? null : issue.last_pull_at,
+    diagnosis: issue.diagnosis,
+    notified: issue.notified,
+  };
+}
+
+const listIssues = createRoute({
+  method: 'get',
+  path: '/',
+  operationId: 'listIssues',
+  tags: ['issues'],
+  summary: 'Issues of the organization.',
+  description: 'Newest first; filter by state, type or integration.',
+  ...scope('read'),
+  request: {
+    query: z.strictObject({
+      state: z.enum(ISSUE_STATES).optional(),
+      type: IssueType.optional(),
+      integration_id: z.string().max(64).optional(),
+      ...PageQuery,
+    }),
+  },
+  responses: {
+    200: {
+      description: 'a page of issues',
+      content: { 'application/json': { schema: listOf(IssueSchema) } },
+    },
+    ...problemResponses(400, 401, 500, 503),
+  },
+});
+
+const getIssue = createRoute({
+  method: 'get',
+  path: '/{id}',
+  operationId: 'getIssue',
+  tags: ['issues'],
+  summary: 'One issue with its diagnosis.',
+  description: "Another organization's issue answers 404, exactly like a missing one.",
+  ...scope('read'),
+  request: { params: IdParam },
+  responses: {
+    200: { description: 'the issue', content: { 'application/json': { schema: IssueSchema } } },
+    ...problemResponses(401, 404, 500, 503),
+  },
+});
+
+export function issueRoutes({ store }: RouteDeps) {
+  return router()
+    .openapi(listIssues, async (c) => {
+      const query = c.req.valid('query');
+      const page = await store.issues.list(c.get('caller').org_id, {
+        limit: query.limit,
+        ...(query.cursor ? { cursor: query.cursor } : {}),
+        ...(query.state ? { state: query.state } : {}),
+        ...(query.type ? { type: query.type } : {}),
+        ...(query.integration_id ? { integrationId: query.integration_id } : {}),
+      });
+      return c.json({ items: page.items.map(issueView), next_cursor: page.next_cursor }, 200);
+    })
+    .openapi(getIssue, async (c) => {
+      const issue = await store.issues.get(c.get('caller').org_id, c.req.valid('param').id);
+      if (!issue) throw new NotFoundError('issue not found');
+      return c.json(issueView(issue), 200);
+    });
+}
