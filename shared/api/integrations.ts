@@ -4,7 +4,6 @@ import {
   IntegrationPatch,
   IntegrationStatus,
   NewIntegration,
-  Source,
   statusOf,
   Vendor,
 } from '../integration/index.ts';
@@ -12,11 +11,11 @@ import {
   createIntegration,
   deleteIntegration,
   getIntegration,
-  integrationView,
   MAX_GRACE_SECONDS,
   patchIntegration,
   refreshCredentials,
 } from '../integration/ops.ts';
+import { IntegrationView, integrationView } from '../integration/view.ts';
 import type { Issue } from '../issue/index.ts';
 import { TransitionSchema } from './history.ts';
 import { IssueSchema, issueView } from './issues.ts';
@@ -33,28 +32,8 @@ import {
   Time,
 } from './router.ts';
 
-export const IntegrationSchema = z
-  .object({
-    id: z.string(),
-    name: z.string(),
-    kind: IntegrationKind,
-    vendor: Vendor,
-    source: Source,
-    status: IntegrationStatus,
-    last_pull_at: Time.nullable(),
-    last_attempt_at: Time.nullable(),
-    last_attempt_status: z.number().int().nullable().openapi({ description: 'HTTP status of the last try' }),
-    idle_seconds: z.number().int().nullable(),
-    offline_after_seconds: z.number().int(),
-    paused: z.boolean(),
-    snoozed_until: Time.nullable(),
-    open_issues: z.number().int(),
-    username: z.string(),
-    credentials_rotated_at: Time,
-    created_at: Time,
-    updated_at: Time,
-  })
-  .openapi('Integration');
+// A fresh object of the extended zod: schemas built before @hono/zod-openapi loaded have no `.openapi()`.
+export const IntegrationSchema = z.object(IntegrationView.shape).openapi('Integration');
 export type IntegrationResponse = z.infer<typeof IntegrationSchema>;
 
 /** Shown once, in the answer that made them; stored only hashed. */

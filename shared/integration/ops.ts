@@ -4,15 +4,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { AuditEvent } from '../history/index.ts';
 import type { Store } from '../store.ts';
 import { addSeconds, type Iso } from '../time.ts';
-import {
-  type Integration,
-  IntegrationPatch,
-  type IntegrationStatus,
-  idleSeconds,
-  NewIntegration,
-  newIntegration,
-  statusOf,
-} from './index.ts';
+import { type Integration, IntegrationPatch, NewIntegration, newIntegration, statusOf } from './index.ts';
 
 const MAX_CONFLICT_RETRIES = 5;
 
@@ -42,51 +34,6 @@ async function audit(
 }
 export const MAX_GRACE_SECONDS = 7 * 86_400;
 export const MAX_SNOOZE_SECONDS = 30 * 86_400;
-
-/** The integration as the API and CLI show it: derived status, no secrets, no hashes. */
-export interface IntegrationView {
-  id: string;
-  name: string;
-  kind: Integration['kind'];
-  vendor: Integration['vendor'];
-  source: Integration['source'];
-  status: IntegrationStatus;
-  last_pull_at: Iso | null;
-  last_attempt_at: Iso | null;
-  last_attempt_status: number | null;
-  idle_seconds: number | null;
-  offline_after_seconds: number;
-  paused: boolean;
-  snoozed_until: Iso | null;
-  open_issues: number;
-  username: string;
-  credentials_rotated_at: Iso;
-  created_at: Iso;
-  updated_at: Iso;
-}
-
-export function integrationView(integration: Integration, now: Iso): IntegrationView {
-  return {
-    id: integration.id,
-    name: integration.name,
-    kind: integration.kind,
-    vendor: integration.vendor,
-    source: integration.source,
-    status: statusOf(integration, now),
-    last_pull_at: integration.last_pull_at,
-    last_attempt_at: integration.last_attempt_at,
-    last_attempt_status: integration.last_attempt_status,
-    idle_seconds: idleSeconds(integration, now),
-    offline_after_seconds: integration.offline_after_seconds,
-    paused: integration.paused,
-    snoozed_until: integration.snoozed_until,
-    open_issues: Object.keys(integration.open_issues).length,
-    username: integration.credentials.username,
-    credentials_rotated_at: integration.credentials.rotated_at,
-    created_at: integration.created_at,
-    updated_at: integration.updated_at,
-  };
-}
 
 export interface IssuedCredentials {
   username: string;
