@@ -13,7 +13,7 @@ import { CLAIM_SECONDS } from '../shared/notify/index.ts';
 import { INDEX, TABLE } from '../shared/table/schema.ts';
 
 /**
- * Issue 6, "the stack": one assertion group per point of the issue, on the synthesized template. Synthesis runs
+ * The stack: one assertion group per concern (table, schedule, functions, IAM, alarms...), on the synthesized template. Synthesis runs
  * the cdk-nag AwsSolutions checks, so any unacknowledged finding fails `synth()` itself. Bundling is skipped
  * here (template only); test/bundle.test.ts builds and runs the real bundles.
  */

@@ -8,8 +8,8 @@ import { at, T0 } from './helpers.ts';
 // Pure functions only: nothing here touches a database.
 
 const ID = 'int_abc';
-/** The example line of BRIEF 5.1 format 1. */
-const BRIEF_LINE =
+/** The canonical example line of the README (format 1). */
+const README_LINE =
   '{"time":"2026-11-21T10:00:00.000Z","integration_id":"int_abc","method":"GET","status":200,"ip":"203.0.113.7","user_agent":"FortiGate/7.4","bytes":5123}';
 const CANONICAL_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -58,9 +58,9 @@ function ingestState(start: Integration, records: PullRecord[]): Integration {
   return applyPulls(start, fold(records)) ?? start;
 }
 
-describe('parseLine: canonical JSON lines (BRIEF 5.1 format 1)', () => {
+describe('parseLine: canonical JSON lines (format 1)', () => {
   it('reads the example line of the brief', () => {
-    expect(parseLine(BRIEF_LINE)).toEqual({
+    expect(parseLine(README_LINE)).toEqual({
       ok: true,
       record: {
         time: '2026-11-21T10:00:00.000Z',
@@ -106,7 +106,7 @@ describe('parseLine: canonical JSON lines (BRIEF 5.1 format 1)', () => {
   });
 
   it('tolerates surrounding whitespace, CR line ends and extra fields', () => {
-    expect(parseLine(`  ${BRIEF_LINE}\r`)).toMatchObject({ ok: true, record: { integration_id: 'int_abc' } });
+    expect(parseLine(`  ${README_LINE}\r`)).toMatchObject({ ok: true, record: { integration_id: 'int_abc' } });
     expect(
       parseLine(line({ ...base, path: '/v1/integrations/int_abc/content', extra: { a: [1] } })),
     ).toMatchObject({

@@ -1,7 +1,7 @@
 import { parseIsoTime } from './parse.ts';
 
 /**
- * LAPI bouncer snapshots (BRIEF 5.1 format 4): the JSON array `cscli bouncers list -o json` prints, shipped
+ * LAPI bouncer snapshots: the JSON array `cscli bouncers list -o json` prints, shipped
  * from a security engine host as `<org id>/<anything>.bouncers.json`. Each bouncer feeds the integration of
  * that organization whose source is `lapi` and whose name is the bouncer's name.
  */

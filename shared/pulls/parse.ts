@@ -1,7 +1,7 @@
 import type { PullRecord } from './index.ts';
 
 /**
- * Pull-log parsing (BRIEF 5.1). Each line is recognised on its own, so one file may mix formats:
+ * Pull-log parsing (the formats are listed in the README, "Pull logs"). Each line is recognised on its own, so one file may mix formats:
  *   1. canonical JSON lines: {"time","integration_id","method","status","ip","user_agent"}
  *   2. API Gateway access-log JSON: requestTime (CLF) or requestTimeEpoch, status, httpMethod, path/rawPath
  *   3. Apache/nginx combined log format on /v1/integrations/{id}/content
