@@ -22,7 +22,7 @@ import { httpApiEvent, scheduledEvent } from './events.ts';
 import { freshStore, startTestDb, TEST_SECRET } from './helpers.ts';
 
 /**
- * Issue 6, "verified here": the bundles `cdk synth` produced (the esbuild output CDK would upload, read from
+ * What runs in AWS, verified here: the bundles `cdk synth` produced (the esbuild output CDK would upload, read from
  * the cloud assembly) run in a fresh Node process each, with exactly the environment the template gives the
  * function, against a real dynalite, s3rver as the log bucket, and local SNS and Secrets Manager endpoints,
  * reached through the SDK's standard `AWS_ENDPOINT_URL_*` overrides. Every AWS call they make is recorded and
