@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { type CycleReport, runCycle } from '../../shared/cycle.ts';
@@ -53,6 +54,7 @@ export async function world(options: CycleSettings & { heartbeat?: boolean } = {
   const store = await freshStore();
   const dir = await tempDir('world');
   const logs = join(dir, 'pull-logs');
+  await mkdir(logs);
   const outbox = join(dir, 'outbox.jsonl');
   const { org, key } = await createOrgWithKey(store, TEST_SECRET, 'Acme', 'write', T0);
   let heartbeat: Integration | null = null;
