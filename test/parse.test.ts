@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Integration } from '../shared/integration/index.ts';
+import { type Integration, newIntegration } from '../shared/integration/index.ts';
 import { addRecord, applyPulls, classify, emptySummary, type PullRecord } from '../shared/pulls/index.ts';
 import { MAX_LINE_LENGTH, parseLine } from '../shared/pulls/parse.ts';
-import { at, T0 } from './helpers.ts';
+import { at, T0 } from './kit/time.ts';
 
 // Pure functions only: nothing here touches a database.
 
@@ -16,38 +16,26 @@ const CANONICAL_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const line = (fields: Record<string, unknown>) => JSON.stringify(fields);
 const base = { time: '2026-11-21T10:00:00.000Z', integration_id: ID, status: 200 };
 
+/** A FortiGate created at T0 that never pulled. */
 function integration(overrides: Partial<Integration> = {}): Integration {
   return {
-    id: ID,
-    org_id: 'org_1',
-    name: 'Edge FW',
-    kind: 'firewall',
-    vendor: 'fortigate',
-    source: 'blaas',
-    offline_after_seconds: 86_400,
-    paused: false,
-    created_at: T0,
-    updated_at: T0,
-    credentials: {
-      username: 'pw-abc',
-      password_hash: 'ab'.repeat(32),
-      rotated_at: T0,
-      previous_password_hash: null,
-      previous_valid_until: null,
-    },
-    last_pull_at: null,
-    last_pull_ip: null,
-    last_pull_user_agent: null,
-    last_attempt_at: null,
-    last_attempt_status: null,
-    last_attempt_ip: null,
-    last_attempt_user_agent: null,
-    rejections: [],
-    lapi: null,
-    snoozed_until: null,
-    open_issues: {},
-    issue_seq: 0,
-    version: 1,
+    ...newIntegration(
+      {
+        id: ID,
+        org_id: 'org_1',
+        name: 'Edge FW',
+        kind: 'firewall',
+        vendor: 'fortigate',
+        credentials: {
+          username: 'pw-abc',
+          password_hash: 'ab'.repeat(32),
+          rotated_at: T0,
+          previous_password_hash: null,
+          previous_valid_until: null,
+        },
+      },
+      T0,
+    ),
     ...overrides,
   };
 }

@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Integration, ISSUE_TYPES } from '../shared/integration/index.ts';
+import { type Integration, ISSUE_TYPES, newIntegration } from '../shared/integration/index.ts';
 import { DIAGNOSIS_CODES } from '../shared/issue/diagnosis.ts';
 import { CRITICALITY, type Issue, type NotificationEvent, offlineIssueFor } from '../shared/issue/index.ts';
 import { isGsm7Basic } from '../shared/notify/gsm7.ts';
 import { renderNotification } from '../shared/notify/render.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
-import { at, T0 } from './helpers.ts';
+import { at, T0 } from './kit/time.ts';
 
 const EVENTS: NotificationEvent[] = ['issue_opened', 'issue_resolved'];
 /** Line breaks (LF, CR, VT, FF, NEL, LS, PS) and C0/C1 control characters, by code point. */
@@ -18,25 +18,26 @@ const hasControl = (text: string) =>
     return code <= 0x1f || (code >= 0x7f && code <= 0x9f);
   });
 
+/** A FortiGate created at T0 whose last pull, at(1), succeeded. */
 function integration(overrides: Partial<Integration> = {}): Integration {
   return {
-    id: 'int_0123456789abcdef',
-    org_id: 'org_0123456789abcdef',
-    name: 'Edge FortiGate',
-    kind: 'firewall',
-    vendor: 'fortigate',
-    source: 'blaas',
-    offline_after_seconds: 86_400,
-    paused: false,
-    created_at: T0,
-    updated_at: T0,
-    credentials: {
-      username: 'pw-0123456789abcdef',
-      password_hash: 'hash',
-      rotated_at: T0,
-      previous_password_hash: null,
-      previous_valid_until: null,
-    },
+    ...newIntegration(
+      {
+        id: 'int_0123456789abcdef',
+        org_id: 'org_0123456789abcdef',
+        name: 'Edge FortiGate',
+        kind: 'firewall',
+        vendor: 'fortigate',
+        credentials: {
+          username: 'pw-0123456789abcdef',
+          password_hash: 'hash',
+          rotated_at: T0,
+          previous_password_hash: null,
+          previous_valid_until: null,
+        },
+      },
+      T0,
+    ),
     last_pull_at: at(1),
     last_pull_ip: '203.0.113.7',
     last_pull_user_agent: 'FortiGate/7.4',
@@ -44,12 +45,6 @@ function integration(overrides: Partial<Integration> = {}): Integration {
     last_attempt_status: 200,
     last_attempt_ip: '203.0.113.7',
     last_attempt_user_agent: 'FortiGate/7.4',
-    rejections: [],
-    lapi: null,
-    snoozed_until: null,
-    open_issues: {},
-    issue_seq: 0,
-    version: 1,
     ...overrides,
   };
 }
