@@ -15,8 +15,6 @@ import { addIntegration, current, cycle, issuesOf, only, sentTo, world } from '.
 useTestDb();
 useTempDirs();
 
-// ---- 2. early warning -----------------------------------------------------------------------------------
-
 describe('early warning: integration_auth_failing', () => {
   /** A FortiGate whose last good pull, at(1), has been ingested. */
   async function pulledAtOne() {

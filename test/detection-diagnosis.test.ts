@@ -20,8 +20,6 @@ import { addIntegration, current, cycle, issuesOf, only, sentTo, world } from '.
 useTestDb();
 useTempDirs();
 
-// ---- 1. diagnosis per cause ---------------------------------------------------------------------------
-
 describe('diagnosis per cause, read from the ingested pull history', () => {
   const cases: Array<{
     code: string;

@@ -29,8 +29,6 @@ useTestDb();
 useTempDirs();
 const sns = useSnsEndpoint();
 
-// ---- 7. faults -----------------------------------------------------------------------------------------
-
 /**
  * One scenario for every fault: two organizations, seven integrations, six steps over 40 hours: openings
  * (auth failing, offline with several causes), resolutions, integrations that stay healthy. At each step the

@@ -19,8 +19,6 @@ import { addIntegration, cycle, issuesOf, only, sentTo, world } from './kit/worl
 useTestDb();
 useTempDirs();
 
-// ---- 4. pause ------------------------------------------------------------------------------------------
-
 describe('pause and resume', () => {
   it('pausing resolves the open issue once, nothing opens while paused, resuming re-arms; the API lists the transitions', async () => {
     const w = await world({ heartbeat: true });

@@ -17,8 +17,6 @@ import { addIntegration, current, cycle, issuesOf, only, sentTo, type World, wor
 useTestDb();
 useTempDirs();
 
-// ---- 3. pipeline guard ---------------------------------------------------------------------------------
-
 describe('pipeline guard', () => {
   async function fleetOf(w: World, size: number, prefix = 'fw'): Promise<Integration[]> {
     return Promise.all(

@@ -21,7 +21,7 @@ import { addIntegration, cycle, issuesOf, only, sentTo, type World, world } from
 useTestDb();
 useTempDirs();
 
-// ---- 5. reminders --------------------------------------------------------------------------------------
+// ---- reminders --------------------------------------------------------------------------------------
 
 describe('reminders', () => {
   async function offlineAt25() {
@@ -120,7 +120,7 @@ describe('reminders', () => {
   });
 });
 
-// ---- 6. storm control ----------------------------------------------------------------------------------
+// ---- storm control ----------------------------------------------------------------------------------
 
 describe('storm control: one digest per organization', () => {
   async function neverPulled(w: World, count: number, prefix: string, orgId = w.orgId) {

@@ -19,8 +19,6 @@ import { at, T0 } from './kit/time.ts';
 useTestDb();
 useTempDirs();
 
-// ---- 8. cost of the rule pass --------------------------------------------------------------------------
-
 describe('cost of the rule pass', () => {
   async function rulePass(healthyCount: number) {
     const store = await freshStore();
