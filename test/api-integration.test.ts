@@ -20,7 +20,8 @@ import {
   type Tenant,
   type World,
 } from './api-kit.ts';
-import { at, type MeteredStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { type MeteredStore, startTestDb, TEST_SECRET } from './kit/db.ts';
+import { at, T0 } from './kit/time.ts';
 
 /** One integration: detail, PATCH, DELETE, credential refresh and its history (transitions, events). */
 let db: EmbeddedDb;

@@ -24,7 +24,8 @@ import {
   type Tenant,
   type World,
 } from './api-kit.ts';
-import { at, type MeteredStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { type MeteredStore, startTestDb, TEST_SECRET } from './kit/db.ts';
+import { at, T0 } from './kit/time.ts';
 
 /** The integration list (order, filters, limit, cursors) and creating integrations. */
 let db: EmbeddedDb;

@@ -20,7 +20,8 @@ import {
   type Tenant,
   type World,
 } from './api-kit.ts';
-import { at, type MeteredStore, startTestDb } from './helpers.ts';
+import { type MeteredStore, startTestDb } from './kit/db.ts';
+import { at } from './kit/time.ts';
 
 let db: EmbeddedDb;
 const stores: MeteredStore[] = [];

@@ -8,7 +8,8 @@ import { createOrg } from '../shared/org/index.ts';
 import { addRecord, applyPulls, emptySummary } from '../shared/pulls/index.ts';
 import type { Store } from '../shared/store.ts';
 import type { Iso } from '../shared/time.ts';
-import { freshStore, type MeteredStore, T0, TEST_SECRET } from './helpers.ts';
+import { freshStore, type MeteredStore, TEST_SECRET } from './kit/db.ts';
+import { T0 } from './kit/time.ts';
 
 /** Shared by the API route and matrix tests: an in-process client, tenants with known key ids, raw scans. */
 

@@ -16,7 +16,8 @@ import {
   scanTable,
   type Tenant,
 } from './api-kit.ts';
-import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { freshStore, startTestDb, TEST_SECRET } from './kit/db.ts';
+import { at, T0 } from './kit/time.ts';
 
 /**
  * Every route (from the served OpenAPI document, so a new route is covered without touching this file) called with every kind of

@@ -26,7 +26,8 @@ import {
   type World,
   withFaults,
 } from './api-kit.ts';
-import { at, type MeteredStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { type MeteredStore, startTestDb, TEST_SECRET } from './kit/db.ts';
+import { at, T0 } from './kit/time.ts';
 
 let db: EmbeddedDb;
 const stores: MeteredStore[] = [];

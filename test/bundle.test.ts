@@ -19,7 +19,7 @@ import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { CycleMetric, DEPLOYMENT_DIMENSION, METRICS_NAMESPACE } from '../shared/metrics.ts';
 import type { Store } from '../shared/store.ts';
 import { httpApiEvent, scheduledEvent } from './events.ts';
-import { freshStore, startTestDb, TEST_SECRET } from './helpers.ts';
+import { freshStore, startTestDb, TEST_SECRET } from './kit/db.ts';
 
 /**
  * What runs in AWS, verified here: the bundles `cdk synth` produced (the esbuild output CDK would upload, read from

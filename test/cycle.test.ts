@@ -1,174 +1,36 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CycleReport, runCycle } from '../shared/cycle.ts';
+import { describe, expect, it } from 'vitest';
 import { TransportError } from '../shared/errors.ts';
 import { ingest } from '../shared/ingest/index.ts';
-import { DirectorySource } from '../shared/ingest/sources.ts';
 import type { Integration } from '../shared/integration/index.ts';
-import { createIntegration, patchIntegration } from '../shared/integration/ops.ts';
+import { patchIntegration } from '../shared/integration/ops.ts';
 import { type Issue, offlineIssueFor } from '../shared/issue/index.ts';
-import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { runNotify } from '../shared/notify/index.ts';
-import { FilePublisher, type Publisher } from '../shared/notify/publishers.ts';
-import type { Notification } from '../shared/notify/render.ts';
-import { createOrg } from '../shared/org/index.ts';
 import { runRules } from '../shared/rules/index.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
-import { at, freshStore, type MeteredStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
-
-let db: EmbeddedDb;
-const tempDirs: string[] = [];
-
-beforeAll(async () => {
-  db = await startTestDb();
-});
-
-afterAll(async () => {
-  await db.close();
-  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-// ---- a small world: a fresh table, a log directory, an outbox file --------------------------------
-
-interface World {
-  store: MeteredStore;
-  orgId: string;
-  logs: string;
-  outbox: string;
-  source: DirectorySource;
-  publisher: FilePublisher;
-  /** The pipeline guard for this world's rule passes (undefined: the product default). */
-  staleAfterSeconds: number | undefined;
-}
+import { integrationWrites, useTestDb } from './kit/db.ts';
+import { drop, useTempDirs } from './kit/files.ts';
+import { pull } from './kit/lines.ts';
+import { events, quietFilePublisher, readOutbox, recorder } from './kit/publishers.ts';
+import { at, T0 } from './kit/time.ts';
+import { addIntegration, current, cycle, issuesOf, type World, world } from './kit/world.ts';
 
 /**
- * `staleAfterSeconds: 0` turns the pipeline guard off, for tests about something else that jump hours ahead
- * without any newer pull-log record (the guard itself is covered in detection.test.ts).
+ * The cycle end to end: ingest, the offline rule and the notify pass, with the outbox file of the product's
+ * FilePublisher read back. Worlds with `staleAfterSeconds: 0` turn the pipeline guard off, for tests about
+ * something else that jump hours ahead without any newer pull-log record (the guard has its own tests in
+ * pipeline-guard.test.ts).
  */
-async function world(options: { staleAfterSeconds?: number } = {}): Promise<World> {
-  const store = await freshStore(db);
-  const dir = await mkdtemp(join(tmpdir(), 'pullwatch-cycle-'));
-  tempDirs.push(dir);
-  const logs = join(dir, 'pull-logs');
-  await mkdir(logs);
-  const outbox = join(dir, 'outbox.jsonl');
-  const org = await createOrg(store, 'Acme', T0);
-  return {
-    store,
-    orgId: org.id,
-    logs,
-    outbox,
-    source: new DirectorySource(logs),
-    publisher: quietFilePublisher(outbox),
-    staleAfterSeconds: options.staleAfterSeconds,
-  };
-}
 
-/** The rule settings of a world, for direct runRules calls. */
-const guard = (w: World) =>
-  w.staleAfterSeconds === undefined ? {} : { staleAfterSeconds: w.staleAfterSeconds };
+useTestDb();
+useTempDirs();
 
-const quietFilePublisher = (path: string) => new FilePublisher(path, () => {});
-
-async function addIntegration(
-  w: World,
-  input: { name?: string; kind?: 'firewall' | 'remediation_component'; offline_after_seconds?: number } = {},
-  now: Iso = T0,
-): Promise<Integration> {
-  const { integration } = await createIntegration(
-    w.store,
-    TEST_SECRET,
-    w.orgId,
-    { name: 'Edge FortiGate', kind: 'firewall', vendor: 'fortigate', ...input },
-    now,
-  );
-  return integration;
-}
-
-/** One canonical pull-log line (BRIEF 5.1 format 1). */
-function pull(integrationId: string, time: Iso, extra: { method?: string; status?: number } = {}): string {
-  return JSON.stringify({
-    time,
-    integration_id: integrationId,
-    method: extra.method ?? 'GET',
-    status: extra.status ?? 200,
-    ip: '203.0.113.7',
-    user_agent: 'FortiGate/7.4',
-    bytes: 5123,
-  });
-}
-
-let fileCounter = 0;
-async function dropFile(w: World, lines: string[], name = `pulls-${++fileCounter}.jsonl`): Promise<void> {
-  await writeFile(join(w.logs, name), `${lines.join('\n')}\n`, 'utf8');
-}
-
-async function cycle(w: World, now: Iso, publisher: Publisher = w.publisher): Promise<CycleReport> {
-  const report = await runCycle({ store: w.store, source: w.source, publisher, now, ...guard(w) });
-  expect(report.errors).toEqual([]);
-  return report;
-}
-
-async function current(w: World, id: string): Promise<Integration> {
-  const integration = await w.store.integrations.get(w.orgId, id);
-  if (!integration) throw new Error(`integration ${id} is gone`);
-  return integration;
-}
-
-async function issues(w: World, state?: 'open' | 'resolved'): Promise<Issue[]> {
-  const page = await w.store.issues.list(w.orgId, state ? { limit: 100, state } : { limit: 100 });
-  return page.items;
-}
-
-interface OutboxLine {
-  event: string;
-  org_id: string;
-  issue_id: string;
-  issue_type: string;
-  subject: string;
-  email: string;
-  sms: string;
-  attributes: Record<string, string>;
-}
-
-async function outbox(w: World): Promise<OutboxLine[]> {
-  const text = await readFile(w.outbox, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return '';
-    throw error;
-  });
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as OutboxLine);
-}
-
-const events = (lines: OutboxLine[]) => lines.map((line) => `${line.event}:${line.issue_id}`);
-
-/** Writes of integration items (creates included), as the metering middleware labels them. */
-const integrationWrites = (store: MeteredStore) => store.usage.requests['write.INT'] ?? 0;
-
-/** A publisher that keeps what it was handed, and can fail its first calls. */
-function recordingPublisher(failures: Error[] = []) {
-  const delivered: Notification[] = [];
-  let calls = 0;
-  const publisher: Publisher = {
-    async publish(notification) {
-      calls += 1;
-      const failure = failures.shift();
-      if (failure) throw failure;
-      delivered.push(notification);
-      return `m-${calls}`;
-    },
-  };
-  return { publisher, delivered, calls: () => calls };
-}
+/** The lines of the world's outbox file. */
+const outbox = (w: World) => readOutbox(w.outbox);
 
 /** A firewall whose last good pull (ingested by a cycle) is `lastPull`; threshold 24 h unless given. */
 async function pulledFirewall(w: World, lastPull: Iso, input: Parameters<typeof addIntegration>[1] = {}) {
   const integration = await addIntegration(w, input);
-  await dropFile(w, [pull(integration.id, lastPull)]);
+  await drop(w, [pull(integration.id, lastPull)]);
   await cycle(w, addSeconds(lastPull, 60));
   return current(w, integration.id);
 }
@@ -179,7 +41,7 @@ describe('ingest of pull-log files', () => {
   it('reads a file once: the next cycle reads no file and writes nothing', async () => {
     const w = await world();
     const fw = await addIntegration(w);
-    await dropFile(w, [pull(fw.id, at(1)), pull(fw.id, at(1.5))]);
+    await drop(w, [pull(fw.id, at(1)), pull(fw.id, at(1.5))]);
 
     const first = await cycle(w, at(2));
     expect(first.ingest).toMatchObject({ files_seen: 1, files_processed: 1, lines: 2, records: 2 });
@@ -200,10 +62,10 @@ describe('ingest of pull-log files', () => {
   it('never moves last_pull_at backwards: an older file dropped later changes nothing', async () => {
     const w = await world();
     const fw = await addIntegration(w);
-    await dropFile(w, [pull(fw.id, at(5))]);
+    await drop(w, [pull(fw.id, at(5))]);
     await cycle(w, at(6));
 
-    await dropFile(w, [pull(fw.id, at(2)), pull(fw.id, at(3), { status: 401 })]);
+    await drop(w, [pull(fw.id, at(2)), pull(fw.id, at(3), { status: 401 })]);
     const late = await cycle(w, at(7));
 
     expect(late.ingest).toMatchObject({ files_processed: 1, records: 2 });
@@ -223,7 +85,7 @@ describe('ingest of pull-log files', () => {
   ])('does not count $what as a pull, but records it as the last attempt', async ({ method, status }) => {
     const w = await world();
     const fw = await addIntegration(w);
-    await dropFile(w, [pull(fw.id, at(1)), pull(fw.id, at(2), { method, status })]);
+    await drop(w, [pull(fw.id, at(1)), pull(fw.id, at(2), { method, status })]);
     await cycle(w, at(3));
 
     const after = await current(w, fw.id);
@@ -235,7 +97,7 @@ describe('ingest of pull-log files', () => {
   it('counts a GET answered 304 (not modified) as a successful pull', async () => {
     const w = await world();
     const fw = await addIntegration(w);
-    await dropFile(w, [pull(fw.id, at(1)), pull(fw.id, at(2), { status: 304 })]);
+    await drop(w, [pull(fw.id, at(1)), pull(fw.id, at(2), { status: 304 })]);
     await cycle(w, at(3));
 
     expect((await current(w, fw.id)).last_pull_at).toBe(at(2));
@@ -244,7 +106,7 @@ describe('ingest of pull-log files', () => {
   it('takes the newest success and the newest attempt whatever the order of the lines', async () => {
     const w = await world();
     const fw = await addIntegration(w);
-    await dropFile(w, [
+    await drop(w, [
       pull(fw.id, at(5), { status: 500 }),
       pull(fw.id, at(3)),
       pull(fw.id, at(1)),
@@ -265,8 +127,8 @@ describe('ingest of pull-log files', () => {
       const integration = fleet[index % fleet.length] as Integration;
       return pull(integration.id, at(1 + index / 100), { status: index % 7 === 0 ? 429 : 200 });
     });
-    await dropFile(w, lines.slice(0, 250));
-    await dropFile(w, lines.slice(250));
+    await drop(w, lines.slice(0, 250));
+    await drop(w, lines.slice(250));
 
     const before = integrationWrites(w.store);
     const report = await cycle(w, at(7));
@@ -290,7 +152,7 @@ describe('ingest of pull-log files', () => {
   it('never creates an integration from a pull of an unknown id', async () => {
     const w = await world();
     const known = await addIntegration(w);
-    await dropFile(w, [
+    await drop(w, [
       pull('int_00000000deadbeef', at(1)),
       pull('int_00000000deadbeef', at(2)),
       pull('someone-elses-firewall', at(1)),
@@ -313,7 +175,7 @@ describe('ingest of pull-log files', () => {
   it('counts malformed lines and skips them without failing the file', async () => {
     const w = await world();
     const fw = await addIntegration(w);
-    await dropFile(w, [
+    await drop(w, [
       'this is not a log line',
       '{"time": "2026-11-20T01:00:00Z", "integration_id": ',
       JSON.stringify({ time: at(1), status: 200 }),
@@ -346,7 +208,7 @@ describe('ingest of pull-log files', () => {
   it('rejects records stamped in the future (a clock error is not a pull)', async () => {
     const w = await world();
     const fw = await addIntegration(w);
-    await dropFile(w, [pull(fw.id, at(1)), pull(fw.id, at(12)), pull(fw.id, at(24 * 365))]);
+    await drop(w, [pull(fw.id, at(1)), pull(fw.id, at(12)), pull(fw.id, at(24 * 365))]);
 
     const report = await cycle(w, at(10));
 
@@ -360,7 +222,7 @@ describe('ingest of pull-log files', () => {
   it('rejects a record stamped in the year 10000 (as future or as a bad time), and opens no issue dated then', async () => {
     const w = await world();
     const fw = await addIntegration(w);
-    await dropFile(w, [pull(fw.id, '+010000-01-01T00:00:00.000Z'), pull(fw.id, '9999-12-31T23:59:59.000Z')]);
+    await drop(w, [pull(fw.id, '+010000-01-01T00:00:00.000Z'), pull(fw.id, '9999-12-31T23:59:59.000Z')]);
 
     const report = await cycle(w, at(1));
 
@@ -369,7 +231,7 @@ describe('ingest of pull-log files', () => {
     expect(future_time + bad_time).toBe(2);
     expect((await current(w, fw.id)).last_pull_at).toBeNull();
     await cycle(w, at(2));
-    expect(await issues(w)).toEqual([]);
+    expect(await issuesOf(w)).toEqual([]);
     expect(await outbox(w)).toEqual([]);
   });
 });
@@ -382,10 +244,10 @@ describe('the offline rule', () => {
     const fw = await pulledFirewall(w, at(1), { name: 'Edge FortiGate' });
 
     await cycle(w, at(24.9));
-    expect(await issues(w)).toEqual([]);
+    expect(await issuesOf(w)).toEqual([]);
 
     await cycle(w, at(30));
-    const [opened, ...others] = await issues(w);
+    const [opened, ...others] = await issuesOf(w);
     expect(others).toEqual([]);
     expect(opened).toMatchObject({
       type: 'fw_integration_offline',
@@ -401,13 +263,13 @@ describe('the offline rule', () => {
 
     // Many more cycles while it stays idle: still one issue, still one notification.
     for (let hour = 31; hour <= 48; hour += 1) await cycle(w, at(hour));
-    expect((await issues(w)).map((issue) => issue.id)).toEqual([opened?.id]);
+    expect((await issuesOf(w)).map((issue) => issue.id)).toEqual([opened?.id]);
     expect(events(await outbox(w))).toEqual([`issue_opened:${opened?.id}`]);
 
     // It pulls again: the issue resolves by itself, at the moment of that pull.
-    await dropFile(w, [pull(fw.id, at(49))]);
+    await drop(w, [pull(fw.id, at(49))]);
     await cycle(w, at(49.5));
-    const [resolved] = await issues(w);
+    const [resolved] = await issuesOf(w);
     expect(resolved).toMatchObject({
       id: opened?.id,
       state: 'resolved',
@@ -451,10 +313,10 @@ describe('the offline rule', () => {
     const rc = await addIntegration(w, { name: 'bouncer-nginx-01', kind: 'remediation_component' });
 
     await cycle(w, at(23.99));
-    expect(await issues(w)).toEqual([]);
+    expect(await issuesOf(w)).toEqual([]);
 
     await cycle(w, at(26));
-    const [issue] = await issues(w);
+    const [issue] = await issuesOf(w);
     expect(issue).toMatchObject({
       type: 'rc_integration_offline',
       integration_id: rc.id,
@@ -478,9 +340,9 @@ describe('the offline rule', () => {
     expect(fw.offline_after_seconds).toBe(86_400);
 
     await cycle(w, addSeconds(T0, 86_399));
-    expect(await issues(w)).toEqual([]);
+    expect(await issuesOf(w)).toEqual([]);
     await cycle(w, addSeconds(T0, 86_400));
-    expect((await issues(w)).map((issue) => issue.opened_at)).toEqual([addSeconds(T0, 86_400)]);
+    expect((await issuesOf(w)).map((issue) => issue.opened_at)).toEqual([addSeconds(T0, 86_400)]);
   });
 
   it("honours each integration's own offline_after_seconds", async () => {
@@ -489,10 +351,10 @@ describe('the offline rule', () => {
     const usual = await pulledFirewall(w, at(1), { name: 'usual' });
 
     await cycle(w, at(1.99));
-    expect(await issues(w)).toEqual([]);
+    expect(await issuesOf(w)).toEqual([]);
 
     await cycle(w, at(3));
-    const open = await issues(w, 'open');
+    const open = await issuesOf(w, 'open');
     expect(open.map((issue) => [issue.integration_id, issue.opened_at])).toEqual([[quick.id, at(2)]]);
     expect((await current(w, usual.id)).open_issues).toEqual({});
   });
@@ -501,19 +363,19 @@ describe('the offline rule', () => {
     const w = await world({ staleAfterSeconds: 0 });
     const fw = await pulledFirewall(w, at(1));
     await cycle(w, at(30));
-    const [opened] = await issues(w, 'open');
+    const [opened] = await issuesOf(w, 'open');
     expect(opened).toBeDefined();
 
     await patchIntegration(w.store, w.orgId, fw.id, { paused: true }, at(31));
     await cycle(w, at(31));
 
-    expect(await issues(w, 'open')).toEqual([]);
-    expect(await issues(w, 'resolved')).toMatchObject([
+    expect(await issuesOf(w, 'open')).toEqual([]);
+    expect(await issuesOf(w, 'resolved')).toMatchObject([
       { id: opened?.id, resolution: 'paused', resolved_at: at(31) },
     ]);
 
     for (const hour of [32, 48, 100, 200, 500]) await cycle(w, at(hour));
-    expect((await issues(w)).map((issue) => issue.id)).toEqual([opened?.id]);
+    expect((await issuesOf(w)).map((issue) => issue.id)).toEqual([opened?.id]);
     expect(events(await outbox(w))).toEqual([`issue_opened:${opened?.id}`, `issue_resolved:${opened?.id}`]);
   });
 });
@@ -526,14 +388,14 @@ describe('faults: every notification is delivered exactly once', () => {
     const fw = await pulledFirewall(w, at(1));
     const other = quietFilePublisher(w.outbox);
 
-    await Promise.all([cycle(w, at(30)), cycle(w, at(30), other)]);
-    expect(await issues(w)).toHaveLength(1);
+    await Promise.all([cycle(w, at(30)), cycle(w, at(30), { publisher: other })]);
+    expect(await issuesOf(w)).toHaveLength(1);
 
-    await dropFile(w, [pull(fw.id, at(31))]);
-    await Promise.all([cycle(w, at(31.5)), cycle(w, at(31.5), other)]);
-    await Promise.all([cycle(w, at(32)), cycle(w, at(32), other)]);
+    await drop(w, [pull(fw.id, at(31))]);
+    await Promise.all([cycle(w, at(31.5)), cycle(w, at(31.5), { publisher: other })]);
+    await Promise.all([cycle(w, at(32)), cycle(w, at(32), { publisher: other })]);
 
-    const [issue, ...more] = await issues(w);
+    const [issue, ...more] = await issuesOf(w);
     expect(more).toEqual([]);
     expect(issue?.state).toBe('resolved');
     expect(events(await outbox(w))).toEqual([`issue_opened:${issue?.id}`, `issue_resolved:${issue?.id}`]);
@@ -544,11 +406,11 @@ describe('faults: every notification is delivered exactly once', () => {
     const fleet = await Promise.all(
       Array.from({ length: 10 }, (_, n) => addIntegration(w, { name: `fw-${n}` })),
     );
-    const { publisher, delivered } = recordingPublisher();
+    const { publisher, sent: delivered } = recorder();
 
-    await Promise.all(Array.from({ length: 5 }, () => cycle(w, at(30), publisher)));
+    await Promise.all(Array.from({ length: 5 }, () => cycle(w, at(30), { publisher })));
 
-    expect(await issues(w)).toHaveLength(10);
+    expect(await issuesOf(w)).toHaveLength(10);
     expect(delivered.map((n) => n.event)).toEqual(Array(10).fill('issue_opened'));
     expect(new Set(delivered.map((n) => n.issue_id)).size).toBe(10);
     for (const integration of fleet)
@@ -558,10 +420,14 @@ describe('faults: every notification is delivered exactly once', () => {
   it('a publish that fails with a TransportError marks nothing sent; the next cycle delivers it once', async () => {
     const w = await world({ staleAfterSeconds: 0 });
     await pulledFirewall(w, at(1));
-    const { publisher, delivered, calls } = recordingPublisher([new TransportError('SNS is down', true)]);
+    const {
+      publisher,
+      sent: delivered,
+      calls,
+    } = recorder({ failures: [new TransportError('SNS is down', true)] });
 
-    const failed = await cycle(w, at(30), publisher);
-    const [issue] = await issues(w);
+    const failed = await cycle(w, at(30), { publisher });
+    const [issue] = await issuesOf(w);
     expect(failed.notify?.failed).toMatchObject([
       { issue_id: issue?.id, event: 'issue_opened', retryable: true },
     ]);
@@ -569,10 +435,10 @@ describe('faults: every notification is delivered exactly once', () => {
     expect(issue?.notified).toEqual({});
     expect(delivered).toEqual([]);
 
-    const retried = await cycle(w, at(30.1), publisher);
+    const retried = await cycle(w, at(30.1), { publisher });
     expect(retried.notify?.sent.map((n) => n.issue_id)).toEqual([issue?.id]);
-    await cycle(w, at(31), publisher);
-    await cycle(w, at(35), publisher);
+    await cycle(w, at(31), { publisher });
+    await cycle(w, at(35), { publisher });
 
     expect(delivered.map((n) => `${n.event}:${n.issue_id}`)).toEqual([`issue_opened:${issue?.id}`]);
     expect(calls()).toBe(2);
@@ -582,14 +448,18 @@ describe('faults: every notification is delivered exactly once', () => {
   it('a publish refused for good is retried later, not every cycle, and then delivered once', async () => {
     const w = await world();
     await pulledFirewall(w, at(1));
-    const { publisher, delivered, calls } = recordingPublisher([new TransportError('no permission', false)]);
+    const {
+      publisher,
+      sent: delivered,
+      calls,
+    } = recorder({ failures: [new TransportError('no permission', false)] });
 
-    await cycle(w, at(30), publisher);
-    await cycle(w, at(30.1), publisher);
+    await cycle(w, at(30), { publisher });
+    await cycle(w, at(30.1), { publisher });
     expect(calls()).toBe(1);
 
-    await cycle(w, at(31.1), publisher);
-    await cycle(w, at(32), publisher);
+    await cycle(w, at(31.1), { publisher });
+    await cycle(w, at(32), { publisher });
     expect(delivered.map((n) => n.event)).toEqual(['issue_opened']);
     expect(calls()).toBe(2);
   });
@@ -602,11 +472,11 @@ describe('faults: every notification is delivered exactly once', () => {
     expect(wanted).not.toBeNull();
     expect(await w.store.issues.putIfAbsent(wanted as Issue)).toBe(true);
 
-    const rules = await runRules({ store: w.store, now: at(30.1), ...guard(w) });
+    const rules = await runRules({ store: w.store, now: at(30.1), ...w.settings });
     await runNotify({ store: w.store, publisher: w.publisher, now: at(30.1) });
     for (const hour of [31, 32, 40]) await cycle(w, at(hour));
 
-    const [issue, ...more] = await issues(w);
+    const [issue, ...more] = await issuesOf(w);
     expect(more).toEqual([]);
     expect(issue?.id).toBe(wanted?.id);
     expect(rules.opened.map((change) => change.issue_id)).toEqual([wanted?.id]);
@@ -620,11 +490,11 @@ describe('faults: every notification is delivered exactly once', () => {
     const wanted = offlineIssueFor(await current(w, fw.id), at(30)) as Issue;
     await w.store.issues.putIfAbsent(wanted);
     // Before the next pass, the firewall pulls again.
-    await dropFile(w, [pull(fw.id, at(30.05))]);
+    await drop(w, [pull(fw.id, at(30.05))]);
 
     for (const hour of [30.1, 31, 40, 50]) await cycle(w, at(hour));
 
-    expect(await issues(w, 'open')).toEqual([]);
+    expect(await issuesOf(w, 'open')).toEqual([]);
     const sent = (await outbox(w)).map((line) => line.event);
     expect(sent.filter((event) => event === 'issue_opened').length).toBe(
       sent.filter((event) => event === 'issue_resolved').length,
@@ -636,8 +506,8 @@ describe('faults: every notification is delivered exactly once', () => {
     await pulledFirewall(w, at(1));
     const now = at(30);
     await ingest({ store: w.store, source: w.source, now });
-    await runRules({ store: w.store, now, ...guard(w) });
-    const [issue] = await issues(w);
+    await runRules({ store: w.store, now, ...w.settings });
+    const [issue] = await issuesOf(w);
     if (!issue) throw new Error('the rule pass opened no issue');
     // The crashed pass claimed the outbox for two minutes and died before publishing.
     expect(await w.store.outbox.claim(issue, 'crashed-pass', now, addSeconds(now, 120))).toBe(true);

@@ -124,7 +124,7 @@ beforeAll(async () => {
     PORT: '0',
     PULLWATCH_CYCLE_SECONDS: '3600',
     // The walk jumps 25 h ahead with no newer pull-log record; the pipeline guard (covered in
-    // detection.test.ts) would rightly hold the offline flip, so it is off for this walk.
+    // pipeline-guard.test.ts) would rightly hold the offline flip, so it is off for this walk.
     PULLWATCH_STALE_AFTER_SECONDS: '0',
   };
   const inherited = { ...process.env } as Record<string, string>;

@@ -18,7 +18,8 @@ import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { CycleMetric, cycleMetrics, toEmf } from '../shared/metrics.ts';
 import type { Store } from '../shared/store.ts';
 import { httpApiEvent, scheduledEvent } from './events.ts';
-import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { freshStore, startTestDb, TEST_SECRET } from './kit/db.ts';
+import { at, T0 } from './kit/time.ts';
 
 /**
  * The Lambda entries as imported source (fast to debug), and the pieces they add: the cycle lock and the

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { setFlagsFromString } from 'node:v8';
@@ -16,21 +14,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../shared/api/app.ts';
 import { runCycle } from '../shared/cycle.ts';
 import { CLOCK_SKEW_SECONDS, FILE_LEASE_SECONDS, type IngestReport, ingest } from '../shared/ingest/index.ts';
-import { DirectorySource, type LogSource, S3Source } from '../shared/ingest/sources.ts';
+import { type LogSource, S3Source } from '../shared/ingest/sources.ts';
 import type { Integration } from '../shared/integration/index.ts';
-import { createIntegration } from '../shared/integration/ops.ts';
-import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { FilePublisher } from '../shared/notify/publishers.ts';
 import { createOrg } from '../shared/org/index.ts';
 import type { PullRecord } from '../shared/pulls/index.ts';
 import { orgOfSnapshot, parseSnapshot } from '../shared/pulls/lapi.ts';
 import { parseLine } from '../shared/pulls/parse.ts';
-import { openStore, type Store } from '../shared/store.ts';
+import { openStore } from '../shared/store.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
-import { at, freshStore, type MeteredStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { integrationWrites, TEST_SECRET, useTestDb } from './kit/db.ts';
+import { put, tempDir, useTempDirs } from './kit/files.ts';
+import { apiGatewayLine, combinedLine, lines, pull, pullRecord } from './kit/lines.ts';
+import { at, T0 } from './kit/time.ts';
+import { addIntegration, current, type World, world } from './kit/world.ts';
 
 /**
- * Issue 3, "Ingest at production grade": every pull-log format, LAPI snapshots, S3, exactly-once files,
+ * Ingest at production grade: every pull-log format, LAPI snapshots, S3, exactly-once files,
  * unreadable files, malformed lines, bounded memory. Real files in temp directories, a real in-memory
  * dynalite, s3rver through the real AWS SDK. Time is injected as `now`, never waited for.
  */
@@ -56,54 +56,8 @@ function withIds(text: string, ids: Record<FixtureKey, string>): string {
   return out;
 }
 
-let db: EmbeddedDb;
-const tempDirs: string[] = [];
-
-beforeAll(async () => {
-  db = await startTestDb();
-});
-
-afterAll(async () => {
-  await db.close();
-  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `pullwatch-${prefix}-`));
-  tempDirs.push(dir);
-  return dir;
-}
-
-// ---- a small world: a fresh table, an organization, a log directory ---------------------------------
-
-interface World {
-  store: MeteredStore;
-  orgId: string;
-  logs: string;
-  source: DirectorySource;
-}
-
-async function world(store?: MeteredStore): Promise<World> {
-  const s = store ?? (await freshStore(db));
-  const logs = await tempDir('ingest');
-  const org = await createOrg(s, 'Acme', T0);
-  return { store: s, orgId: org.id, logs, source: new DirectorySource(logs) };
-}
-
-async function addIntegration(
-  w: World,
-  input: { name: string; kind?: 'firewall' | 'remediation_component'; source?: 'blaas' | 'lapi' },
-  orgId: string = w.orgId,
-): Promise<Integration> {
-  const { integration } = await createIntegration(
-    w.store,
-    TEST_SECRET,
-    orgId,
-    { kind: 'firewall', vendor: 'fortigate', ...input },
-    T0,
-  );
-  return integration;
-}
+useTestDb();
+useTempDirs();
 
 /** The three integrations the fixture files talk about, created for real. */
 async function fixtureIntegrations(w: World): Promise<Record<FixtureKey, Integration>> {
@@ -121,63 +75,7 @@ const idsOf = (integrations: Record<FixtureKey, Integration>) =>
     rc1: integrations.rc1.id,
   }) as Record<FixtureKey, string>;
 
-/** Writes a file into the log directory (creating sub-directories); `mtime` pins its modification time. */
-async function put(w: World, name: string, content: string | Buffer, mtime?: Iso): Promise<string> {
-  const path = join(w.logs, name);
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, content);
-  if (mtime) await utimes(path, new Date(mtime), new Date(mtime));
-  return path;
-}
-
-const lines = (...items: string[]) => `${items.join('\n')}\n`;
-
-function canonical(id: string, time: Iso, extra: Partial<Omit<PullRecord, 'time' | 'integration_id'>> = {}) {
-  return JSON.stringify({
-    time,
-    integration_id: id,
-    method: extra.method ?? 'GET',
-    status: extra.status ?? 200,
-    ip: extra.ip === undefined ? '203.0.113.7' : extra.ip,
-    user_agent: extra.user_agent === undefined ? 'FortiGate/7.4.3' : extra.user_agent,
-    bytes: 51234,
-  });
-}
-
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const pad = (n: number) => String(n).padStart(2, '0');
-/** Common Log Format time in UTC, e.g. `20/Nov/2026:08:00:00 +0000`. */
-function clf(time: Iso): string {
-  const d = new Date(time);
-  return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
-}
-
-function combinedLine(record: PullRecord): string {
-  return `${record.ip ?? '-'} - - [${clf(record.time)}] "${record.method} /v1/integrations/${record.integration_id}/content HTTP/1.1" ${record.status} 0 "-" "${record.user_agent ?? '-'}"`;
-}
-
-function apiGatewayLine(record: PullRecord): string {
-  return JSON.stringify({
-    requestId: randomBytes(8).toString('base64'),
-    ip: record.ip,
-    requestTimeEpoch: Date.parse(record.time),
-    httpMethod: record.method,
-    routeKey: `${record.method} /v1/integrations/{id}/content`,
-    rawPath: `/v1/integrations/${record.integration_id}/content`,
-    status: String(record.status),
-    protocol: 'HTTP/1.1',
-    responseLength: 0,
-    userAgent: record.user_agent,
-  });
-}
-
 const run = (w: World, now: Iso, source: LogSource = w.source) => ingest({ store: w.store, source, now });
-
-async function current(store: Store, integration: Integration): Promise<Integration> {
-  const found = await store.integrations.get(integration.org_id, integration.id);
-  if (!found) throw new Error(`integration ${integration.id} is gone`);
-  return found;
-}
 
 /** The pull facts a user sees about an integration. */
 const pullFacts = (integration: Integration) => ({
@@ -190,9 +88,6 @@ const pullFacts = (integration: Integration) => ({
   last_attempt_user_agent: integration.last_attempt_user_agent,
   rejections: integration.rejections,
 });
-
-/** Writes of integration items, as the metering middleware labels them. */
-const integrationWrites = (store: MeteredStore) => store.usage.requests['write.INT'] ?? 0;
 
 const NOW = at(12); // 2026-11-20T12:00:00.000Z, after every fixture line
 
@@ -393,7 +288,7 @@ describe('ingest of the fixture files', () => {
     });
     expect(report.skipped).toEqual({ other_path: 1 + 1 + 1, unknown_integration: 1 });
 
-    expect(pullFacts(await current(w.store, integrations.fw1))).toEqual({
+    expect(pullFacts(await current(w, integrations.fw1))).toEqual({
       last_pull_at: '2026-11-20T09:11:00.000Z',
       last_pull_ip: '203.0.113.7',
       last_pull_user_agent: FORTI,
@@ -403,7 +298,7 @@ describe('ingest of the fixture files', () => {
       last_attempt_user_agent: FORTI,
       rejections: [],
     });
-    expect(pullFacts(await current(w.store, integrations.fw2))).toEqual({
+    expect(pullFacts(await current(w, integrations.fw2))).toEqual({
       last_pull_at: '2026-11-20T09:12:00.000Z',
       last_pull_ip: '198.51.100.23',
       last_pull_user_agent: PAN,
@@ -414,7 +309,7 @@ describe('ingest of the fixture files', () => {
       // The 401/403 of 08:26-09:10 came before the 09:12 success.
       rejections: ['2026-11-20T09:13:00.000Z'],
     });
-    expect(pullFacts(await current(w.store, integrations.rc1))).toEqual({
+    expect(pullFacts(await current(w, integrations.rc1))).toEqual({
       last_pull_at: '2026-11-20T09:10:10.000Z',
       last_pull_ip: '192.0.2.44',
       last_pull_user_agent: BOUNCER,
@@ -444,13 +339,11 @@ describe('ingest of the fixture files', () => {
     expect(counts(zippedReport)).toEqual(counts(plainReport));
     expect(zippedReport.records).toBe(9);
     for (const key of Object.keys(FIXTURE_IDS) as FixtureKey[]) {
-      expect(pullFacts(await current(zipped.w.store, zipped.integrations[key]))).toEqual(
-        pullFacts(await current(plain.w.store, plain.integrations[key])),
+      expect(pullFacts(await current(zipped.w, zipped.integrations[key]))).toEqual(
+        pullFacts(await current(plain.w, plain.integrations[key])),
       );
     }
-    expect((await current(zipped.w.store, zipped.integrations.fw1)).last_pull_at).toBe(
-      '2026-11-20T08:32:00.000Z',
-    );
+    expect((await current(zipped.w, zipped.integrations.fw1)).last_pull_at).toBe('2026-11-20T08:32:00.000Z');
   });
 });
 
@@ -462,17 +355,17 @@ describe('what counts as a pull', () => {
       w,
       'head.log',
       lines(
-        canonical(fw.id, at(8), { method: 'HEAD', status: 200 }),
-        canonical(fw.id, at(9), { method: 'HEAD', status: 304 }),
-        combinedLine({ ...canonicalRecord(fw.id, at(10)), method: 'HEAD' }),
-        apiGatewayLine({ ...canonicalRecord(fw.id, at(11)), method: 'HEAD' }),
+        pull(fw.id, at(8), { method: 'HEAD', status: 200 }),
+        pull(fw.id, at(9), { method: 'HEAD', status: 304 }),
+        combinedLine({ ...pullRecord(fw.id, at(10)), method: 'HEAD' }),
+        apiGatewayLine({ ...pullRecord(fw.id, at(11)), method: 'HEAD' }),
       ),
     );
 
     const report = await run(w, NOW);
 
     expect(report.records).toBe(4);
-    const after = await current(w.store, fw);
+    const after = await current(w, fw);
     expect(after.last_pull_at).toBeNull();
     expect(after.last_pull_ip).toBeNull();
   });
@@ -482,12 +375,12 @@ describe('what counts as a pull', () => {
     const fw = await addIntegration(w, { name: 'Edge' });
     const never = await addIntegration(w, { name: 'Never succeeded' });
     const failing = (id: string, hours: number, status: number) =>
-      canonical(id, at(hours), { status, ip: '198.51.100.99', user_agent: 'FortiGate/7.6.0' });
+      pull(id, at(hours), { status, ip: '198.51.100.99', user_agent: 'FortiGate/7.6.0' });
     await put(
       w,
       'attempts.jsonl',
       lines(
-        canonical(fw.id, at(8)),
+        pull(fw.id, at(8)),
         failing(fw.id, 9, 401),
         failing(fw.id, 9.25, 429),
         failing(fw.id, 9.5, 503),
@@ -499,7 +392,7 @@ describe('what counts as a pull', () => {
 
     await run(w, NOW);
 
-    expect(pullFacts(await current(w.store, fw))).toEqual({
+    expect(pullFacts(await current(w, fw))).toEqual({
       last_pull_at: at(8),
       last_pull_ip: '203.0.113.7',
       last_pull_user_agent: FORTI,
@@ -510,7 +403,7 @@ describe('what counts as a pull', () => {
       // Only the authentication rejections, not the 429 or the 503.
       rejections: [at(9), at(9.75)],
     });
-    expect(pullFacts(await current(w.store, never))).toMatchObject({
+    expect(pullFacts(await current(w, never))).toMatchObject({
       last_pull_at: null,
       last_attempt_at: at(10),
       last_attempt_status: 429,
@@ -525,27 +418,27 @@ describe('what counts as a pull', () => {
       w,
       'run1.jsonl',
       lines(
-        canonical(fw.id, at(1)),
-        canonical(fw.id, at(2), { status: 401 }),
-        canonical(fw.id, at(2), { status: 401 }), // the same rejection logged twice
-        canonical(fw.id, at(3), { status: 403 }),
-        canonical(fw.id, at(0.5), { status: 401 }), // older than the success: not a rejection
+        pull(fw.id, at(1)),
+        pull(fw.id, at(2), { status: 401 }),
+        pull(fw.id, at(2), { status: 401 }), // the same rejection logged twice
+        pull(fw.id, at(3), { status: 403 }),
+        pull(fw.id, at(0.5), { status: 401 }), // older than the success: not a rejection
       ),
     );
     await run(w, at(4));
-    expect((await current(w.store, fw)).rejections).toEqual([at(2), at(3)]);
+    expect((await current(w, fw)).rejections).toEqual([at(2), at(3)]);
 
-    await put(w, 'run2.jsonl', lines(canonical(fw.id, at(5)), canonical(fw.id, at(5.5), { status: 401 })));
+    await put(w, 'run2.jsonl', lines(pull(fw.id, at(5)), pull(fw.id, at(5.5), { status: 401 })));
     await run(w, at(6));
-    const after = await current(w.store, fw);
+    const after = await current(w, fw);
     expect(after.last_pull_at).toBe(at(5));
     expect(after.rejections).toEqual([at(5.5)]);
 
     // A late file with a rejection from before that success changes nothing.
-    await put(w, 'late.jsonl', lines(canonical(fw.id, at(4.5), { status: 403 })), at(4.5));
+    await put(w, 'late.jsonl', lines(pull(fw.id, at(4.5), { status: 403 })), at(4.5));
     const late = await run(w, at(7));
     expect(late.files_processed).toBe(1);
-    expect((await current(w.store, fw)).rejections).toEqual([at(5.5)]);
+    expect((await current(w, fw)).rejections).toEqual([at(5.5)]);
   });
 
   it('keeps only the newest 20 distinct rejection times, ascending', async () => {
@@ -557,19 +450,17 @@ describe('what counts as a pull', () => {
     await put(
       w,
       'a.jsonl',
-      lines(...shuffled.slice(0, 13).map((time) => canonical(fw.id, time, { status: 401 }))),
+      lines(...shuffled.slice(0, 13).map((time) => pull(fw.id, time, { status: 401 }))),
     );
     await put(
       w,
       'b.jsonl',
-      lines(
-        ...[...shuffled.slice(10), times[24] as Iso].map((time) => canonical(fw.id, time, { status: 403 })),
-      ),
+      lines(...[...shuffled.slice(10), times[24] as Iso].map((time) => pull(fw.id, time, { status: 403 }))),
     );
 
     await run(w, NOW);
 
-    expect((await current(w.store, fw)).rejections).toEqual(times.slice(5));
+    expect((await current(w, fw)).rejections).toEqual(times.slice(5));
   });
 
   it('counts records more than 5 minutes in the future as future_time, and uses the rest', async () => {
@@ -579,10 +470,10 @@ describe('what counts as a pull', () => {
       w,
       'skew.log',
       lines(
-        canonical(fw.id, addSeconds(NOW, CLOCK_SKEW_SECONDS)), // exactly at the allowance: accepted
-        canonical(fw.id, addSeconds(NOW, CLOCK_SKEW_SECONDS + 1)),
-        combinedLine(canonicalRecord(fw.id, addSeconds(NOW, 3600))),
-        apiGatewayLine({ ...canonicalRecord(fw.id, at(24 * 365)), status: 401 }),
+        pull(fw.id, addSeconds(NOW, CLOCK_SKEW_SECONDS)), // exactly at the allowance: accepted
+        pull(fw.id, addSeconds(NOW, CLOCK_SKEW_SECONDS + 1)),
+        combinedLine(pullRecord(fw.id, addSeconds(NOW, 3600))),
+        apiGatewayLine({ ...pullRecord(fw.id, at(24 * 365)), status: 401 }),
       ),
     );
 
@@ -591,7 +482,7 @@ describe('what counts as a pull', () => {
     expect(CLOCK_SKEW_SECONDS).toBe(300);
     expect(report.records).toBe(1);
     expect(report.skipped).toEqual({ future_time: 3 });
-    expect(pullFacts(await current(w.store, fw))).toMatchObject({
+    expect(pullFacts(await current(w, fw))).toMatchObject({
       last_pull_at: addSeconds(NOW, CLOCK_SKEW_SECONDS),
       last_attempt_at: addSeconds(NOW, CLOCK_SKEW_SECONDS),
       rejections: [],
@@ -605,10 +496,10 @@ describe('what counts as a pull', () => {
       w,
       'unknown.log',
       lines(
-        canonical(UNKNOWN_ID, at(8)),
-        canonical('int_abc', at(8)), // not even a possible id
-        combinedLine(canonicalRecord(UNKNOWN_ID, at(9))),
-        canonical(fw.id, at(9)),
+        pull(UNKNOWN_ID, at(8)),
+        pull('int_abc', at(8)), // not even a possible id
+        combinedLine(pullRecord(UNKNOWN_ID, at(9))),
+        pull(fw.id, at(9)),
       ),
     );
 
@@ -624,10 +515,6 @@ describe('what counts as a pull', () => {
     expect(JSON.stringify(Items)).not.toContain('int_abc"');
   });
 });
-
-function canonicalRecord(id: string, time: Iso): PullRecord {
-  return { time, integration_id: id, method: 'GET', status: 200, ip: '203.0.113.7', user_agent: FORTI };
-}
 
 describe('LAPI bouncer snapshots', () => {
   async function lapiWorld() {
@@ -645,7 +532,7 @@ describe('LAPI bouncer snapshots', () => {
       otherOrgNamesake: await addIntegration(
         w,
         { name: 'fw-edge-01', kind: 'remediation_component', source: 'lapi' },
-        other.id,
+        { orgId: other.id },
       ),
     };
   }
@@ -658,7 +545,7 @@ describe('LAPI bouncer snapshots', () => {
 
     expect(report.files_processed).toBe(1);
     expect(report.skipped).toEqual({ unknown_integration: 1 }); // nginx-web-02 has no lapi integration
-    const fwEdge = await current(l.w.store, l.fwEdge);
+    const fwEdge = await current(l.w, l.fwEdge);
     expect(pullFacts(fwEdge)).toMatchObject({
       last_pull_at: '2026-11-20T08:59:58.123Z',
       last_pull_ip: '192.0.2.10',
@@ -666,16 +553,16 @@ describe('LAPI bouncer snapshots', () => {
     });
     expect(fwEdge.lapi).toEqual({ revoked: false, seen_at: at(9) });
 
-    const old = await current(l.w.store, l.oldPfsense);
+    const old = await current(l.w, l.oldPfsense);
     expect(old.last_pull_at).toBe('2026-11-18T06:59:59.000Z');
     expect(old.lapi).toEqual({ revoked: true, seen_at: at(9) });
 
-    const never = await current(l.w.store, l.cfWorker);
+    const never = await current(l.w, l.cfWorker);
     expect(never.last_pull_at).toBeNull();
     expect(never.lapi).toEqual({ revoked: false, seen_at: at(9) });
 
     for (const untouched of [l.blaasNamesake, l.otherOrgNamesake]) {
-      expect(await current(l.w.store, untouched)).toEqual(untouched);
+      expect(await current(l.w, untouched)).toEqual(untouched);
     }
   });
 
@@ -700,7 +587,7 @@ describe('LAPI bouncer snapshots', () => {
     ]);
     await put(l.w, `${l.w.orgId}/engine1-1100.bouncers.json.gz`, gzipSync(revoked), at(11));
     await run(l.w, at(13));
-    let fwEdge = await current(l.w.store, l.fwEdge);
+    let fwEdge = await current(l.w, l.fwEdge);
     expect(fwEdge.lapi).toEqual({ revoked: true, seen_at: at(11) });
     expect(fwEdge.last_pull_at).toBe('2026-11-20T10:30:00.000Z');
     expect(fwEdge.last_pull_user_agent).toBe('crowdsec-firewall-bouncer/v0.0.31');
@@ -709,7 +596,7 @@ describe('LAPI bouncer snapshots', () => {
     await put(l.w, `${l.w.orgId}/engine1-0800.bouncers.json`, fixture(SNAPSHOT_FIXTURE), at(8));
     const late = await run(l.w, at(14));
     expect(late.files_processed).toBe(1);
-    fwEdge = await current(l.w.store, l.fwEdge);
+    fwEdge = await current(l.w, l.fwEdge);
     expect(fwEdge.lapi).toEqual({ revoked: true, seen_at: at(11) });
     expect(fwEdge.last_pull_at).toBe('2026-11-20T10:30:00.000Z');
   });
@@ -727,7 +614,7 @@ describe('LAPI bouncer snapshots', () => {
       { file: 'engine1.bouncers.json', line: 1, reason: 'no_org_in_path', text: 'engine1.bouncers.json' },
     ]);
     for (const integration of [l.fwEdge, l.oldPfsense, l.cfWorker, l.otherOrgNamesake]) {
-      expect(await current(l.w.store, integration)).toEqual(integration);
+      expect(await current(l.w, integration)).toEqual(integration);
     }
   });
 
@@ -748,7 +635,7 @@ describe('LAPI bouncer snapshots', () => {
     const report = await run(l.w, NOW);
 
     expect(report.skipped).toEqual({ future_time: 1 });
-    expect((await current(l.w.store, l.fwEdge)).last_pull_at).toBeNull();
+    expect((await current(l.w, l.fwEdge)).last_pull_at).toBeNull();
   });
 });
 
@@ -758,12 +645,12 @@ describe('files', () => {
   it('processes each file once across runs', async () => {
     const w = await world();
     const fw = await addIntegration(w, { name: 'Edge' });
-    await put(w, 'a.jsonl', lines(canonical(fw.id, at(8))));
-    await put(w, 'b.log', lines(combinedLine(canonicalRecord(fw.id, at(9)))));
+    await put(w, 'a.jsonl', lines(pull(fw.id, at(8))));
+    await put(w, 'b.log', lines(combinedLine(pullRecord(fw.id, at(9)))));
 
     const first = await run(w, NOW);
     const writes = integrationWrites(w.store);
-    const afterFirst = await current(w.store, fw);
+    const afterFirst = await current(w, fw);
     const second = await run(w, at(13));
     const third = await run(w, at(14));
 
@@ -778,7 +665,7 @@ describe('files', () => {
       });
     }
     expect(integrationWrites(w.store)).toBe(writes);
-    expect(await current(w.store, fw)).toEqual(afterFirst);
+    expect(await current(w, fw)).toEqual(afterFirst);
     expect(afterFirst.last_pull_at).toBe(at(9));
   });
 
@@ -786,21 +673,21 @@ describe('files', () => {
     const w = await world();
     const fw = await addIntegration(w, { name: 'Edge' });
     const rc = await addIntegration(w, { name: 'Bouncer', kind: 'remediation_component' });
-    await put(w, 'pulls-2026-11-20T10.jsonl', lines(canonical(fw.id, at(10))), at(10.1));
+    await put(w, 'pulls-2026-11-20T10.jsonl', lines(pull(fw.id, at(10))), at(10.1));
     await run(w, at(11));
 
     await put(
       w,
       'pulls-2026-11-20T02.jsonl',
-      lines(canonical(fw.id, at(2)), canonical(rc.id, at(2.5)), canonical(fw.id, at(2.75), { status: 401 })),
+      lines(pull(fw.id, at(2)), pull(rc.id, at(2.5)), pull(fw.id, at(2.75), { status: 401 })),
       at(2.9),
     );
     const late = await run(w, at(17));
 
     expect(late).toMatchObject({ files_processed: 1, records: 3 });
-    expect((await current(w.store, rc)).last_pull_at).toBe(at(2.5));
+    expect((await current(w, rc)).last_pull_at).toBe(at(2.5));
     // Older than what is known: never moves anything back.
-    expect(pullFacts(await current(w.store, fw))).toMatchObject({
+    expect(pullFacts(await current(w, fw))).toMatchObject({
       last_pull_at: at(10),
       last_attempt_at: at(10),
       last_attempt_status: 200,
@@ -811,7 +698,7 @@ describe('files', () => {
   it("takes over a crashed run's file once its lease has run out", async () => {
     const w = await world();
     const fw = await addIntegration(w, { name: 'Edge' });
-    await put(w, 'a.jsonl', lines(canonical(fw.id, at(8))));
+    await put(w, 'a.jsonl', lines(pull(fw.id, at(8))));
     const [file] = await w.source.list();
     if (!file) throw new Error('no file listed');
     // A run claimed the file at NOW and died before finishing it.
@@ -821,11 +708,11 @@ describe('files', () => {
 
     const during = await run(w, addSeconds(NOW, FILE_LEASE_SECONDS - 60));
     expect(during).toMatchObject({ files_processed: 0, files_skipped: 1 });
-    expect((await current(w.store, fw)).last_pull_at).toBeNull();
+    expect((await current(w, fw)).last_pull_at).toBeNull();
 
     const after = await run(w, addSeconds(NOW, FILE_LEASE_SECONDS + 60));
     expect(after).toMatchObject({ files_processed: 1, files_skipped: 0 });
-    expect((await current(w.store, fw)).last_pull_at).toBe(at(8));
+    expect((await current(w, fw)).last_pull_at).toBe(at(8));
   });
 
   it('reports an unreadable .gz, retries it next run, sets it aside after 3 runs, and never blocks good files', async () => {
@@ -835,7 +722,7 @@ describe('files', () => {
     await put(w, 'garbage.jsonl.gz', Buffer.from('this was never gzip\n'));
     // A real gzip cut short: its first records decompress, then the stream fails. The file teaches nothing.
     const full = gzipSync(
-      lines(...Array.from({ length: 50 }, (_, i) => canonical(victim.id, addSeconds(at(5), i)))),
+      lines(...Array.from({ length: 50 }, (_, i) => pull(victim.id, addSeconds(at(5), i)))),
     );
     await put(w, 'truncated.jsonl.gz', full.subarray(0, full.length - 12));
     const bad = ['garbage.jsonl.gz', 'truncated.jsonl.gz'];
@@ -844,7 +731,7 @@ describe('files', () => {
 
     const reports: IngestReport[] = [];
     for (let runIndex = 1; runIndex <= 4; runIndex += 1) {
-      await put(w, `good-${runIndex}.jsonl`, lines(canonical(fw.id, at(runIndex))));
+      await put(w, `good-${runIndex}.jsonl`, lines(pull(fw.id, at(runIndex))));
       reports.push(await run(w, at(10 + runIndex)));
     }
     const [r1, r2, r3, r4] = reports as [IngestReport, IngestReport, IngestReport, IngestReport];
@@ -862,8 +749,8 @@ describe('files', () => {
     // Set aside: not tried again.
     expect(r4).toMatchObject({ files_failed: [], files_set_aside: [], files_processed: 1, files_skipped: 5 });
 
-    expect((await current(w.store, fw)).last_pull_at).toBe(at(4));
-    expect((await current(w.store, victim)).last_pull_at).toBeNull();
+    expect((await current(w, fw)).last_pull_at).toBe(at(4));
+    expect((await current(w, victim)).last_pull_at).toBeNull();
   });
 
   it('counts malformed lines per reason, with samples (file, line, text cut to 200 chars) in the cycle report', async () => {
@@ -874,16 +761,16 @@ describe('files', () => {
       w,
       'noisy.log',
       lines(
-        canonical(fw.id, at(8)),
+        pull(fw.id, at(8)),
         longGarbage,
         '\u0000\u0001binary\u00ff\u00fe junk',
         JSON.stringify({ time: 'yesterday', integration_id: fw.id, status: 200 }),
         JSON.stringify({ time: at(8), integration_id: fw.id, status: 'ok' }),
         '{"time":"2026-11-20T08:00:00Z","integration_id":',
-        canonical(UNKNOWN_ID, at(8)),
+        pull(UNKNOWN_ID, at(8)),
       ),
     );
-    await put(w, 'other.log', lines('hello', canonical(fw.id, at(9))));
+    await put(w, 'other.log', lines('hello', pull(fw.id, at(9))));
     const dir = await tempDir('outbox');
 
     const cycle = await runCycle({
@@ -913,7 +800,7 @@ describe('files', () => {
       { file: 'other.log', line: 1, reason: 'unrecognized', text: 'hello' },
     ]);
     expect(cycle.ingest).toMatchObject({ lines: 9, records: 3 });
-    expect((await current(w.store, fw)).last_pull_at).toBe(at(9));
+    expect((await current(w, fw)).last_pull_at).toBe(at(9));
   });
 
   async function healthAfterNoisyIngest() {
@@ -923,10 +810,10 @@ describe('files', () => {
       w,
       'acme-noisy.log',
       lines(
-        canonical(fw.id, at(8)),
+        pull(fw.id, at(8)),
         `secret tenant line for ${fw.id} in ${w.orgId}`,
         JSON.stringify({ time: 'yesterday', integration_id: fw.id, status: 200 }),
-        canonical(UNKNOWN_ID, at(8)),
+        pull(UNKNOWN_ID, at(8)),
       ),
     );
     await put(w, 'broken.log.gz', Buffer.from('not gzip'));
@@ -982,16 +869,16 @@ describe('files', () => {
     const fw = await addIntegration(w, { name: 'Edge' });
     const rc = await addIntegration(w, { name: 'Bouncer', kind: 'remediation_component' });
     // A valid-looking record with a 2 MB user agent, and no final newline.
-    await put(w, 'one-huge-line.jsonl', canonical(rc.id, at(9), { user_agent: 'A'.repeat(2 * 1024 * 1024) }));
+    await put(w, 'one-huge-line.jsonl', pull(rc.id, at(9), { user_agent: 'A'.repeat(2 * 1024 * 1024) }));
     await put(
       w,
       'middle.log',
       lines(
-        canonical(fw.id, at(7)),
-        combinedLine(canonicalRecord(fw.id, at(7.5))),
+        pull(fw.id, at(7)),
+        combinedLine(pullRecord(fw.id, at(7.5))),
         `${'{"junk":"'}${'z'.repeat(1024 * 1024)}"}`,
-        canonical(fw.id, at(8)),
-        apiGatewayLine(canonicalRecord(fw.id, at(8.5))),
+        pull(fw.id, at(8)),
+        apiGatewayLine(pullRecord(fw.id, at(8.5))),
       ),
     );
 
@@ -1008,8 +895,8 @@ describe('files', () => {
       { file: 'one-huge-line.jsonl', line: 1, reason: 'too_long' },
     ]);
     for (const sample of report.samples) expect(sample.text.length).toBeLessThanOrEqual(200);
-    expect((await current(w.store, fw)).last_pull_at).toBe(at(8.5));
-    expect((await current(w.store, rc)).last_pull_at).toBeNull();
+    expect((await current(w, fw)).last_pull_at).toBe(at(8.5));
+    expect((await current(w, rc)).last_pull_at).toBeNull();
   });
 
   it('streams a ~50 MB file of canonical lines with bounded memory', async () => {
@@ -1029,7 +916,7 @@ describe('files', () => {
       for (let i = start; i < start + 5000; i += 1) {
         const integration = integrations[i % 3] as Integration;
         const time = new Date(Date.parse(T0) + i * 10).toISOString();
-        chunk.push(canonical(integration.id, time, { user_agent: `FortiGate/7.4.3 (${padding} ${i})` }));
+        chunk.push(pull(integration.id, time, { user_agent: `FortiGate/7.4.3 (${padding} ${i})` }));
       }
       const text = `${chunk.join('\n')}\n`;
       bytes += Buffer.byteLength(text);
@@ -1081,7 +968,7 @@ describe('files', () => {
     expect(report).toMatchObject({ files_processed: 1, lines: LINES, records: LINES, skipped: {} });
     for (const [index, integration] of integrations.entries()) {
       const lastIndex = LINES - 1 - ((LINES - 1 - index) % 3);
-      expect((await current(w.store, integration)).last_pull_at).toBe(
+      expect((await current(w, integration)).last_pull_at).toBe(
         new Date(Date.parse(T0) + lastIndex * 10).toISOString(),
       );
     }
@@ -1141,23 +1028,23 @@ describe('S3 source (s3rver)', () => {
     });
     const prefix = newPrefix();
     const outside = prefix.replace('/pulls/', '/pulls-archive/');
-    await upload(`${prefix}2026/11/20/08.jsonl`, lines(canonical(fw1.id, at(8))));
+    await upload(`${prefix}2026/11/20/08.jsonl`, lines(pull(fw1.id, at(8))));
     await upload(
       `${prefix}2026/11/20/08.log.gz`,
-      gzipSync(lines(combinedLine(canonicalRecord(fw2.id, at(8.25))))),
+      gzipSync(lines(combinedLine(pullRecord(fw2.id, at(8.25))))),
     );
     await upload(`${prefix}${w.orgId}/engine1.bouncers.json.gz`, gzipSync(fixture(SNAPSHOT_FIXTURE)));
-    await upload(`${outside}2026/11/20/09.jsonl`, lines(canonical(fw1.id, at(9)), canonical(rc1.id, at(9))));
-    await upload(`other/${prefix}x.jsonl`, lines(canonical(rc1.id, at(9))));
+    await upload(`${outside}2026/11/20/09.jsonl`, lines(pull(fw1.id, at(9)), pull(rc1.id, at(9))));
+    await upload(`other/${prefix}x.jsonl`, lines(pull(rc1.id, at(9))));
     const source = new S3Source(client, BUCKET, prefix);
 
     const first = await run(w, NOW, source);
 
     expect(first).toMatchObject({ files_seen: 3, files_processed: 3, files_failed: [], records: 2 + 3 });
-    expect((await current(w.store, fw1)).last_pull_at).toBe(at(8));
-    expect((await current(w.store, fw2)).last_pull_at).toBe(at(8.25));
-    expect((await current(w.store, rc1)).last_pull_at).toBeNull();
-    const lapi = await current(w.store, bouncer);
+    expect((await current(w, fw1)).last_pull_at).toBe(at(8));
+    expect((await current(w, fw2)).last_pull_at).toBe(at(8.25));
+    expect((await current(w, rc1)).last_pull_at).toBeNull();
+    const lapi = await current(w, bouncer);
     expect(lapi.last_pull_at).toBe('2026-11-20T08:59:58.123Z');
     expect(lapi.lapi?.revoked).toBe(false);
 
@@ -1172,16 +1059,16 @@ describe('S3 source (s3rver)', () => {
     const fw = await addIntegration(w, { name: 'Edge' });
     const prefix = newPrefix();
     const source = new S3Source(client, BUCKET, prefix);
-    const first = lines(canonical(fw.id, at(8)));
+    const first = lines(pull(fw.id, at(8)));
     await upload(`${prefix}current.jsonl`, first);
     expect(await run(w, at(9), source)).toMatchObject({ files_processed: 1, records: 1 });
 
     await upload(`${prefix}current.jsonl`, first);
     expect(await run(w, at(10), source)).toMatchObject({ files_processed: 0, files_skipped: 1 });
 
-    await upload(`${prefix}current.jsonl`, lines(canonical(fw.id, at(8)), canonical(fw.id, at(10))));
+    await upload(`${prefix}current.jsonl`, lines(pull(fw.id, at(8)), pull(fw.id, at(10))));
     expect(await run(w, at(11), source)).toMatchObject({ files_processed: 1, records: 2 });
-    expect((await current(w.store, fw)).last_pull_at).toBe(at(10));
+    expect((await current(w, fw)).last_pull_at).toBe(at(10));
   });
 
   it('fails and retries an unreadable object without blocking the others', async () => {
@@ -1190,12 +1077,12 @@ describe('S3 source (s3rver)', () => {
     const prefix = newPrefix();
     const source = new S3Source(client, BUCKET, prefix);
     await upload(`${prefix}broken.jsonl.gz`, Buffer.from('not gzip at all'));
-    await upload(`${prefix}good.jsonl`, lines(canonical(fw.id, at(8))));
+    await upload(`${prefix}good.jsonl`, lines(pull(fw.id, at(8))));
 
     const first = await run(w, at(9), source);
     expect(first.files_failed.map((entry) => entry.name)).toEqual([`${prefix}broken.jsonl.gz`]);
     expect(first.files_processed).toBe(1);
-    expect((await current(w.store, fw)).last_pull_at).toBe(at(8));
+    expect((await current(w, fw)).last_pull_at).toBe(at(8));
 
     const second = await run(w, at(10), source);
     expect(second.files_failed.map((entry) => entry.name)).toEqual([`${prefix}broken.jsonl.gz`]);
@@ -1253,7 +1140,7 @@ describe('properties', () => {
         await put(
           w,
           `random-${runIndex}.log`,
-          Buffer.concat([Buffer.from(bytes), Buffer.from(`\n${canonical(fw.id, at(1))}\n`)]),
+          Buffer.concat([Buffer.from(bytes), Buffer.from(`\n${pull(fw.id, at(1))}\n`)]),
         );
         const report = await run(w, addSeconds(NOW, runIndex));
         expect(report).toMatchObject({ files_processed: 1, files_failed: [], files_set_aside: [] });
@@ -1322,8 +1209,8 @@ describe('properties', () => {
       return { w, integrations, ids: integrations.map((integration) => integration.id) };
     }
 
-    const stateOf = async (store: Store, integrations: Integration[]) =>
-      Promise.all(integrations.map(async (integration) => pullFacts(await current(store, integration))));
+    const stateOf = async (w: World, integrations: Integration[]) =>
+      Promise.all(integrations.map(async (integration) => pullFacts(await current(w, integration))));
 
     it('holds for splits over files, re-deliveries, sequential and concurrent runs', async () => {
       const NOW_P = at(2);
@@ -1337,7 +1224,7 @@ describe('properties', () => {
             lines(...records.map((record) => canonicalLine(record, reference.ids))),
           );
           await run(reference.w, NOW_P);
-          const expected = await stateOf(reference.w.store, reference.integrations);
+          const expected = await stateOf(reference.w, reference.integrations);
 
           const subject = await storeWithIntegrations();
           const contents: string[][] = Array.from({ length: files }, () => []);
@@ -1376,7 +1263,7 @@ describe('properties', () => {
           }
 
           expect(processed).toBe(all.length);
-          expect(await stateOf(subject.w.store, subject.integrations)).toEqual(expected);
+          expect(await stateOf(subject.w, subject.integrations)).toEqual(expected);
         }),
         { numRuns: 25 },
       );

@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../shared/api/app.ts';
 import type { Store } from '../shared/store.ts';
-import { T0, TEST_SECRET } from './helpers.ts';
+import { TEST_SECRET } from './kit/db.ts';
+import { T0 } from './kit/time.ts';
 
 /**
  * The served document passes Redocly's recommended rules and Spectral's `spectral:oas` with no error. Both

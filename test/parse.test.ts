@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { type Integration, newIntegration } from '../shared/integration/index.ts';
 import { addRecord, applyPulls, classify, emptySummary, type PullRecord } from '../shared/pulls/index.ts';
 import { MAX_LINE_LENGTH, parseLine } from '../shared/pulls/parse.ts';
-import { at, T0 } from './helpers.ts';
+import { at, T0 } from './kit/time.ts';
 
 // Pure functions only: nothing here touches a database.
 
@@ -16,6 +16,7 @@ const CANONICAL_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const line = (fields: Record<string, unknown>) => JSON.stringify(fields);
 const base = { time: '2026-11-21T10:00:00.000Z', integration_id: ID, status: 200 };
 
+/** A FortiGate created at T0 that never pulled. */
 function integration(overrides: Partial<Integration> = {}): Integration {
   const base = newIntegration(
     {
@@ -106,7 +107,10 @@ describe('parseLine: canonical JSON lines (format 1)', () => {
   });
 
   it('tolerates surrounding whitespace, CR line ends and extra fields', () => {
-    expect(parseLine(`  ${README_LINE}\r`)).toMatchObject({ ok: true, record: { integration_id: 'int_abc' } });
+    expect(parseLine(`  ${README_LINE}\r`)).toMatchObject({
+      ok: true,
+      record: { integration_id: 'int_abc' },
+    });
     expect(
       parseLine(line({ ...base, path: '/v1/integrations/int_abc/content', extra: { a: [1] } })),
     ).toMatchObject({

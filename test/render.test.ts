@@ -13,7 +13,7 @@ import { criticalityOf } from '../shared/issue/types.ts';
 import { isGsm7Basic } from '../shared/notify/gsm7.ts';
 import { renderNotification } from '../shared/notify/render.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
-import { at, T0 } from './helpers.ts';
+import { at, T0 } from './kit/time.ts';
 
 const EVENTS: NotificationEvent[] = ['issue_opened', 'issue_resolved'];
 /** Line breaks (LF, CR, VT, FF, NEL, LS, PS) and C0/C1 control characters, by code point. */
@@ -25,6 +25,7 @@ const hasControl = (text: string) =>
     return code <= 0x1f || (code >= 0x7f && code <= 0x9f);
   });
 
+/** A FortiGate created at T0 whose last pull, at(1), succeeded. */
 function integration(overrides: Partial<Integration> = {}): Integration {
   const base = newIntegration(
     {

@@ -1,83 +1,44 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCycle } from '../shared/cycle.ts';
-import { DirectorySource } from '../shared/ingest/sources.ts';
-import { createIntegration, patchIntegration } from '../shared/integration/ops.ts';
-import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
-import type { Publisher } from '../shared/notify/publishers.ts';
-import type { Notification } from '../shared/notify/render.ts';
-import { createOrg } from '../shared/org/index.ts';
-import { at, freshStore, startTestDb, TEST_SECRET } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { patchIntegration } from '../shared/integration/ops.ts';
+import { useTestDb } from './kit/db.ts';
+import { drop, useTempDirs } from './kit/files.ts';
+import { pull } from './kit/lines.ts';
+import { at } from './kit/time.ts';
+import { addIntegration, cycle, world } from './kit/world.ts';
+
+useTestDb();
+useTempDirs();
 
 /** A maintenance window: `snoozed_until` holds new alerts until then, and detection resumes by itself after. */
 describe('snoozed_until', () => {
-  let db: EmbeddedDb;
-  let dir: string;
-  beforeAll(async () => {
-    db = await startTestDb();
-    dir = await mkdtemp(join(tmpdir(), 'pullwatch-snooze-'));
-  });
-  afterAll(async () => {
-    await db.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-
   it('holds the offline issue while snoozed and opens it, with its true opened_at, when the snooze ends', async () => {
-    const store = await freshStore(db);
-    const sent: Notification[] = [];
-    const publisher: Publisher = {
-      publish: async (notification) => {
-        sent.push(notification);
-        return `m-${sent.length}`;
-      },
-    };
-    const org = await createOrg(store, 'Acme', at(0));
-    const { integration } = await createIntegration(
-      store,
-      TEST_SECRET,
-      org.id,
-      { name: 'Edge', kind: 'firewall' },
-      at(0),
-    );
-    await writeFile(
-      join(dir, 'pulls.jsonl'),
-      `${JSON.stringify({ time: at(1), integration_id: integration.id, method: 'GET', status: 200 })}\n`,
-    );
-    const cycle = (hours: number) =>
-      runCycle({ store, source: new DirectorySource(dir), publisher, now: at(hours), staleAfterSeconds: 0 });
-    await cycle(2);
+    const w = await world({ staleAfterSeconds: 0 });
+    const integration = await addIntegration(w, { name: 'Edge', kind: 'firewall' }, { now: at(0) });
+    await drop(w, [pull(integration.id, at(1))]);
+    await cycle(w, at(2));
 
-    await patchIntegration(store, org.id, integration.id, { snoozed_until: at(30) }, at(3));
-    const during = await cycle(26);
+    await patchIntegration(w.store, w.orgId, integration.id, { snoozed_until: at(30) }, at(3));
+    const during = await cycle(w, at(26));
     expect(during.rules?.opened).toEqual([]);
-    expect(sent).toEqual([]);
-    expect((await store.integrations.get(org.id, integration.id))?.snoozed_until).toBe(at(30));
+    expect(w.sent).toEqual([]);
+    expect((await w.store.integrations.get(w.orgId, integration.id))?.snoozed_until).toBe(at(30));
 
-    const after = await cycle(30.1);
+    const after = await cycle(w, at(30.1));
     expect(after.rules?.opened).toEqual([
       expect.objectContaining({ integration_id: integration.id, type: 'fw_integration_offline', at: at(25) }),
     ]);
-    expect(sent.map((notification) => notification.event)).toEqual(['issue_opened']);
+    expect(w.sent.map((notification) => notification.event)).toEqual(['issue_opened']);
   });
 
   it('refuses a snooze in the past or more than 30 days ahead, and changes nothing', async () => {
-    const store = await freshStore(db);
-    const org = await createOrg(store, 'Acme', at(0));
-    const { integration } = await createIntegration(
-      store,
-      TEST_SECRET,
-      org.id,
-      { name: 'Edge', kind: 'firewall' },
-      at(0),
-    );
+    const w = await world();
+    const integration = await addIntegration(w, { name: 'Edge', kind: 'firewall' }, { now: at(0) });
     for (const until of [at(-1), at(24 * 31), 'tomorrow']) {
       await expect(
-        patchIntegration(store, org.id, integration.id, { snoozed_until: until }, at(1)),
+        patchIntegration(w.store, w.orgId, integration.id, { snoozed_until: until }, at(1)),
       ).rejects.toThrow(/snoozed_until/);
     }
-    const stored = await store.integrations.get(org.id, integration.id);
+    const stored = await w.store.integrations.get(w.orgId, integration.id);
     expect(stored?.snoozed_until).toBeNull();
     expect(stored?.version).toBe(integration.version);
   });

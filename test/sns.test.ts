@@ -1,120 +1,39 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runCycle } from '../shared/cycle.ts';
+import { describe, expect, it } from 'vitest';
 import { TransportError } from '../shared/errors.ts';
-import { DirectorySource } from '../shared/ingest/sources.ts';
-import type { Integration } from '../shared/integration/index.ts';
-import { createIntegration } from '../shared/integration/ops.ts';
 import { type Issue, offlineIssueFor } from '../shared/issue/index.ts';
-import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { isGsm7Basic } from '../shared/notify/gsm7.ts';
 import { SnsPublisher } from '../shared/notify/publishers.ts';
 import { renderNotification } from '../shared/notify/render.ts';
-import { createOrg } from '../shared/org/index.ts';
-import type { Store } from '../shared/store.ts';
 import type { Iso } from '../shared/time.ts';
-import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { useTestDb } from './kit/db.ts';
+import { drop, useTempDirs } from './kit/files.ts';
+import { pull } from './kit/lines.ts';
+import {
+  messageAttributes,
+  messageOf,
+  PUBLISH_OK,
+  snsPublisher as publisherTo,
+  snsClient,
+  snsError,
+  TOPIC_ARN,
+  useSnsEndpoint,
+} from './kit/sns.ts';
+import { at } from './kit/time.ts';
+import { addIntegration, cycle, world } from './kit/world.ts';
 
-const TOPIC_ARN = 'arn:aws:sns:us-east-1:123456789012:pullwatch-alerts';
-const PUBLISH_OK =
-  '<PublishResponse><PublishResult><MessageId>m-1</MessageId></PublishResult></PublishResponse>';
+useTestDb();
+useTempDirs();
+const sns = useSnsEndpoint();
+const snsPublisher = () => publisherTo(sns.endpoint);
 
-// ---- a local SNS endpoint that records every request ---------------------------------------------
-
-interface Reply {
-  status: number;
-  body: string;
-}
-
-const snsError = (code: string, message: string, type = 'Sender') =>
-  `<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>${type}</Type><Code>${code}</Code><Message>${message}</Message></Error><RequestId>r-1</RequestId></ErrorResponse>`;
-
-let db: EmbeddedDb;
-let server: Server;
-let endpoint: string;
-let requests: URLSearchParams[] = [];
-let reply: Reply = { status: 200, body: PUBLISH_OK };
-const tempDirs: string[] = [];
-
-beforeAll(async () => {
-  db = await startTestDb();
-  server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      requests.push(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
-      response.writeHead(reply.status, { 'content-type': 'text/xml' });
-      response.end(reply.body);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-});
-
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await db.close();
-  await Promise.all(tempDirs.map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-beforeEach(() => {
-  requests = [];
-  reply = { status: 200, body: PUBLISH_OK };
-});
-
-const snsPublisher = () =>
-  new SnsPublisher(
-    new SNSClient({
-      region: 'us-east-1',
-      endpoint,
-      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-      maxAttempts: 1,
-    }),
-    TOPIC_ARN,
-  );
-
-/** The message attributes of a Query-protocol Publish, as name -> {DataType, StringValue}. */
-function messageAttributes(
-  request: URLSearchParams,
-): Record<string, { type: string | null; value: string | null }> {
-  const attributes: Record<string, { type: string | null; value: string | null }> = {};
-  for (let n = 1; request.has(`MessageAttributes.entry.${n}.Name`); n += 1) {
-    const name = request.get(`MessageAttributes.entry.${n}.Name`) as string;
-    attributes[name] = {
-      type: request.get(`MessageAttributes.entry.${n}.Value.DataType`),
-      value: request.get(`MessageAttributes.entry.${n}.Value.StringValue`),
-    };
-  }
-  return attributes;
-}
-
-function messageOf(request: URLSearchParams): Record<string, string> {
-  return JSON.parse(request.get('Message') ?? 'null') as Record<string, string>;
-}
-
-// ---- the product side ----------------------------------------------------------------------------
-
-async function firewall(store: Store, orgId: string, name: string): Promise<Integration> {
-  const { integration } = await createIntegration(
-    store,
-    TEST_SECRET,
-    orgId,
-    { name, kind: 'firewall', vendor: 'paloalto' },
-    T0,
-  );
-  return integration;
-}
+/** A Palo Alto firewall of a new world. */
+const firewall = (w: Awaited<ReturnType<typeof world>>, name: string) =>
+  addIntegration(w, { name, kind: 'firewall', vendor: 'paloalto' });
 
 async function offlineIssue(name: string): Promise<Issue> {
-  const store = await freshStore(db);
-  const org = await createOrg(store, 'Acme', T0);
-  const issue = offlineIssueFor(await firewall(store, org.id, name), at(30));
+  const issue = offlineIssueFor(await firewall(await world(), name), at(30));
   if (!issue) throw new Error('expected an offline issue');
   return issue;
 }
@@ -127,8 +46,8 @@ describe('SnsPublisher on the wire', () => {
     const messageId = await snsPublisher().publish(notification);
 
     expect(messageId).toBe('m-1');
-    expect(requests).toHaveLength(1);
-    const request = requests[0] as URLSearchParams;
+    expect(sns.requests).toHaveLength(1);
+    const request = sns.requests[0] as URLSearchParams;
     expect(request.get('Action')).toBe('Publish');
     expect(request.get('TopicArn')).toBe(TOPIC_ARN);
     expect(request.get('MessageStructure')).toBe('json');
@@ -159,7 +78,7 @@ describe('SnsPublisher on the wire', () => {
 
     await snsPublisher().publish(renderNotification(resolved, 'issue_resolved', { now: at(33) }));
 
-    const request = requests[0] as URLSearchParams;
+    const request = sns.requests[0] as URLSearchParams;
     expect(messageAttributes(request).event?.value).toBe('issue_resolved');
     expect(request.get('Subject')).toMatch(/RESOLVED/);
     expect(messageOf(request).sms).toContain('core-fw');
@@ -199,7 +118,7 @@ describe('SnsPublisher on the wire', () => {
   ])(
     'turns $what into a TransportError with retryable $retryable',
     async ({ status, code, type, retryable }) => {
-      reply = { status, body: snsError(code, `${code} from the test endpoint`, type) };
+      sns.reply = { status, body: snsError(code, `${code} from the test endpoint`, type) };
       const notification = renderNotification(await offlineIssue('fw'), 'issue_opened', { now: at(30) });
 
       const error = await snsPublisher()
@@ -212,7 +131,7 @@ describe('SnsPublisher on the wire', () => {
       expect(error).toBeInstanceOf(TransportError);
       expect((error as TransportError).retryable).toBe(retryable);
       expect((error as TransportError).message).toContain(code);
-      expect(requests).toHaveLength(1);
+      expect(sns.requests).toHaveLength(1);
     },
   );
 
@@ -221,15 +140,7 @@ describe('SnsPublisher on the wire', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const publisher = new SnsPublisher(
-      new SNSClient({
-        region: 'us-east-1',
-        endpoint: `http://127.0.0.1:${port}`,
-        credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-        maxAttempts: 1,
-      }),
-      TOPIC_ARN,
-    );
+    const publisher = new SnsPublisher(snsClient(`http://127.0.0.1:${port}`), TOPIC_ARN);
     const notification = renderNotification(await offlineIssue('fw'), 'issue_opened', { now: at(30) });
 
     const error = await publisher.publish(notification).then(
@@ -244,56 +155,39 @@ describe('SnsPublisher on the wire', () => {
 
 describe('a whole cycle publishing to SNS', () => {
   async function setup() {
-    const store = await freshStore(db);
-    const org = await createOrg(store, 'Acme', T0);
-    const dir = await mkdtemp(join(tmpdir(), 'pullwatch-sns-'));
-    tempDirs.push(dir);
-    const logs = join(dir, 'pull-logs');
-    await mkdir(logs);
-    const publisher = snsPublisher();
     // The pipeline guard is off: these tests are about SNS delivery and jump hours ahead with no newer log
-    // record (the guard itself is covered in detection.test.ts).
-    const cycle = async (now: Iso) => {
-      const report = await runCycle({
-        store,
-        source: new DirectorySource(logs),
-        publisher,
-        now,
-        staleAfterSeconds: 0,
-      });
-      expect(report.errors).toEqual([]);
-      return report;
+    // record (the guard itself is covered in pipeline-guard.test.ts).
+    const w = await world({ staleAfterSeconds: 0 });
+    const publisher = snsPublisher();
+    return {
+      w,
+      cycle: (now: Iso) => cycle(w, now, { publisher }),
+      dropPull: (integrationId: string, time: Iso) => drop(w, [pull(integrationId, time)]),
     };
-    const dropPull = (name: string, integrationId: string, time: Iso) =>
-      writeFile(
-        join(logs, name),
-        `${JSON.stringify({ time, integration_id: integrationId, status: 200 })}\n`,
-      );
-    return { store, org, cycle, dropPull };
   }
 
   it('publishes exactly one message per event: opened once, resolved once', async () => {
-    const { store, org, cycle, dropPull } = await setup();
-    const fw = await firewall(store, org.id, 'HQ Palo Alto');
-    await dropPull('a.jsonl', fw.id, at(1));
+    const { w, cycle, dropPull } = await setup();
+    const fw = await firewall(w, 'HQ Palo Alto');
+    await dropPull(fw.id, at(1));
     await cycle(at(2));
-    expect(requests).toEqual([]);
+    expect(sns.requests).toEqual([]);
 
     for (const hour of [26, 27, 30]) await cycle(at(hour));
-    expect(requests.map((request) => messageAttributes(request).event?.value)).toEqual(['issue_opened']);
+    expect(sns.requests.map((request) => messageAttributes(request).event?.value)).toEqual(['issue_opened']);
 
-    await dropPull('b.jsonl', fw.id, at(31));
+    await dropPull(fw.id, at(31));
     for (const hour of [31.5, 32, 40]) await cycle(at(hour));
 
-    const [opened, resolved] = await store.issues.list(org.id, { limit: 10 }).then((page) => page.items);
+    const [opened, resolved] = await w.store.issues.list(w.orgId, { limit: 10 }).then((page) => page.items);
     expect(resolved).toBeUndefined();
-    expect(requests.map((request) => messageAttributes(request).event?.value)).toEqual([
+    expect(sns.requests.map((request) => messageAttributes(request).event?.value)).toEqual([
       'issue_opened',
       'issue_resolved',
     ]);
-    for (const request of requests) {
+    for (const request of sns.requests) {
       expect(request.get('TopicArn')).toBe(TOPIC_ARN);
-      expect(messageAttributes(request).org_id?.value).toBe(org.id);
+      expect(messageAttributes(request).org_id?.value).toBe(w.orgId);
       expect(messageAttributes(request).issue_type?.value).toBe('fw_integration_offline');
       expect(request.get('Subject')).toContain('HQ Palo Alto');
     }
@@ -304,19 +198,19 @@ describe('a whole cycle publishing to SNS', () => {
   });
 
   it('retries a publish the endpoint answered with 500 on the next cycle, and publishes it once', async () => {
-    const { store, org, cycle } = await setup();
-    await firewall(store, org.id, 'edge');
-    reply = { status: 500, body: snsError('InternalError', 'try again', 'Receiver') };
+    const { w, cycle } = await setup();
+    await firewall(w, 'edge');
+    sns.reply = { status: 500, body: snsError('InternalError', 'try again', 'Receiver') };
 
     const failed = await cycle(at(30));
     expect(failed.notify?.failed).toMatchObject([{ event: 'issue_opened', retryable: true }]);
 
-    reply = { status: 200, body: PUBLISH_OK };
+    sns.reply = { status: 200, body: PUBLISH_OK };
     await cycle(at(30.1));
     await cycle(at(31));
 
-    expect(requests).toHaveLength(2);
-    expect(requests.map((request) => messageAttributes(request).event?.value)).toEqual([
+    expect(sns.requests).toHaveLength(2);
+    expect(sns.requests.map((request) => messageAttributes(request).event?.value)).toEqual([
       'issue_opened',
       'issue_opened',
     ]);
