@@ -859,7 +859,10 @@ describe('CORS', () => {
 describe('request ids and the request log', () => {
   it('gives every response a request id that the log line carries, and never logs the key', async () => {
     const lines: string[] = [];
-    const w = await world({ log: (line) => lines.push(line), corsOrigins: ['https://console.example.com'] });
+    const w = await world({
+      log: (message, fields) => lines.push(JSON.stringify({ message, ...fields })),
+      corsOrigins: ['https://console.example.com'],
+    });
     const { readKey, writeKey } = w.tenant;
     const created = await create(w, { name: 'Edge FW' });
     lines.length = 0;

@@ -33,7 +33,7 @@ export interface ApiDeps {
   /** Freshness limit of the pull-log feed, for /v1/health (0: not judged). */
   staleAfterSeconds?: number;
   /** One JSON line per request (request id, method, path, status, time); never headers or bodies. */
-  log?: (line: string) => void;
+  log?: (message: string, fields: Record<string, unknown>) => void;
 }
 
 type Env = { Variables: RequestIdVariables & { caller: Caller } };
@@ -134,18 +134,14 @@ export function createApp(deps: ApiDeps) {
     app.use('*', async (c, next) => {
       const started = performance.now();
       await next();
-      log(
-        JSON.stringify({
-          level: 'info',
-          message: 'request',
-          request_id: c.get('requestId'),
-          method: c.req.method,
-          path: c.req.path,
-          status: c.res.status,
-          ms: Math.round(performance.now() - started),
-          key_id: c.get('caller')?.key_id ?? null,
-        }),
-      );
+      log('request', {
+        request_id: c.get('requestId'),
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round(performance.now() - started),
+        key_id: c.get('caller')?.key_id ?? null,
+      });
     });
   }
   if (deps.corsOrigins && deps.corsOrigins.length > 0) {
