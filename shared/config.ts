@@ -62,3 +62,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   return parsed.data;
 }
+
+/**
+ * Every setting as it is when the environment leaves it out: read off the schema above, which is the one place
+ * a default is written (tests and tools that run a cycle without a configuration take theirs from here).
+ */
+export const defaultConfig: Config = loadConfig({});

@@ -7,7 +7,7 @@ import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { createOrgWithKey } from '../shared/org/index.ts';
 import { runRules } from '../shared/rules/index.ts';
 import type { Store } from '../shared/store/index.ts';
-import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { at, freshStore, SETTINGS, startTestDb, T0, TEST_SECRET } from './helpers.ts';
 
 let db: EmbeddedDb;
 let store: Store;
@@ -673,11 +673,11 @@ describe('issues', () => {
       expect(none.status).toBe(200);
       expect(none.body).toEqual({ items: [], next_cursor: null });
 
-      const early = await runRules({ store: issueStore, now: at(23) });
+      const early = await runRules({ store: issueStore, now: at(23), ...SETTINGS });
       expect(early.opened).toEqual([]);
 
       issueClock = at(25);
-      const report = await runRules({ store: issueStore, now: issueClock });
+      const report = await runRules({ store: issueStore, now: issueClock, ...SETTINGS });
       expect(report.opened).toHaveLength(1);
 
       const list = await call('GET', '/v1/issues?state=open', { key: owner.readKey, ...on });

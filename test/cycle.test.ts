@@ -17,7 +17,7 @@ import { createOrg } from '../shared/org/index.ts';
 import { runRules } from '../shared/rules/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
-import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { at, freshStore, SETTINGS, startTestDb, T0, TEST_SECRET } from './helpers.ts';
 
 let db: EmbeddedDb;
 const tempDirs: string[] = [];
@@ -68,8 +68,10 @@ async function world(options: { staleAfterSeconds?: number } = {}): Promise<Worl
 }
 
 /** The rule settings of a world, for direct runRules calls. */
-const guard = (w: World) =>
-  w.staleAfterSeconds === undefined ? {} : { staleAfterSeconds: w.staleAfterSeconds };
+const guard = (w: World) => ({
+  ...SETTINGS,
+  ...(w.staleAfterSeconds === undefined ? {} : { staleAfterSeconds: w.staleAfterSeconds }),
+});
 
 const quietFilePublisher = (path: string) => new FilePublisher(path, () => {});
 
@@ -605,7 +607,7 @@ describe('faults: every notification is delivered exactly once', () => {
     expect(await w.store.putIssueIfAbsent(wanted as Issue)).toBe(true);
 
     const rules = await runRules({ store: w.store, now: at(30.1), ...guard(w) });
-    await runNotify({ store: w.store, publisher: w.publisher, now: at(30.1) });
+    await runNotify({ store: w.store, publisher: w.publisher, ...SETTINGS, now: at(30.1) });
     for (const hour of [31, 32, 40]) await cycle(w, at(hour));
 
     const [issue, ...more] = await issues(w);
@@ -644,13 +646,23 @@ describe('faults: every notification is delivered exactly once', () => {
     // The crashed pass claimed the outbox for two minutes and died before publishing.
     expect(await w.store.claimNotification(issue, 'crashed-pass', now, addSeconds(now, 120))).toBe(true);
 
-    const during = await runNotify({ store: w.store, publisher: w.publisher, now: addSeconds(now, 60) });
+    const during = await runNotify({
+      store: w.store,
+      publisher: w.publisher,
+      ...SETTINGS,
+      now: addSeconds(now, 60),
+    });
     expect(during.sent).toEqual([]);
     expect(await outbox(w)).toEqual([]);
 
-    const after = await runNotify({ store: w.store, publisher: w.publisher, now: addSeconds(now, 180) });
+    const after = await runNotify({
+      store: w.store,
+      publisher: w.publisher,
+      ...SETTINGS,
+      now: addSeconds(now, 180),
+    });
     expect(after.sent.map((n) => n.issue_id)).toEqual([issue.id]);
-    await runNotify({ store: w.store, publisher: w.publisher, now: addSeconds(now, 600) });
+    await runNotify({ store: w.store, publisher: w.publisher, ...SETTINGS, now: addSeconds(now, 600) });
     await cycle(w, at(31));
 
     expect(events(await outbox(w))).toEqual([`issue_opened:${issue.id}`]);

@@ -22,7 +22,7 @@ import { createOrg, createOrgWithKey } from '../shared/org/index.ts';
 import { runRules } from '../shared/rules/index.ts';
 import { Store, type Transition } from '../shared/store/index.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
-import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { at, freshStore, SETTINGS, startTestDb, T0, TEST_SECRET } from './helpers.ts';
 
 /**
  * Detection and alerting as scenarios: pull-log files go through the real ingest, rule pass and notify pass
@@ -183,6 +183,7 @@ async function cycle(w: World, now: Iso, options: CycleOptions = {}): Promise<Cy
     source: w.source,
     publisher: w.publisher,
     now,
+    ...SETTINGS,
     ...options,
   });
   expect(report.errors).toEqual([]);
@@ -941,9 +942,9 @@ describe('reminders', () => {
           };
         },
       });
-      const b = runNotify({ store: slow, publisher: w.publisher, now });
+      const b = runNotify({ store: slow, publisher: w.publisher, now, ...SETTINGS });
       await bHasRead;
-      const a = await runNotify({ store: w.store, publisher: w.publisher, now });
+      const a = await runNotify({ store: w.store, publisher: w.publisher, now, ...SETTINGS });
       letBGoOn();
       return { a, b: await b };
     };
@@ -1494,7 +1495,8 @@ describe('faults: the final state equals a clean run, and each event is sent exa
     }
     const logs = await tempDir('pullwatch-claim-');
     const { publisher, sent } = recorder();
-    const run = (now: Iso) => runCycle({ store, source: new DirectorySource(logs), publisher, now });
+    const run = (now: Iso) =>
+      runCycle({ store, source: new DirectorySource(logs), publisher, now, ...SETTINGS });
     faults.on = true;
 
     const first = await run(at(25));
@@ -1645,7 +1647,7 @@ describe('cost of the rule pass', () => {
 
     const requests = { ...store.usage.requests };
     const readUnits = store.usage.readUnits;
-    const report = await runRules({ store, now: at(26) });
+    const report = await runRules({ store, now: at(26), ...SETTINGS });
     const reads: Record<string, number> = {};
     for (const [label, count] of Object.entries(store.usage.requests)) {
       const delta = count - (requests[label] ?? 0);

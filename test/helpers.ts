@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { defaultConfig } from '../shared/config.ts';
 import { type EmbeddedDb, startDynalite } from '../shared/local/embedded-db.ts';
 import { Store } from '../shared/store/index.ts';
+
+/** The cycle's settings as shipped: the configuration's defaults (rules and notify take them from the caller). */
+export const SETTINGS = {
+  staleAfterSeconds: defaultConfig.PULLWATCH_STALE_AFTER_SECONDS,
+  reminderSeconds: defaultConfig.PULLWATCH_REMINDER_SECONDS,
+};
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hmac-0123456789';
 

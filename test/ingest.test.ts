@@ -27,7 +27,7 @@ import { orgOfSnapshot, parseSnapshot } from '../shared/pulls/lapi.ts';
 import { parseLine } from '../shared/pulls/parse.ts';
 import { Store } from '../shared/store/index.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
-import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { at, freshStore, SETTINGS, startTestDb, T0, TEST_SECRET } from './helpers.ts';
 
 /**
  * Issue 3, "Ingest at production grade": every pull-log format, LAPI snapshots, S3, exactly-once files,
@@ -890,6 +890,7 @@ describe('files', () => {
       source: w.source,
       publisher: new FilePublisher(join(dir, 'outbox.jsonl'), () => {}),
       now: NOW,
+      ...SETTINGS,
     });
 
     expect(cycle.errors).toEqual([]);

@@ -9,7 +9,7 @@ import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import type { Publisher } from '../shared/notify/publishers.ts';
 import type { Notification } from '../shared/notify/render.ts';
 import { createOrg } from '../shared/org/index.ts';
-import { at, freshStore, startTestDb, TEST_SECRET } from './helpers.ts';
+import { at, freshStore, SETTINGS, startTestDb, TEST_SECRET } from './helpers.ts';
 
 /** A maintenance window: `snoozed_until` holds new alerts until then, and detection resumes by itself after. */
 describe('snoozed_until', () => {
@@ -46,7 +46,14 @@ describe('snoozed_until', () => {
       `${JSON.stringify({ time: at(1), integration_id: integration.id, method: 'GET', status: 200 })}\n`,
     );
     const cycle = (hours: number) =>
-      runCycle({ store, source: new DirectorySource(dir), publisher, now: at(hours), staleAfterSeconds: 0 });
+      runCycle({
+        store,
+        source: new DirectorySource(dir),
+        publisher,
+        now: at(hours),
+        ...SETTINGS,
+        staleAfterSeconds: 0,
+      });
     await cycle(2);
 
     await patchIntegration(store, org.id, integration.id, { snoozed_until: at(30) }, at(3));

@@ -18,7 +18,7 @@ import { renderNotification } from '../shared/notify/render.ts';
 import { createOrg } from '../shared/org/index.ts';
 import type { Store } from '../shared/store/index.ts';
 import type { Iso } from '../shared/time.ts';
-import { at, freshStore, startTestDb, T0, TEST_SECRET } from './helpers.ts';
+import { at, freshStore, SETTINGS, startTestDb, T0, TEST_SECRET } from './helpers.ts';
 
 const TOPIC_ARN = 'arn:aws:sns:us-east-1:123456789012:pullwatch-alerts';
 const PUBLISH_OK =
@@ -259,6 +259,7 @@ describe('a whole cycle publishing to SNS', () => {
         source: new DirectorySource(logs),
         publisher,
         now,
+        ...SETTINGS,
         staleAfterSeconds: 0,
       });
       expect(report.errors).toEqual([]);
