@@ -1200,17 +1200,17 @@ async function play(
     }
     expect(quiet, `step ${index} never became quiet`).toBe(true);
     // Quiet must mean delivered: no issue of the step still owes a message (e.g. parked for a late retry).
-    expect(await owed(s), `step ${index} ended with messages still owed`).toEqual([]);
+    expect(await owed(s, step.at), `step ${index} ended with messages still owed`).toEqual([]);
   }
   return { errors, crashes };
 }
 
-/** Issues that still owe an opened or resolved message. */
-async function owed(s: Scenario): Promise<string[]> {
+/** Issues that still owe an opened or resolved message (reminders aside, so `now` does not matter). */
+async function owed(s: Scenario, now: Iso): Promise<string[]> {
   const names: string[] = [];
   for (const orgId of s.orgName.keys()) {
     for (const issue of (await s.plain.listIssues(orgId, { limit: 100 })).items) {
-      const pending = pendingEvents(issue);
+      const pending = pendingEvents(issue, now, 0);
       if (pending.length > 0) names.push(`${issue.integration_name} ${issue.type}: ${pending.join(',')}`);
     }
   }

@@ -83,7 +83,7 @@ export function renderSubject(issue: Issue, event: NotificationEvent): string {
 export function renderSms(
   issue: Issue,
   event: NotificationEvent,
-  now: Iso = issue.resolved_at ?? issue.detected_at,
+  now: Iso,
 ): string {
   const name = toGsm7(oneLine(issue.integration_name));
   const who = `${noun(issue)} "{name}"`;
