@@ -290,6 +290,29 @@ describe('pullwatch end to end (local runner + CLI + API, injected time)', () =>
     expect(await outbox()).toEqual([]);
   }, 90_000);
 
+  it('status --now derives the status at that instant: online a second before last pull + 24 h, offline at it', async () => {
+    expect(firstPull).not.toBe('');
+    const threshold = Date.parse(firstPull) + 24 * HOUR;
+    const statusAt = async (millis: number) => {
+      const { json } = await cliJson(['status', '--now', iso(millis)]);
+      // biome-ignore lint/suspicious/noExplicitAny: CLI output is checked field by field
+      return json.integrations.find((view: any) => view.id === integrationId);
+    };
+    // No cycle in between: status is a function of the stored facts and the instant asked about.
+    expect(await statusAt(threshold - 1000)).toMatchObject({
+      status: 'online',
+      last_pull_at: firstPull,
+      idle_seconds: 24 * 3600 - 1,
+    });
+    expect(await statusAt(threshold)).toMatchObject({ status: 'offline', idle_seconds: 24 * 3600 });
+    const human = await cli(['status', '--now', iso(threshold)]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(new RegExp(`offline\\s+Edge FW \\(${integrationId}\\)`));
+    const bad = await cli(['status', '--now', 'yesterday-ish']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--now: not a date');
+  }, 90_000);
+
   it('25 h later a cycle opens one fw_integration_offline at last pull + 24 h and notifies it once', async () => {
     expect(firstPull).not.toBe('');
     t2 = iso(Date.parse(t1) + 25 * HOUR);
@@ -432,6 +455,7 @@ describe('pullwatch end to end (local runner + CLI + API, injected time)', () =>
         /org_doesnotexist/,
       ],
       [['cycle', '--now', 'not-a-date', '--json'], /--now/],
+      [['serve', '--now', '2026-11-21T10:00:00Z', '--json'], /real clock/],
       [['status', '--colour', '--json'], /colour/],
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(args)));
