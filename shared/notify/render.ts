@@ -80,11 +80,7 @@ export function renderSubject(issue: Issue, event: NotificationEvent): string {
   return fitName(`[pullwatch] ${TAG[event](issue)}: ${ISSUE_TITLES[issue.type]}: {name}`, name, SUBJECT_MAX);
 }
 
-export function renderSms(
-  issue: Issue,
-  event: NotificationEvent,
-  now: Iso,
-): string {
+export function renderSms(issue: Issue, event: NotificationEvent, now: Iso): string {
   const name = toGsm7(oneLine(issue.integration_name));
   const who = `${noun(issue)} "{name}"`;
   const cause = SHORT_CAUSE[issue.diagnosis.code];
