@@ -53,11 +53,9 @@ export const handler = withLambdaContext(async (event: Pick<ScheduledEvent, 'id'
     event_id: event.id,
     scheduled_at: event.time,
   });
-  logger.info('cycle done', {
-    event_id: event.id,
-    ...summary(report),
-    samples: report.ingest?.samples ?? [],
-  });
+  const fields = { event_id: event.id, ...summary(report), samples: report.ingest?.samples ?? [] };
+  if (report.outcome === 'ok') logger.info('cycle done', fields);
+  else logger.error('cycle done', fields);
   if (report.outcome === 'failed') {
     throw new CycleFailedError(
       `cycle ${now} failed: ${report.errors.map((error) => `${error.stage}: ${error.error}`).join('; ')}`,

@@ -122,8 +122,10 @@ export async function serve(
           now: systemClock(),
           ...cycleSettings(config),
         });
-        if (report.outcome === 'ok') logger.info('cycle done', cycleFields(report));
-        else logger.error('cycle failed', cycleFields(report));
+        // A failed stage is an error line, as in the Lambda cycle; the next cycle retries what it left.
+        const fields = cycleFields(report);
+        if (report.outcome === 'ok') logger.info('cycle done', fields);
+        else logger.error('cycle done', fields);
       } catch (error) {
         logger.error('cycle failed', { error });
       }
