@@ -255,6 +255,7 @@ function combinedLine(integrationId: string, at: Date): string {
   return `203.0.113.7 - - [${day}/${month}/${year}:${time} +0000] "GET /v1/integrations/${integrationId}/content HTTP/1.1" 200 5123 "-" "FortiGate/7.4.3"`;
 }
 
+// Synthesis with three esbuild bundles takes about 30 s on a busy 2-core machine (the same before the logger).
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'pullwatch-bundle-'));
   // The cloud assembly, bundles included, exactly as `cdk synth` writes it.
@@ -341,7 +342,7 @@ beforeAll(async () => {
       };
     }),
   );
-});
+}, 120_000);
 
 afterAll(async () => {
   for (const server of servers) {
