@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { defaultConfig } from '../shared/config.ts';
 import { runCycle } from '../shared/cycle.ts';
 import { withCycleLock } from '../shared/deployment/cycle-lock.ts';
 import { DirectorySource, type LogSource } from '../shared/ingest/sources.ts';
@@ -27,10 +28,14 @@ import { createIntegration } from '../shared/integration/ops.ts';
 import { startDynalite } from '../shared/local/embedded-db.ts';
 import type { Notification } from '../shared/notify/render.ts';
 import { createOrg } from '../shared/org/index.ts';
+import { cycleSettings } from '../shared/runtime.ts';
 import { openStore, type Store } from '../shared/store.ts';
 import { meterUsage, type Usage } from '../shared/table/metering.ts';
 import { TABLE } from '../shared/table/schema.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
+
+/** The cycle's settings as shipped (the configuration's defaults). */
+const SETTINGS = cycleSettings(defaultConfig);
 
 const { values } = parseArgs({
   options: {
@@ -168,6 +173,7 @@ async function main() {
       source: new DirectorySource(dir),
       publisher: new CountingPublisher(),
       now: clock,
+      ...SETTINGS,
     });
 
     let interval = 0;
@@ -193,7 +199,7 @@ async function main() {
       const publisher = new CountingPublisher();
       const started = process.hrtime.bigint();
       const run = await withCycleLock(store.table, { now, leaseUntil: addSeconds(now, 270) }, () =>
-        runCycle({ store, source, publisher, now }),
+        runCycle({ store, source, publisher, now, ...SETTINGS }),
       );
       await store.deployment.get();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;

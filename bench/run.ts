@@ -14,14 +14,19 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { createApp } from '../shared/api/app.ts';
 import { createApiKey } from '../shared/auth/index.ts';
+import { defaultConfig } from '../shared/config.ts';
 import { ingest } from '../shared/ingest/index.ts';
 import { DirectorySource } from '../shared/ingest/sources.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
 import { startDynalite } from '../shared/local/embedded-db.ts';
 import { parseLine } from '../shared/pulls/parse.ts';
 import { runRules } from '../shared/rules/index.ts';
+import { cycleSettings } from '../shared/runtime.ts';
 import { openStore, type Store } from '../shared/store.ts';
 import { meterUsage, type Usage } from '../shared/table/metering.ts';
+
+/** The cycle's settings as shipped (the configuration's defaults). */
+const SETTINGS = cycleSettings(defaultConfig);
 
 const { values } = parseArgs({
   options: {
@@ -127,7 +132,7 @@ async function ruleCost(client: DynamoDBClient, usage: Usage, size: number) {
   await rm(dir, { recursive: true, force: true });
   const readsBefore = usage.readUnits;
   const start = process.hrtime.bigint();
-  const report = await runRules({ store, now });
+  const report = await runRules({ store, now, ...SETTINGS });
   const elapsed = seconds(start);
   const readUnits = usage.readUnits - readsBefore;
   log(

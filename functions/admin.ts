@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { createApiKey } from '../shared/auth/index.ts';
 import { NotFoundError, ValidationError } from '../shared/errors.ts';
+import { logger, withLambdaContext } from '../shared/logger.ts';
 import { createOrgWithKey, OrgName } from '../shared/org/index.ts';
 import { loadSecret } from '../shared/runtime.ts';
-import { iso } from '../shared/time.ts';
-import { config, logJson, store } from './context.ts';
+import { systemClock } from '../shared/time.ts';
+import { config, store } from './context.ts';
 
 /**
  * Operator commands that need the key-hashing secret, for a deployment in AWS: an organization with its first
@@ -21,22 +22,22 @@ export type AdminCommand = z.input<typeof Command>;
 
 const secret = await loadSecret(config);
 
-export const handler = async (event: unknown) => {
+export const handler = withLambdaContext(async (event: unknown) => {
   const parsed = Command.safeParse(event);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     throw new ValidationError(`${first?.path.join('.') || 'command'}: ${first?.message ?? 'invalid'}`);
   }
   const command = parsed.data;
-  const now = iso(new Date());
+  const now = systemClock();
   if (command.command === 'create-org') {
     const { org, key } = await createOrgWithKey(store, secret, command.name, command.scope, now);
-    logJson('organization created', { org_id: org.id, scope: command.scope });
+    logger.info('organization created', { org_id: org.id, scope: command.scope });
     return { org_id: org.id, name: org.name, scope: command.scope, key };
   }
   const org = await store.orgs.get(command.org_id);
   if (!org) throw new NotFoundError(`organization ${command.org_id} does not exist`);
   const { key, record } = await createApiKey(store, secret, org.id, command.scope, now);
-  logJson('API key created', { org_id: org.id, key_id: record.key_id, scope: record.scope });
+  logger.info('API key created', { org_id: org.id, key_id: record.key_id, scope: record.scope });
   return { org_id: org.id, key_id: record.key_id, scope: record.scope, key };
-};
+});

@@ -1,28 +1,21 @@
 import { loadConfig } from '../shared/config.ts';
 import { type Metric, toEmf } from '../shared/metrics.ts';
 import { createStore } from '../shared/runtime.ts';
+import type { Iso } from '../shared/time.ts';
 
 /**
  * What every Lambda shares, built once per cold start: a bad setting fails here, loudly, before any event.
+ * Log lines go through shared/logger.ts.
  */
 export const config = loadConfig();
 export const store = createStore(config);
 
 /**
- * One JSON object per line, straight to stdout. Not `console.log`: with the functions' JSON log format the
- * Lambda runtime wraps console output in its own envelope, which would turn this object into a quoted string,
- * and CloudWatch only extracts Embedded Metric Format documents that are the log event itself.
+ * Metrics as one EMF line; `properties` become searchable log fields next to them. Written straight to stdout,
+ * not through the logger, whose level filter would drop them (at LOG_LEVEL=WARN the "no successful cycle" alarm
+ * would fire for want of data). Why not Powertools Metrics: see shared/metrics.ts.
  */
-function writeLine(object: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify(object)}\n`);
-}
-
-/** One structured log line (CloudWatch Logs Insights reads the JSON fields). */
-export function logJson(message: string, fields: Record<string, unknown>, level = 'INFO'): void {
-  writeLine({ timestamp: new Date().toISOString(), level, message, ...fields });
-}
-
-/** Metrics as one EMF line; `properties` become searchable log fields next to them. */
-export function emitMetrics(metrics: Metric[], properties: Record<string, unknown> = {}): void {
-  writeLine(toEmf(metrics, { deployment: config.PULLWATCH_DEPLOYMENT, at: new Date(), properties }));
+export function emitMetrics(metrics: Metric[], at: Iso, properties: Record<string, unknown> = {}): void {
+  const document = toEmf(metrics, { deployment: config.PULLWATCH_DEPLOYMENT, at: new Date(at), properties });
+  process.stdout.write(`${JSON.stringify(document)}\n`);
 }

@@ -1,11 +1,12 @@
-import type { Context, ScheduledEvent } from 'aws-lambda';
+import type { ScheduledEvent } from 'aws-lambda';
 import { type CycleReport, runCycle } from '../shared/cycle.ts';
 import { withCycleLock } from '../shared/deployment/cycle-lock.ts';
 import { PullwatchError } from '../shared/errors.ts';
+import { logger, withLambdaContext } from '../shared/logger.ts';
 import { cycleMetrics, skippedCycleMetrics } from '../shared/metrics.ts';
 import { createPublisher, createSource, cycleSettings } from '../shared/runtime.ts';
-import { iso } from '../shared/time.ts';
-import { config, emitMetrics, logJson, store } from './context.ts';
+import { addSeconds, systemClock } from '../shared/time.ts';
+import { config, emitMetrics, store } from './context.ts';
 
 const source = createSource(config);
 const publisher = createPublisher(config);
@@ -34,32 +35,31 @@ function summary(report: CycleReport) {
  * Scheduled (EventBridge): one ingest, rules, notify cycle, unless the previous one still runs. The lease ends
  * when this invocation must have ended (its timeout), so a cycle stopped mid-way frees the lock by itself.
  */
-export const handler = async (
-  event: Pick<ScheduledEvent, 'id' | 'time'>,
-  context: Pick<Context, 'getRemainingTimeInMillis'>,
-) => {
-  const started = Date.now();
-  const now = iso(new Date(started));
-  const leaseUntil = iso(new Date(started + context.getRemainingTimeInMillis() + LEASE_MARGIN_MS));
+export const handler = withLambdaContext(async (event: Pick<ScheduledEvent, 'id' | 'time'>, context) => {
+  const now = systemClock();
+  const leaseUntil = addSeconds(now, (context.getRemainingTimeInMillis() + LEASE_MARGIN_MS) / 1000);
   const run = await withCycleLock(store.table, { now, leaseUntil }, () =>
     runCycle({ store, source, publisher, now, ...cycleSettings(config) }),
   );
   if (!run.ran) {
-    emitMetrics(skippedCycleMetrics(), { event_id: event.id });
-    logJson('cycle skipped: the previous cycle still holds the lock', { event_id: event.id });
+    emitMetrics(skippedCycleMetrics(), now, { event_id: event.id });
+    logger.info('cycle skipped: the previous cycle still holds the lock', { event_id: event.id });
     return { outcome: 'skipped' as const };
   }
   const report = run.result;
   const { newest_record_at: newestRecordAt } = await store.deployment.get();
-  emitMetrics(cycleMetrics(report, { durationMs: Date.now() - started, newestRecordAt, now }), {
+  const durationMs = Date.parse(systemClock()) - Date.parse(now);
+  emitMetrics(cycleMetrics(report, { durationMs, newestRecordAt, now }), now, {
     event_id: event.id,
     scheduled_at: event.time,
   });
-  logJson('cycle done', { event_id: event.id, ...summary(report), samples: report.ingest?.samples ?? [] });
+  const fields = { event_id: event.id, ...summary(report), samples: report.ingest?.samples ?? [] };
+  if (report.outcome === 'ok') logger.info('cycle done', fields);
+  else logger.error('cycle done', fields);
   if (report.outcome === 'failed') {
     throw new CycleFailedError(
       `cycle ${now} failed: ${report.errors.map((error) => `${error.stage}: ${error.error}`).join('; ')}`,
     );
   }
   return summary(report);
-};
+});

@@ -7,6 +7,9 @@ import { ConfigError } from './errors.ts';
  */
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+/** The levels Powertools Logger knows, in its spelling (it does not read lower case from the environment). */
+const LogLevel = z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT']);
+
 const EnvSchema = z.object({
   TABLE_NAME: z.string().min(3).default('pullwatch'),
   /** Endpoint of a DynamoDB-compatible server; unset in AWS. */
@@ -46,6 +49,12 @@ const EnvSchema = z.object({
     .pipe(z.array(z.url('each origin must be a URL like https://console.example.com'))),
   /** Name of this deployment (the stack's): the dimension of the cycle's CloudWatch metrics. */
   PULLWATCH_DEPLOYMENT: z.string().min(1).max(255).default('local'),
+  /**
+   * Log level of the functions and the local runner. Powertools reads these itself (POWERTOOLS_LOG_LEVEL first)
+   * and silently ignores a value it does not know, so they are checked here to fail at start instead.
+   */
+  POWERTOOLS_LOG_LEVEL: LogLevel.optional(),
+  LOG_LEVEL: LogLevel.optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(8787),
   HOST: z.string().min(1).default('127.0.0.1'),
 });
@@ -62,3 +71,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   return parsed.data;
 }
+
+/**
+ * Every setting as it is when the environment leaves it out: read off the schema above, which is the one place
+ * a default is written (tests and tools that run a cycle without a configuration take theirs from here).
+ */
+export const defaultConfig: Config = loadConfig({});

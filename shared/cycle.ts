@@ -25,8 +25,8 @@ export async function runCycle(options: {
   publisher: Publisher;
   now: Iso;
   consoleUrl?: string;
-  staleAfterSeconds?: number;
-  reminderSeconds?: number;
+  staleAfterSeconds: number;
+  reminderSeconds: number;
 }): Promise<CycleReport> {
   const { store, now } = options;
   const report: CycleReport = { at: now, outcome: 'ok', ingest: null, rules: null, notify: null, errors: [] };
@@ -41,11 +41,7 @@ export async function runCycle(options: {
   report.ingest = await stage('ingest', () => ingest({ store, source: options.source, now }));
   report.rules = await stage('rules', async () => {
     try {
-      return await runRules({
-        store,
-        now,
-        ...(options.staleAfterSeconds === undefined ? {} : { staleAfterSeconds: options.staleAfterSeconds }),
-      });
+      return await runRules({ store, now, staleAfterSeconds: options.staleAfterSeconds });
     } catch (error) {
       // Keep what the pass did settle in the report, and still count the pass as failed.
       if (error instanceof RulesIncompleteError) report.rules = error.report;
@@ -58,7 +54,7 @@ export async function runCycle(options: {
       publisher: options.publisher,
       now,
       ...(options.consoleUrl ? { consoleUrl: options.consoleUrl } : {}),
-      ...(options.reminderSeconds === undefined ? {} : { reminderSeconds: options.reminderSeconds }),
+      reminderSeconds: options.reminderSeconds,
     }),
   );
   report.outcome = report.errors.length === 0 ? 'ok' : 'failed';

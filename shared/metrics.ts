@@ -6,6 +6,12 @@ import { type Iso, secondsBetween } from './time.ts';
  * The cycle's own health as CloudWatch metrics, written as Embedded Metric Format (EMF) log lines: CloudWatch
  * Logs turns them into metrics, so no API call and no extra permission is needed. The stack's alarms read the
  * same names and dimension from here.
+ *
+ * Written by hand rather than with @aws-lambda-powertools/metrics: Powertools adds a `service` dimension to every
+ * metric and offers no way to leave it out (powertools-lambda-typescript issue 3374). A metric is named by all
+ * its dimensions, so the alarms, which match on `Deployment` alone, would watch a metric no longer written, and a
+ * deployed stack's history would split in two. One document per cycle is all this needs, and the bundle test
+ * checks it against the EMF specification.
  */
 export const METRICS_NAMESPACE = 'Pullwatch';
 /** Every metric carries the deployment's name, so two stacks in one account never mix their numbers. */

@@ -3,6 +3,12 @@ export type Iso = string;
 
 export const iso = (date: Date): Iso => date.toISOString();
 
+/**
+ * The real clock. Only process entries read it (a Lambda handler per invocation, the local runner per cycle or
+ * request, the CLI once per command); everything below them takes `now` as an argument, so tests pin time.
+ */
+export const systemClock = (): Iso => new Date().toISOString();
+
 export const addSeconds = (at: Iso, seconds: number): Iso =>
   new Date(Date.parse(at) + seconds * 1000).toISOString();
 

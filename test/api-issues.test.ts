@@ -22,6 +22,7 @@ import {
 } from './api-kit.ts';
 import { type MeteredStore, startTestDb } from './kit/db.ts';
 import { at } from './kit/time.ts';
+import { SETTINGS } from './kit/world.ts';
 
 let db: EmbeddedDb;
 const stores: MeteredStore[] = [];
@@ -86,10 +87,10 @@ describe('GET /v1/issues', () => {
     await recordPull(w.store, org, byName.rejected as string, at(0.25));
     for (const hours of [1, 1.1, 1.3])
       await recordPull(w.store, org, byName.rejected as string, at(hours), 401);
-    await runRules({ store: w.store, now: at(2), staleAfterSeconds: 0 });
+    await runRules({ store: w.store, now: at(2), ...SETTINGS, staleAfterSeconds: 0 });
     // fw-back pulls again: its issue resolves.
     await recordPull(w.store, org, byName['fw-back'] as string, at(2.5));
-    const report = await runRules({ store: w.store, now: at(3), staleAfterSeconds: 0 });
+    const report = await runRules({ store: w.store, now: at(3), ...SETTINGS, staleAfterSeconds: 0 });
     expect(report.resolved).toHaveLength(1);
     w.clock = at(3);
   });
@@ -169,11 +170,11 @@ describe('issues', () => {
       expect(none.status).toBe(200);
       expect(none.body).toEqual({ items: [], next_cursor: null });
 
-      const early = await runRules({ store: x.store, now: at(23) });
+      const early = await runRules({ store: x.store, now: at(23), ...SETTINGS });
       expect(early.opened).toEqual([]);
 
       x.clock = at(25);
-      const report = await runRules({ store: x.store, now: x.clock });
+      const report = await runRules({ store: x.store, now: x.clock, ...SETTINGS });
       expect(report.opened).toHaveLength(1);
 
       const list = await call('GET', '/v1/issues?state=open', { key: owner.readKey, ...on });

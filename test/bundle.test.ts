@@ -211,6 +211,7 @@ async function invoke(
         AWS_DEFAULT_REGION: REGION,
         AWS_LAMBDA_FUNCTION_NAME: caller,
         AWS_LAMBDA_LOG_FORMAT: 'JSON',
+        AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
         AWS_ACCESS_KEY_ID: 'S3RVER',
         AWS_SECRET_ACCESS_KEY: 'S3RVER',
         AWS_ENDPOINT_URL_DYNAMODB: endpoints.dynamodb ?? '',
@@ -254,6 +255,7 @@ function combinedLine(integrationId: string, at: Date): string {
   return `203.0.113.7 - - [${day}/${month}/${year}:${time} +0000] "GET /v1/integrations/${integrationId}/content HTTP/1.1" 200 5123 "-" "FortiGate/7.4.3"`;
 }
 
+// Synthesis with three esbuild bundles takes about 30 s on a busy 2-core machine (the same before the logger).
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'pullwatch-bundle-'));
   // The cloud assembly, bundles included, exactly as `cdk synth` writes it.
@@ -414,6 +416,15 @@ describe('the bundled Lambda entries, run as deployed', () => {
       (JSON.parse(listed?.body ?? '{}') as { items: Array<{ id: string }> }).items.map((item) => item.id),
     ).toEqual([pulling.id]);
     expect(logs.every((line) => typeof line === 'object')).toBe(true);
+    // One logger line per request, carrying both our request id and the invocation's, cold start on the first.
+    const requests = logs.filter((line) => line.message === 'request');
+    expect(requests.map((line) => [line.request_id, line.function_request_id, line.cold_start])).toEqual([
+      [health?.headers['x-request-id'], 'local-0', true],
+      [denied?.headers['x-request-id'], 'local-1', false],
+      [created?.headers['x-request-id'], 'local-2', false],
+      [listed?.headers['x-request-id'], 'local-3', false],
+    ]);
+    expect(requests.every((line) => line.level === 'INFO' && line.service === 'pullwatch')).toBe(true);
   });
 
   it('cycle: a scheduled event reads the gzip log object, opens the issue, publishes once, and reports EMF metrics', async () => {

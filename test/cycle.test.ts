@@ -12,7 +12,7 @@ import { drop, useTempDirs } from './kit/files.ts';
 import { pull } from './kit/lines.ts';
 import { events, quietFilePublisher, readOutbox, recorder } from './kit/publishers.ts';
 import { at, T0 } from './kit/time.ts';
-import { addIntegration, current, cycle, issuesOf, type World, world } from './kit/world.ts';
+import { addIntegration, current, cycle, issuesOf, SETTINGS, type World, world } from './kit/world.ts';
 
 /**
  * The cycle end to end: ingest, the offline rule and the notify pass, with the outbox file of the product's
@@ -473,7 +473,7 @@ describe('faults: every notification is delivered exactly once', () => {
     expect(await w.store.issues.putIfAbsent(wanted as Issue)).toBe(true);
 
     const rules = await runRules({ store: w.store, now: at(30.1), ...w.settings });
-    await runNotify({ store: w.store, publisher: w.publisher, now: at(30.1) });
+    await runNotify({ store: w.store, publisher: w.publisher, now: at(30.1), ...w.settings });
     for (const hour of [31, 32, 40]) await cycle(w, at(hour));
 
     const [issue, ...more] = await issuesOf(w);
@@ -512,13 +512,23 @@ describe('faults: every notification is delivered exactly once', () => {
     // The crashed pass claimed the outbox for two minutes and died before publishing.
     expect(await w.store.outbox.claim(issue, 'crashed-pass', now, addSeconds(now, 120))).toBe(true);
 
-    const during = await runNotify({ store: w.store, publisher: w.publisher, now: addSeconds(now, 60) });
+    const during = await runNotify({
+      store: w.store,
+      publisher: w.publisher,
+      ...SETTINGS,
+      now: addSeconds(now, 60),
+    });
     expect(during.sent).toEqual([]);
     expect(await outbox(w)).toEqual([]);
 
-    const after = await runNotify({ store: w.store, publisher: w.publisher, now: addSeconds(now, 180) });
+    const after = await runNotify({
+      store: w.store,
+      publisher: w.publisher,
+      ...SETTINGS,
+      now: addSeconds(now, 180),
+    });
     expect(after.sent.map((n) => n.issue_id)).toEqual([issue.id]);
-    await runNotify({ store: w.store, publisher: w.publisher, now: addSeconds(now, 600) });
+    await runNotify({ store: w.store, publisher: w.publisher, ...SETTINGS, now: addSeconds(now, 600) });
     await cycle(w, at(31));
 
     expect(events(await outbox(w))).toEqual([`issue_opened:${issue.id}`]);

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { loadConfig } from '../shared/config.ts';
 import { serve } from '../shared/local/serve.ts';
 
@@ -21,7 +21,11 @@ let tmp: string;
 let dataDir: string;
 let logDir: string;
 let env: Record<string, string>;
+/** What the runner printed for the person who started it (the banner, the first key). */
 const serverLog: string[] = [];
+/** What the runner logged: the logger's JSON lines from stdout and stderr. */
+const logged: Array<Record<string, unknown>> = [];
+const captures: MockInstance[] = [];
 let stop: (() => Promise<void>) | null = null;
 
 let apiBase = '';
@@ -89,12 +93,25 @@ async function outbox(): Promise<Array<Record<string, unknown>>> {
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
-/** Waits for the runner to report something (its startup cycle), by polling its log; never a fixed sleep. */
-async function untilLogged(pattern: RegExp, limitMs = 20_000): Promise<void> {
+/** Takes the logger's JSON lines off a stream and lets everything else (the test runner's own output) through. */
+function captureLogLines(stream: NodeJS.WriteStream): MockInstance {
+  const write = stream.write.bind(stream);
+  return vi.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: never[]) => {
+    const text = String(chunk);
+    if (!text.startsWith('{"level"')) return write(chunk, ...rest);
+    for (const line of text.split('\n').filter(Boolean)) logged.push(JSON.parse(line));
+    return true;
+  }) as typeof stream.write);
+}
+
+/** Waits for the runner to log a line with this message (its startup cycle), by polling; never a fixed sleep. */
+async function untilLogged(messages: string[], limitMs = 20_000): Promise<void> {
   const deadline = Date.now() + limitMs;
-  while (!serverLog.some((line) => pattern.test(line))) {
+  while (!logged.some((line) => messages.includes(String(line.message)))) {
     if (Date.now() > deadline)
-      throw new Error(`the runner never logged ${pattern}; it logged:\n${serverLog.join('\n')}`);
+      throw new Error(
+        `the runner never logged ${messages}; it logged:\n${logged.map((line) => JSON.stringify(line)).join('\n')}`,
+      );
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
@@ -139,13 +156,15 @@ beforeAll(async () => {
     delete inherited[name];
   }
   env = { ...inherited, ...settings };
-  stop = await serve(loadConfig(settings), (line) => serverLog.push(...line.split('\n')));
+  captures.push(captureLogLines(process.stdout), captureLogLines(process.stderr));
+  stop = await serve(loadConfig(settings), (text) => serverLog.push(...text.split('\n')));
   // The startup cycle must be over before logs are dropped, so the timed cycles below are the ones reading them.
-  await untilLogged(/^\[cycle /);
+  await untilLogged(['cycle done', 'cycle failed']);
 }, 60_000);
 
 afterAll(async () => {
   if (stop) await stop();
+  for (const capture of captures) capture.mockRestore();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 }, 60_000);
 
@@ -174,6 +193,20 @@ describe('pullwatch end to end (local runner + CLI + API, injected time)', () =>
     expect(anonymous.headers.get('content-type')).toContain('application/problem+json');
     const list = await api('/v1/integrations');
     expect(list).toEqual({ status: 200, body: { items: [], next_cursor: null } });
+
+    // Requests and cycles are log lines of the one logger; the key was printed, never logged.
+    expect(logged).toContainEqual(
+      expect.objectContaining({
+        level: 'INFO',
+        message: 'request',
+        service: 'pullwatch',
+        request_id: health.headers.get('x-request-id'),
+        path: '/v1/health',
+        status: 200,
+      }),
+    );
+    expect(logged).toContainEqual(expect.objectContaining({ message: 'cycle done', outcome: 'ok' }));
+    expect(JSON.stringify(logged)).not.toContain(writeKey);
   });
 
   it('integration create --json prints the integration with its credentials, once', async () => {
@@ -255,6 +288,29 @@ describe('pullwatch end to end (local runner + CLI + API, injected time)', () =>
     });
     expect(one.body.status).not.toBe('never_pulled');
     expect(await outbox()).toEqual([]);
+  }, 90_000);
+
+  it('status --now derives the status at that instant: online a second before last pull + 24 h, offline at it', async () => {
+    expect(firstPull).not.toBe('');
+    const threshold = Date.parse(firstPull) + 24 * HOUR;
+    const statusAt = async (millis: number) => {
+      const { json } = await cliJson(['status', '--now', iso(millis)]);
+      // biome-ignore lint/suspicious/noExplicitAny: CLI output is checked field by field
+      return json.integrations.find((view: any) => view.id === integrationId);
+    };
+    // No cycle in between: status is a function of the stored facts and the instant asked about.
+    expect(await statusAt(threshold - 1000)).toMatchObject({
+      status: 'online',
+      last_pull_at: firstPull,
+      idle_seconds: 24 * 3600 - 1,
+    });
+    expect(await statusAt(threshold)).toMatchObject({ status: 'offline', idle_seconds: 24 * 3600 });
+    const human = await cli(['status', '--now', iso(threshold)]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(new RegExp(`offline\\s+Edge FW \\(${integrationId}\\)`));
+    const bad = await cli(['status', '--now', 'yesterday-ish']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--now: not a date');
   }, 90_000);
 
   it('25 h later a cycle opens one fw_integration_offline at last pull + 24 h and notifies it once', async () => {
@@ -399,6 +455,7 @@ describe('pullwatch end to end (local runner + CLI + API, injected time)', () =>
         /org_doesnotexist/,
       ],
       [['cycle', '--now', 'not-a-date', '--json'], /--now/],
+      [['serve', '--now', '2026-11-21T10:00:00Z', '--json'], /real clock/],
       [['status', '--colour', '--json'], /colour/],
     ];
     const runs = await Promise.all(cases.map(([args]) => cli(args)));

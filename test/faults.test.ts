@@ -18,6 +18,7 @@ import { pull } from './kit/lines.ts';
 import { recorder } from './kit/publishers.ts';
 import { messageAttributes, snsClient, TOPIC_ARN, useSnsEndpoint } from './kit/sns.ts';
 import { at, T0 } from './kit/time.ts';
+import { SETTINGS } from './kit/world.ts';
 
 /**
  * Faults (SNS errors, DynamoDB throttling, crashes, concurrent cycles) leave the state of a clean run.
@@ -170,19 +171,19 @@ async function play(
     }
     expect(quiet, `step ${index} never became quiet`).toBe(true);
     // Quiet must mean delivered: no issue of the step still owes a message (e.g. parked for a late retry).
-    expect(await owed(s), `step ${index} ended with messages still owed`).toEqual([]);
+    expect(await owed(s, step.at), `step ${index} ended with messages still owed`).toEqual([]);
   }
   return { errors, crashes };
 }
 
 const nameOf = (issue: Issue) => (issue.type === 'pipeline_stale' ? 'pull-log feed' : issue.integration_name);
 
-/** Issues that still owe an opened or resolved message. */
-async function owed(s: Scenario): Promise<string[]> {
+/** Issues that still owe an opened or resolved message (reminders aside, so `now` does not matter). */
+async function owed(s: Scenario, now: Iso): Promise<string[]> {
   const names: string[] = [];
   for (const orgId of s.orgName.keys()) {
     for (const issue of (await s.plain.issues.list(orgId, { limit: 100 })).items) {
-      const pending = pendingEvents(issue);
+      const pending = pendingEvents(issue, now, 0);
       if (pending.length > 0) names.push(`${nameOf(issue)} ${issue.type}: ${pending.join(',')}`);
     }
   }
@@ -388,7 +389,8 @@ describe('faults: the final state equals a clean run, and each event is sent exa
     }
     const logs = await tempDir('claim');
     const { publisher, sent } = recorder();
-    const run = (now: Iso) => runCycle({ store, source: new DirectorySource(logs), publisher, now });
+    const run = (now: Iso) =>
+      runCycle({ store, source: new DirectorySource(logs), publisher, now, ...SETTINGS });
     faults.on = true;
 
     const first = await run(at(25));

@@ -93,8 +93,14 @@ const original = DynamoDBDocumentClient.prototype.send;
 type ApiEvent = Parameters<typeof import('../functions/api.ts')['handler']>[0];
 const apiEvent = (...args: Parameters<typeof httpApiEvent>) => httpApiEvent(...args) as unknown as ApiEvent;
 
+let invocations = 0;
+/** What the Lambda runtime hands each invocation, as far as the entries and the logger read it. */
 const lambdaContext = (remainingMs = 240_000) =>
-  ({ getRemainingTimeInMillis: () => remainingMs }) as unknown as Context;
+  ({
+    awsRequestId: `req-${++invocations}`,
+    functionName: 'pullwatch-test',
+    getRemainingTimeInMillis: () => remainingMs,
+  }) as unknown as Context;
 
 describe('the cycle lock', () => {
   it('is held by one run at a time, even when many start at once', async () => {
@@ -220,11 +226,36 @@ describe('the Lambda entries (source)', () => {
     const admin = await import('../functions/admin.ts');
     const { handler } = await import('../functions/api.ts');
     const { value: created, lines } = await capture(() =>
-      admin.handler({ command: 'create-org', name: 'Acme' }),
+      admin.handler({ command: 'create-org', name: 'Acme' }, lambdaContext()),
     );
     expect(JSON.stringify(lines)).not.toContain(created.key);
-    const context = {} as Context;
-    expect((await handler(apiEvent('GET', '/v1/health'), context)).statusCode).toBe(200);
+    // The logger's line, with the invocation it belongs to.
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 'INFO',
+        message: 'organization created',
+        service: 'pullwatch',
+        org_id: created.org_id,
+        function_request_id: expect.stringMatching(/^req-/),
+        function_name: 'pullwatch-test',
+        cold_start: expect.any(Boolean),
+        timestamp: expect.any(String),
+      }),
+    );
+    const context = lambdaContext();
+    const health = await capture(() => handler(apiEvent('GET', '/v1/health'), context));
+    expect(health.value.statusCode).toBe(200);
+    expect(health.lines).toEqual([
+      expect.objectContaining({
+        level: 'INFO',
+        message: 'request',
+        request_id: health.value.headers?.['x-request-id'],
+        function_request_id: context.awsRequestId,
+        method: 'GET',
+        path: '/v1/health',
+        status: 200,
+      }),
+    ]);
     const denied = await handler(apiEvent('GET', '/v1/integrations'), context);
     expect(denied.statusCode).toBe(401);
     const listed = await handler(
@@ -234,9 +265,15 @@ describe('the Lambda entries (source)', () => {
     expect(listed.statusCode).toBe(200);
     expect(JSON.parse(listed.body ?? '')).toMatchObject({ items: [] });
     await expect(
-      admin.handler({ command: 'create-key', org_id: 'org_ffffffffffffffff', scope: 'read' }),
+      admin.handler(
+        { command: 'create-key', org_id: 'org_ffffffffffffffff', scope: 'read' },
+        lambdaContext(),
+      ),
     ).rejects.toThrow(/does not exist/);
-    const read = await admin.handler({ command: 'create-key', org_id: created.org_id, scope: 'read' });
+    const read = await admin.handler(
+      { command: 'create-key', org_id: created.org_id, scope: 'read' },
+      lambdaContext(),
+    );
     expect(read.key).toMatch(/^pwr_/);
   });
 
@@ -244,7 +281,7 @@ describe('the Lambda entries (source)', () => {
     // The entry reads the real clock, so the integration is made two days old and has never pulled.
     const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000).toISOString();
     const admin = await import('../functions/admin.ts');
-    const { org_id: orgId } = await admin.handler({ command: 'create-org', name: 'Globex' });
+    const { org_id: orgId } = await admin.handler({ command: 'create-org', name: 'Globex' }, lambdaContext());
     await createIntegration(store, TEST_SECRET, orgId, { name: 'Lyon FW', kind: 'firewall' }, twoDaysAgo);
     const cycle = await import('../functions/cycle.ts');
     const first = await capture(() => cycle.handler(scheduledEvent(), lambdaContext()));

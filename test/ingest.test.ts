@@ -27,7 +27,7 @@ import { integrationWrites, TEST_SECRET, useTestDb } from './kit/db.ts';
 import { put, tempDir, useTempDirs } from './kit/files.ts';
 import { apiGatewayLine, combinedLine, lines, pull, pullRecord } from './kit/lines.ts';
 import { at, T0 } from './kit/time.ts';
-import { addIntegration, current, type World, world } from './kit/world.ts';
+import { addIntegration, current, SETTINGS, type World, world } from './kit/world.ts';
 
 /**
  * Ingest at production grade: every pull-log format, LAPI snapshots, S3, exactly-once files,
@@ -778,6 +778,7 @@ describe('files', () => {
       source: w.source,
       publisher: new FilePublisher(join(dir, 'outbox.jsonl'), () => {}),
       now: NOW,
+      ...SETTINGS,
     });
 
     expect(cycle.errors).toEqual([]);

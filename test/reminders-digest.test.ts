@@ -95,9 +95,9 @@ describe('reminders', () => {
     const interleaved = async (now: Iso) => {
       // The same store, except that B's outbox read waits at a gate after reading.
       const slow = outboxReadGate(w.store);
-      const b = runNotify({ store: slow.store, publisher: w.publisher, now });
+      const b = runNotify({ store: slow.store, publisher: w.publisher, now, ...w.settings });
       await slow.read;
-      const a = await runNotify({ store: w.store, publisher: w.publisher, now });
+      const a = await runNotify({ store: w.store, publisher: w.publisher, now, ...w.settings });
       slow.goOn();
       return { a, b: await b };
     };

@@ -9,6 +9,7 @@ import { freshStore, TEST_SECRET, useTestDb } from './kit/db.ts';
 import { drop, tempDir, useTempDirs } from './kit/files.ts';
 import { pull } from './kit/lines.ts';
 import { at, T0 } from './kit/time.ts';
+import { SETTINGS } from './kit/world.ts';
 
 /**
  * What the rule pass reads: the integrations that are due, not the whole table.
@@ -42,7 +43,7 @@ describe('cost of the rule pass', () => {
 
     const requests = { ...store.usage.requests };
     const readUnits = store.usage.readUnits;
-    const report = await runRules({ store, now: at(26) });
+    const report = await runRules({ store, now: at(26), ...SETTINGS });
     const reads: Record<string, number> = {};
     for (const [label, count] of Object.entries(store.usage.requests)) {
       const delta = count - (requests[label] ?? 0);

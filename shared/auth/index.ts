@@ -51,7 +51,7 @@ export async function authenticate(
   store: Store,
   secret: string,
   presented: string,
-  now?: Iso,
+  now: Iso,
 ): Promise<Caller | null> {
   if (!KEY_PATTERN.test(presented)) return null;
   const hash = keyedHash(secret, 'api-key', presented);
@@ -59,10 +59,9 @@ export async function authenticate(
   // The lookup is by hash already; comparing again in constant time guards against a store that matched loosely.
   if (!record || !sameDigest(record.hash, hash)) return null;
   const lastUsed = (record as ApiKeyRecord & { last_used_at?: string }).last_used_at;
-  const at = now ?? new Date().toISOString();
   // Last use is kept to the minute or so; writing it on every request would double the API's write cost.
-  if (!lastUsed || Date.parse(at) - Date.parse(lastUsed) > KEY_TOUCH_SECONDS * 1000) {
-    await store.keys.touch(hash, at, KEY_TOUCH_SECONDS);
+  if (!lastUsed || Date.parse(now) - Date.parse(lastUsed) > KEY_TOUCH_SECONDS * 1000) {
+    await store.keys.touch(hash, now, KEY_TOUCH_SECONDS);
   }
   return { org_id: record.org_id, key_id: record.key_id, scope: record.scope };
 }

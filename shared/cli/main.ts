@@ -14,7 +14,7 @@ import { type LocalContext, openLocal } from '../local/context.ts';
 import { serve, summarizeCycle } from '../local/serve.ts';
 import { createOrg } from '../org/index.ts';
 import { createPublisher, createSource, cycleSettings } from '../runtime.ts';
-import { iso } from '../time.ts';
+import { type Iso, systemClock } from '../time.ts';
 
 const USAGE = `pullwatch: watch that firewalls keep pulling their blocklist
 
@@ -27,10 +27,11 @@ Usage:
   pullwatch key revoke --org ID KEY_ID
   pullwatch integration create --org ID --name NAME --kind firewall|remediation_component
                                [--vendor V] [--source blaas|lapi] [--offline-after SECONDS]
-  pullwatch status [--org ID]
+  pullwatch status [--org ID] [--now ISO]
   pullwatch ingest FILE...
 
-Every command takes --json and then prints exactly one JSON object.`;
+Every command takes --json and then prints exactly one JSON object.
+Every command but serve takes --now ISO: it runs as if the clock said that instant (default: the real clock).`;
 
 class UsageError extends PullwatchError {}
 
@@ -39,8 +40,9 @@ interface Output {
   print(human: string, data: unknown): void;
 }
 
-function parseNow(value: string | undefined): string {
-  if (value === undefined) return iso(new Date());
+/** The command's one clock reading: --now when given, else the real clock, read once here. */
+function parseNow(value: string | undefined): Iso {
+  if (value === undefined) return systemClock();
   const millis = Date.parse(value);
   if (Number.isNaN(millis)) throw new UsageError(`--now: not a date: ${value}`);
   return new Date(millis).toISOString();
@@ -105,7 +107,13 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
     return;
   }
 
-  switch (commandLine.split(' ')[0] === 'serve' ? 'serve' : commandLine) {
+  const serving = commandLine.split(' ')[0] === 'serve';
+  // The runner reads the real clock at every cycle and request; a pinned instant has no meaning there.
+  if (serving && values.now !== undefined)
+    throw new UsageError('serve runs on the real clock; --now is not for it');
+  const now = parseNow(values.now);
+
+  switch (serving ? 'serve' : commandLine) {
     case 'serve': {
       const stop = await serve(config);
       const shutdown = () => {
@@ -121,7 +129,7 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
     case 'org create': {
       const name = rest.join(' ') || (typeof values.name === 'string' ? values.name : '');
       if (!name) throw new UsageError('org create needs a NAME');
-      const org = await withContext(config, ({ store }) => createOrg(store, name, iso(new Date())));
+      const org = await withContext(config, ({ store }) => createOrg(store, name, now));
       out.print(`created organization ${org.name} (${org.id})`, { id: org.id, name: org.name });
       return;
     }
@@ -132,7 +140,7 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
       const { key, record } = await withContext(config, async ({ store, secret }) => {
         if (!(await store.orgs.get(orgId)))
           throw new ValidationError(`organization ${orgId} does not exist`, 'org');
-        return createApiKey(store, secret, orgId, scope, iso(new Date()));
+        return createApiKey(store, secret, orgId, scope, now);
       });
       out.print(`${scope} key for ${orgId} (shown once, stored hashed):\n${key}`, {
         key,
@@ -179,7 +187,6 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
         ...(values.source ? { source: values.source } : {}),
         ...(offlineAfter ? { offline_after_seconds: Number(offlineAfter) } : {}),
       };
-      const now = iso(new Date());
       const created = await withContext(config, async ({ store, secret }) => {
         if (!(await store.orgs.get(orgId)))
           throw new ValidationError(`organization ${orgId} does not exist`, 'org');
@@ -198,7 +205,6 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
       return;
     }
     case 'status': {
-      const now = iso(new Date());
       const result = await withContext(config, async ({ store }) => {
         const orgId = typeof values.org === 'string' ? values.org : await store.orgs.defaultOrg();
         const deployment = await store.deployment.get();
@@ -241,7 +247,6 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
       return;
     }
     case 'cycle': {
-      const now = parseNow(values.now);
       const report = await withContext(config, ({ store }) =>
         runCycle({
           store,
@@ -264,7 +269,6 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
         const paths = [sub, ...rest].filter((path): path is string => Boolean(path));
         if (paths.length === 0) throw new UsageError('ingest needs at least one FILE');
         const source = await filesSource(paths);
-        const now = parseNow(values.now);
         const report = await withContext(config, ({ store }) => ingest({ store, source, now }));
         out.print(
           `files ${report.files_processed} (skipped ${report.files_skipped}), records ${report.records}, integrations updated ${report.integrations_updated}`,

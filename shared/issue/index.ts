@@ -164,13 +164,13 @@ export function pipelineIssue(
  * The notification events of an issue that are due at `now` and not yet delivered, in the order they
  * happened. A reminder is due every `reminderSeconds` (0: never) after the opening or the last reminder.
  */
-export function pendingEvents(issue: Issue, now?: Iso, reminderSeconds = 0): NotificationEvent[] {
+export function pendingEvents(issue: Issue, now: Iso, reminderSeconds: number): NotificationEvent[] {
   const events: NotificationEvent[] = [];
   const opened = issue.notified.issue_opened;
   if (!opened) events.push('issue_opened');
   if (issue.state === 'resolved') {
     if (!issue.notified.issue_resolved) events.push('issue_resolved');
-  } else if (opened && now !== undefined && reminderSeconds > 0) {
+  } else if (opened && reminderSeconds > 0) {
     const last = issue.notified.issue_reminder ?? opened;
     if (addSeconds(last, reminderSeconds) <= now) events.push('issue_reminder');
   }

@@ -4,9 +4,10 @@ import { serve as serveHttp } from '@hono/node-server';
 import { createApp } from '../api/app.ts';
 import type { Config } from '../config.ts';
 import { type CycleReport, runCycle } from '../cycle.ts';
+import { logger } from '../logger.ts';
 import { createOrgWithKey } from '../org/index.ts';
 import { apiSettings, createPublisher, createSource, cycleSettings } from '../runtime.ts';
-import { iso } from '../time.ts';
+import { systemClock } from '../time.ts';
 import { openLocal, outboxPath } from './context.ts';
 
 /** One line about a cycle, for the console. */
@@ -23,13 +24,29 @@ export function summarizeCycle(report: CycleReport): string {
   return `[cycle ${report.at}] ${report.outcome}: ${parts.join(', ')}${errors}`;
 }
 
+/** The counts of a cycle, as the fields of its log line. */
+function cycleFields(report: CycleReport) {
+  return {
+    at: report.at,
+    outcome: report.outcome,
+    files_processed: report.ingest?.files_processed ?? 0,
+    records: report.ingest?.records ?? 0,
+    integrations_updated: report.ingest?.integrations_updated ?? 0,
+    opened: report.rules?.opened.length ?? 0,
+    resolved: report.rules?.resolved.length ?? 0,
+    sent: report.notify?.sent.length ?? 0,
+    errors: report.errors,
+  };
+}
+
 /**
  * `npm start`: the embedded database, the API on HOST:PORT and a cycle every PULLWATCH_CYCLE_SECONDS, all in
- * this process. Returns a function that stops everything.
+ * this process. Returns a function that stops everything. `print` shows the banner (and the first API key,
+ * once) to the person who started it; requests and cycles are logged as JSON lines through the logger.
  */
 export async function serve(
   config: Config,
-  log: (line: string) => void = console.log,
+  print: (text: string) => void = console.log,
 ): Promise<() => Promise<void>> {
   await mkdir(config.PULLWATCH_LOG_DIR, { recursive: true });
   const context = await openLocal(config, { publish: true });
@@ -42,13 +59,19 @@ export async function serve(
       secret,
       'Default organization',
       'write',
-      iso(new Date()),
+      systemClock(),
     );
     if (await store.orgs.setDefaultOrg(org.id, org.created_at))
       firstKey = { orgId: org.id, orgName: org.name, key };
   }
 
-  const app = createApp({ store, secret, now: () => iso(new Date()), ...apiSettings(config) });
+  const app = createApp({
+    store,
+    secret,
+    ...apiSettings(config),
+    now: systemClock,
+    log: (message, fields) => logger.info(message, fields),
+  });
   const server = await new Promise<ReturnType<typeof serveHttp>>((resolveServer, reject) => {
     const started = serveHttp({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
       resolveServer(started),
@@ -59,7 +82,7 @@ export async function serve(
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   const base = `http://${config.HOST}:${port}`;
 
-  log(
+  print(
     [
       'pullwatch is running',
       `  API        ${base}/v1   (no-auth health check: ${base}/v1/health)`,
@@ -69,7 +92,7 @@ export async function serve(
     ].join('\n'),
   );
   if (firstKey) {
-    log(
+    print(
       [
         '',
         `First start: created organization "${firstKey.orgName}" (${firstKey.orgId}) and a write API key.`,
@@ -96,12 +119,15 @@ export async function serve(
           store,
           source,
           publisher,
-          now: iso(new Date()),
+          now: systemClock(),
           ...cycleSettings(config),
         });
-        log(summarizeCycle(report));
+        // A failed stage is an error line, as in the Lambda cycle; the next cycle retries what it left.
+        const fields = cycleFields(report);
+        if (report.outcome === 'ok') logger.info('cycle done', fields);
+        else logger.error('cycle done', fields);
       } catch (error) {
-        log(`[cycle] failed: ${error instanceof Error ? error.message : String(error)}`);
+        logger.error('cycle failed', { error });
       }
       // The next cycle is planned after this one ends, so two never overlap within this process.
       if (!stopped) timer = setTimeout(tick, config.PULLWATCH_CYCLE_SECONDS * 1000);

@@ -18,7 +18,6 @@ export const CLAIM_SECONDS = 300;
 const PERMANENT_FAILURE_RETRY_SECONDS = 3600;
 /** More notifications than this for one organization in one pass become one digest. */
 export const STORM_THRESHOLD = 10;
-export const DEFAULT_REMINDER_SECONDS = 86_400;
 
 export interface NotifyReport {
   sent: Array<
@@ -32,8 +31,8 @@ export interface NotifyOptions {
   publisher: Publisher;
   now: Iso;
   consoleUrl?: string;
-  /** Seconds between reminders of an open issue; 0 turns reminders off. */
-  reminderSeconds?: number;
+  /** Seconds between reminders of an open issue; 0 turns reminders off. PULLWATCH_REMINDER_SECONDS. */
+  reminderSeconds: number;
 }
 
 /** An issue whose outbox this pass holds, with the events it owes. */
@@ -64,8 +63,7 @@ async function isOrphan(store: Store, issue: Issue, now: Iso): Promise<boolean> 
  * standard topics cannot deduplicate.)
  */
 export async function runNotify(options: NotifyOptions): Promise<NotifyReport> {
-  const { store, now } = options;
-  const reminderSeconds = options.reminderSeconds ?? DEFAULT_REMINDER_SECONDS;
+  const { store, now, reminderSeconds } = options;
   const report: NotifyReport = { sent: [], failed: [] };
   const byOrg = new Map<string, Claimed[]>();
 

@@ -101,11 +101,7 @@ function messageParts(issue: Issue, event: NotificationEvent, now: Iso): Message
   };
 }
 
-export function renderSms(
-  issue: Issue,
-  event: NotificationEvent,
-  now: Iso = issue.resolved_at ?? issue.detected_at,
-): string {
+export function renderSms(issue: Issue, event: NotificationEvent, now: Iso): string {
   // The fixed words are plain ASCII; only the name can bring in characters outside GSM-7.
   const template = ISSUE_TYPE_INFO[issue.type].sms[event](messageParts(issue, event, now));
   const subject = subjectOf(issue);

@@ -13,7 +13,6 @@ import type { Store } from '../store.ts';
 import { addSeconds, type Iso } from '../time.ts';
 
 const MAX_CONFLICT_RETRIES = 5;
-export const DEFAULT_STALE_AFTER_SECONDS = 7200;
 
 export interface IssueChange {
   issue_id: string;
@@ -46,8 +45,8 @@ export class RulesIncompleteError extends Error {
 export interface RulesOptions {
   store: Store;
   now: Iso;
-  /** Pull logs older than this hold offline flips (0 turns the guard off). */
-  staleAfterSeconds?: number;
+  /** Pull logs older than this hold offline flips (0 turns the guard off); PULLWATCH_STALE_AFTER_SECONDS. */
+  staleAfterSeconds: number;
 }
 
 /**
@@ -61,8 +60,7 @@ export interface RulesOptions {
  * so the next pass redoes the same, harmless, first write and completes the second.
  */
 export async function runRules(options: RulesOptions): Promise<RulesReport> {
-  const { store, now } = options;
-  const staleAfter = options.staleAfterSeconds ?? DEFAULT_STALE_AFTER_SECONDS;
+  const { store, now, staleAfterSeconds: staleAfter } = options;
   const report: RulesReport = {
     candidates: 0,
     opened: [],

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { defaultConfig } from '../../shared/config.ts';
 import { type CycleReport, runCycle } from '../../shared/cycle.ts';
 import { DirectorySource } from '../../shared/ingest/sources.ts';
 import type { Integration, NewIntegration } from '../../shared/integration/index.ts';
@@ -22,11 +23,15 @@ import { T0 } from './time.ts';
  * and `useTempDirs()` at the top of the file.
  */
 
-/** Cycle settings: the pipeline guard's freshness limit and the reminder interval (undefined: the product default). */
-export interface CycleSettings {
-  staleAfterSeconds?: number;
-  reminderSeconds?: number;
-}
+/** The cycle's settings as shipped: the configuration's defaults (rules and notify take them from the caller). */
+export const SETTINGS = {
+  staleAfterSeconds: defaultConfig.PULLWATCH_STALE_AFTER_SECONDS,
+  reminderSeconds: defaultConfig.PULLWATCH_REMINDER_SECONDS,
+};
+export type Settings = typeof SETTINGS;
+
+/** Cycle settings to change: the pipeline guard's freshness limit and the reminder interval (unset: shipped default). */
+export type CycleSettings = Partial<Settings>;
 
 export interface World {
   store: MeteredStore;
@@ -46,7 +51,7 @@ export interface World {
    */
   heartbeat: Integration | null;
   /** The settings every `cycle()` of this world runs with, unless the call overrides them. */
-  settings: CycleSettings;
+  settings: Settings;
 }
 
 export async function world(options: CycleSettings & { heartbeat?: boolean } = {}): Promise<World> {
@@ -80,7 +85,7 @@ export async function world(options: CycleSettings & { heartbeat?: boolean } = {
     sent,
     outbox,
     heartbeat,
-    settings,
+    settings: { ...SETTINGS, ...settings },
   };
 }
 
