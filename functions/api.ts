@@ -1,6 +1,6 @@
 import { handle } from 'hono/aws-lambda';
 import { createApp } from '../shared/api/app.ts';
-import { logger, withLambdaContext } from '../shared/logger.ts';
+import { withLambdaContext } from '../shared/logger.ts';
 import { apiSettings, loadSecret } from '../shared/runtime.ts';
 import { systemClock } from '../shared/time.ts';
 import { config, store } from './context.ts';
@@ -14,8 +14,6 @@ const app = handle(
     secret,
     ...apiSettings(config),
     now: systemClock,
-    // One line per request with its request id (the id every response carries); never a header or a body.
-    log: (message, fields) => logger.info(message, fields),
   }),
 );
 

@@ -1,6 +1,7 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { expect } from 'vitest';
 import { type ApiDeps, createApp } from '../shared/api/app.ts';
+import type { Log } from '../shared/api/problem.ts';
 import { createApiKey } from '../shared/auth/index.ts';
 import type { Integration } from '../shared/integration/index.ts';
 import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
@@ -152,6 +153,15 @@ export interface World {
   clock: Iso;
   tenant: Tenant;
   call: ReturnType<typeof client>;
+  /** What the API logged, unless the world was given its own `log`. */
+  log: Array<Record<string, unknown>>;
+}
+
+/** A log that keeps each record as `{message, level, ...fields}`, for tests that read what the API logged. */
+export function recordLog(records: Array<Record<string, unknown>>): Log {
+  const keep = (level: string) => (message: string, fields: Record<string, unknown>) =>
+    records.push({ message, level, ...fields });
+  return { info: keep('info'), warn: keep('warn'), error: keep('error') };
 }
 
 /** The same store with some methods of one data module replaced (faults a real server cannot produce). */
@@ -177,7 +187,16 @@ export async function world(
   stores.push(store);
   const tenant = await newTenant(store);
   const w = { store, clock: T0, tenant } as World;
-  w.app = createApp({ store, secret: TEST_SECRET, now: () => w.clock, staleAfterSeconds: 7200, ...options });
+  // Request lines are kept, not printed: a test that reads them passes its own `log`.
+  w.log = [];
+  w.app = createApp({
+    store,
+    secret: TEST_SECRET,
+    now: () => w.clock,
+    staleAfterSeconds: 7200,
+    log: recordLog(w.log),
+    ...options,
+  });
   w.call = client(w.app, errors);
   return w;
 }

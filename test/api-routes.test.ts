@@ -1,6 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type ApiDeps, createApp } from '../shared/api/app.ts';
 import { verifyCredentials } from '../shared/auth/index.ts';
@@ -21,6 +21,7 @@ import {
   world as makeWorld,
   newTenant,
   type Reply,
+  recordLog,
   stored,
   type Tenant,
   type World,
@@ -264,7 +265,7 @@ describe('request ids and the request log', () => {
   it('gives every response a request id that the log line carries, and never logs the key', async () => {
     const lines: Array<Record<string, unknown>> = [];
     const w = await world({
-      log: (message, fields) => lines.push({ message, ...fields }),
+      log: recordLog(lines),
       corsOrigins: ['https://console.example.com'],
     });
     const { readKey, writeKey } = w.tenant;
@@ -334,33 +335,33 @@ describe('request ids and the request log', () => {
       },
     });
     const missingTable = openStore(w.store.table.client, `${tableName}_missing`);
-    const errorLog = vi.spyOn(console, 'error').mockImplementation(() => {});
-    try {
-      const apps = [
-        createApp({ store: failing, secret: TEST_SECRET, now: () => T0, staleAfterSeconds: 7200 }),
-        createApp({ store: missingTable, secret: TEST_SECRET, now: () => T0, staleAfterSeconds: 7200 }),
-      ];
-      for (const app of apps) {
-        const call = client(app, errorBodies);
-        for (const [method, path, options] of [
-          ['GET', '/v1/integrations', { key: w.tenant.readKey }],
-          ['GET', '/v1/health', {}],
-        ] as const) {
-          const reply = await call(method, path, options);
-          if (reply.status === 200) continue;
-          expectProblem(reply, 500, 'Internal error');
-          expectNoLeak(reply.text, tableName);
-          expect(reply.text).not.toContain('123456789012');
-          expect(reply.text).not.toContain('not authorized');
-          const id = reply.headers.get('x-request-id');
-          expect(reply.body.request_id).toBe(id);
-          expect(errorLog.mock.calls.some((args) => String(args[0]).includes(String(id)))).toBe(true);
-        }
+    const logged: Array<Record<string, unknown>> = [];
+    const log = recordLog(logged);
+    const apps = [
+      createApp({ store: failing, secret: TEST_SECRET, now: () => T0, staleAfterSeconds: 7200, log }),
+      createApp({ store: missingTable, secret: TEST_SECRET, now: () => T0, staleAfterSeconds: 7200, log }),
+    ];
+    for (const app of apps) {
+      const call = client(app, errorBodies);
+      for (const [method, path, options] of [
+        ['GET', '/v1/integrations', { key: w.tenant.readKey }],
+        ['GET', '/v1/health', {}],
+      ] as const) {
+        const reply = await call(method, path, options);
+        if (reply.status === 200) continue;
+        expectProblem(reply, 500, 'Internal error');
+        expectNoLeak(reply.text, tableName);
+        expect(reply.text).not.toContain('123456789012');
+        expect(reply.text).not.toContain('not authorized');
+        const id = reply.headers.get('x-request-id');
+        expect(reply.body.request_id).toBe(id);
+        // The details stay in the log, at error level, under the request id.
+        expect(logged).toContainEqual(
+          expect.objectContaining({ message: 'unhandled error', level: 'error', request_id: id }),
+        );
       }
-      expect(errorLog).toHaveBeenCalled();
-    } finally {
-      errorLog.mockRestore();
     }
+    expect(logged.some((record) => record.level === 'error')).toBe(true);
   });
 });
 
@@ -652,7 +653,7 @@ describe('the error mapping', () => {
       secret: TEST_SECRET,
       now: () => T0,
       staleAfterSeconds: 7200,
-      log: (message, fields) => lines.push({ message, ...fields }),
+      log: recordLog(lines),
     });
     const call = client(app, errorBodies);
     const reply = await call('PATCH', `/v1/integrations/${created.id}`, {
@@ -691,7 +692,7 @@ describe('the error mapping', () => {
       secret: TEST_SECRET,
       now: () => T0,
       staleAfterSeconds: 7200,
-      log: (message, fields) => lines.push({ message, ...fields }),
+      log: recordLog(lines),
     });
     const reply = await client(app, errorBodies)('GET', '/v1/integrations', { key: w.tenant.readKey });
     expectProblem(reply, 503, 'Service unavailable');
@@ -714,7 +715,7 @@ describe('the error mapping', () => {
       secret: TEST_SECRET,
       now: () => T0,
       staleAfterSeconds: 7200,
-      log: (message, fields) => lines.push({ message, ...fields }),
+      log: recordLog(lines),
     });
     const reply = await client(app, errorBodies)('GET', '/v1/health');
     expectProblem(reply, 500, 'Internal error');

@@ -3,6 +3,7 @@ import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { authenticate } from '../auth/index.ts';
 import { ForbiddenError, UnauthorizedError } from '../errors.ts';
+import { logger } from '../logger.ts';
 import type { Store } from '../store.ts';
 import type { Iso } from '../time.ts';
 import { type ApiDocument, docsRoutes } from './docs.ts';
@@ -23,7 +24,10 @@ export interface ApiDeps {
   staleAfterSeconds: number;
   /** Browser origins allowed to call the API (the console's); none by default. */
   corsOrigins?: string[];
-  /** One record per request (request ids, method, path, status, time) and one per unhandled error. */
+  /**
+   * One record per request (request ids, method, path, status, time) and one per unhandled error: the project's
+   * logger unless a test records them.
+   */
   log?: Log;
 }
 
@@ -40,7 +44,8 @@ const INFO = {
 
 /** The HTTP API, the same app locally (node server) and in Lambda (`hono/aws-lambda`). */
 export function createApp(deps: ApiDeps) {
-  const { store, secret, now, log } = deps;
+  const { store, secret, now } = deps;
+  const log = deps.log ?? logger;
   const routeDeps: RouteDeps = { store, secret, now, staleAfterSeconds: deps.staleAfterSeconds };
   const app = router();
 
@@ -51,22 +56,20 @@ export function createApp(deps: ApiDeps) {
     c.header('X-Request-Id', id);
     await next();
   });
-  if (log) {
-    app.use('*', async (c, next) => {
-      const started = performance.now();
-      await next();
-      log('request', {
-        request_id: c.get('requestId'),
-        // API Gateway's own id, to find the same request in its access log; null outside Lambda.
-        api_gateway_request_id: c.env?.event?.requestContext?.requestId ?? null,
-        method: c.req.method,
-        path: c.req.path,
-        status: c.res.status,
-        ms: Math.round(performance.now() - started),
-        key_id: c.get('caller')?.key_id ?? null,
-      });
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    await next();
+    log.info('request', {
+      request_id: c.get('requestId'),
+      // API Gateway's own id, to find the same request in its access log; null outside Lambda.
+      api_gateway_request_id: c.env?.event?.requestContext?.requestId ?? null,
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round(performance.now() - started),
+      key_id: c.get('caller')?.key_id ?? null,
     });
-  }
+  });
   if (deps.corsOrigins && deps.corsOrigins.length > 0) {
     app.use(
       '/v1/*',

@@ -30,7 +30,12 @@ export const Problem = z
 /** Seconds a client should wait after a 503 caused by throttling. */
 export const RETRY_AFTER_SECONDS = 1;
 
-export type Log = (message: string, fields: Record<string, unknown>) => void;
+/** Where the API logs: the project's logger (`shared/logger.ts`), or a recorder in tests. */
+export interface Log {
+  info(message: string, fields: Record<string, unknown>): void;
+  warn(message: string, fields: Record<string, unknown>): void;
+  error(message: string, fields: Record<string, unknown>): void;
+}
 
 export function problem(
   c: Context,
@@ -67,7 +72,7 @@ const describe = (error: unknown) =>
   error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error);
 
 /** `app.onError`: domain errors to their status; anything unexpected is a 500 whose details stay in the log. */
-export function errorHandler(log?: Log) {
+export function errorHandler(log: Log) {
   return (error: unknown, c: Context): Response => {
     if (error instanceof ValidationError) {
       return problem(c, 400, 'Invalid request', error.message, error.field ? { field: error.field } : {});
@@ -88,12 +93,10 @@ export function errorHandler(log?: Log) {
       return problem(c, status, title, error.message || title);
     }
     if (isThrottling(error)) {
-      log?.('throttled', { request_id: c.get('requestId'), error: { name: (error as Error).name } });
+      log.warn('throttled', { request_id: c.get('requestId'), error: { name: (error as Error).name } });
       return problem(c, 503, 'Service unavailable', 'We are over our request rate; retry after a moment.');
     }
-    const fields = { level: 'error', request_id: c.get('requestId'), error: describe(error) };
-    if (log) log('unhandled error', fields);
-    else console.error(JSON.stringify({ message: 'unhandled error', ...fields }));
+    log.error('unhandled error', { request_id: c.get('requestId'), error: describe(error) });
     return problem(
       c,
       500,

@@ -70,7 +70,6 @@ export async function serve(
     secret,
     ...apiSettings(config),
     now: systemClock,
-    log: (message, fields) => logger.info(message, fields),
   });
   const server = await new Promise<ReturnType<typeof serveHttp>>((resolveServer, reject) => {
     const started = serveHttp({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
