@@ -286,6 +286,8 @@ async function main() {
     const report = await ingest({ store, source: new DirectorySource(dir), now: NOW });
     const ingestSeconds = seconds(ingestStart);
     const writes = (usage.requests['write.INT'] ?? 0) - (before['write.INT'] ?? 0);
+    // Read now: the rule and API runs below share the client, and so its meter.
+    const ingestWcu = usage.writeUnits - wcuBefore;
     log(
       `ingest: ${report.lines} lines in ${files} files, ${round(ingestSeconds)} s end to end against dynalite`,
     );
@@ -307,7 +309,7 @@ async function main() {
       combined_parse_ratio: round(combinedRate / baseline),
       ingest_write_requests: writes,
       distinct_integrations_with_new_data: distinct,
-      ingest_consumed_wcu: round(usage.writeUnits - wcuBefore, 1),
+      ingest_consumed_wcu: round(ingestWcu, 1),
       ingest_seconds: round(ingestSeconds),
       ingest_lines_per_s: Math.round(report.lines / ingestSeconds),
       rules,

@@ -14,6 +14,7 @@ export interface Usage {
 }
 
 const READS = new Set(['GetItemCommand', 'QueryCommand', 'ScanCommand', 'BatchGetItemCommand']);
+const WRITES = new Set(['PutItemCommand', 'UpdateItemCommand', 'DeleteItemCommand', 'BatchWriteItemCommand']);
 
 type Attribute = string | { S?: string } | undefined;
 const text = (value: Attribute) => (typeof value === 'string' ? value : value?.S);
@@ -35,7 +36,10 @@ export function meterUsage(client: DynamoDBClient): Usage {
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const input = args.input as Record<string, unknown>;
-      const verb = READS.has(context.commandName ?? '') ? 'read' : 'write';
+      const command = context.commandName ?? '';
+      // Table management (CreateTable, DescribeTable) takes no capacity and is not counted.
+      if (!READS.has(command) && !WRITES.has(command)) return next(args);
+      const verb = READS.has(command) ? 'read' : 'write';
       const label = `${verb}.${targetOf(input)}`;
       usage.requests[label] = (usage.requests[label] ?? 0) + 1;
       input.ReturnConsumedCapacity = 'TOTAL';
