@@ -1,74 +1,25 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiDeps } from '../shared/api/app.ts';
+import { describe, expect, it } from 'vitest';
 import { verifyCredentials } from '../shared/auth/index.ts';
-import type { Integration } from '../shared/integration/index.ts';
-import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { runRules } from '../shared/rules/index.ts';
 import {
-  type CallOptions,
-  type Created,
   create,
   expectNoLeak,
   expectProblem,
   ids,
-  world as makeWorld,
   newTenant,
   type Reply,
   scanTable,
   stored,
-  type Tenant,
+  useApiFile,
   type World,
 } from './api-kit.ts';
-import { type MeteredStore, startTestDb, TEST_SECRET } from './kit/db.ts';
+import { TEST_SECRET } from './kit/db.ts';
 import { at, T0 } from './kit/time.ts';
 
 /** One integration: detail, PATCH, DELETE, credential refresh and its history (transitions, events). */
-let db: EmbeddedDb;
-const stores: MeteredStore[] = [];
-/** Every error body of this file, checked for leaks at the end. */
-const errorBodies: string[] = [];
-const world = (options: Partial<ApiDeps> = {}) => makeWorld(db, stores, errorBodies, options);
-
-beforeAll(async () => {
-  db = await startTestDb();
-  s = await world();
-});
-
-afterAll(async () => {
-  for (const store of stores) store.table.client.destroy();
-  await db?.close();
-});
-
-/**
- * The tests folded in from the former api.test.ts share one table and API (`s`); each makes its own tenant.
- * These helpers keep their original shape.
- */
-let s: World;
-const call = (method: string, path: string, options: CallOptions & { on?: World } = {}) =>
-  (options.on ?? s).call(method, path, options);
-const firewall = (name = 'Edge FW') => ({ name, kind: 'firewall', vendor: 'paloalto' });
-
-async function createFw(tenant: Tenant, name = 'Edge FW', on: World = s) {
-  const reply = await on.call('POST', '/v1/integrations', { key: tenant.writeKey, json: firewall(name) });
-  expect(reply.status).toBe(201);
-  return reply.body as Created;
-}
-
-const storedIntegration = (orgId: string, id: string): Promise<Integration> => stored(s, id, orgId);
-
-async function rawIntegrationItem(orgId: string, id: string) {
-  const { Item } = await s.store.table.doc.send(
-    new GetCommand({ TableName: s.store.table.name, Key: { pk: `ORG#${orgId}`, sk: `INT#${id}` } }),
-  );
-  return Item;
-}
-
-async function listAll(tenant: Tenant): Promise<Array<Record<string, unknown>>> {
-  const reply = await call('GET', '/v1/integrations?limit=100', { key: tenant.readKey });
-  expect(reply.status).toBe(200);
-  return reply.body.items;
-}
+const api = useApiFile();
+const { world, call, createFw, storedIntegration, rawIntegrationItem, listAll, errorBodies, stores } = api;
 
 describe('GET /v1/integrations/{id}', () => {
   it('adds open issues with their diagnosis, credential metadata without secrets, and transitions', async () => {
@@ -158,7 +109,7 @@ describe('GET /v1/integrations/{id}', () => {
 
 describe('one integration', () => {
   it('GET returns the object itself', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const created = await createFw(tenant);
     const reply = await call('GET', `/v1/integrations/${created.id}`, { key: tenant.readKey });
     expect(reply.status).toBe(200);
@@ -188,8 +139,8 @@ describe('one integration', () => {
   });
 
   it("answers another organization's integration exactly like a missing one, for GET, PATCH, refresh and DELETE", async () => {
-    const owner = await newTenant(s.store);
-    const stranger = await newTenant(s.store);
+    const owner = await newTenant(api.s.store);
+    const stranger = await newTenant(api.s.store);
     const created = await createFw(owner);
     const before = await storedIntegration(owner.orgId, created.id);
     const missingId = 'int_0000000000000000';
@@ -226,11 +177,11 @@ describe('one integration', () => {
 
     const after = await storedIntegration(owner.orgId, created.id);
     expect(after).toEqual(before);
-    expect(verifyCredentials(TEST_SECRET, after, created.username, created.password, s.clock)).toBe(true);
+    expect(verifyCredentials(TEST_SECRET, after, created.username, created.password, api.s.clock)).toBe(true);
   });
 
   it('PATCH changes paused, name and offline_after_seconds', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const created = await createFw(tenant);
     const reply = await call('PATCH', `/v1/integrations/${created.id}`, {
       key: tenant.writeKey,
@@ -257,11 +208,13 @@ describe('one integration', () => {
 
     // Changing settings keeps the credentials.
     const stored = await storedIntegration(tenant.orgId, created.id);
-    expect(verifyCredentials(TEST_SECRET, stored, created.username, created.password, s.clock)).toBe(true);
+    expect(verifyCredentials(TEST_SECRET, stored, created.username, created.password, api.s.clock)).toBe(
+      true,
+    );
   });
 
   it('PATCH rejects out-of-range thresholds, unknown fields and empty patches with 400 and changes nothing', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const created = await createFw(tenant);
     const bodies: Array<[unknown, string]> = [
       [{ offline_after_seconds: 299 }, 'offline_after_seconds'],
@@ -283,7 +236,7 @@ describe('one integration', () => {
   });
 
   it('DELETE removes it', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const created = await createFw(tenant);
     const reply = await call('DELETE', `/v1/integrations/${created.id}`, { key: tenant.writeKey });
     expect(reply.status).toBe(204);
@@ -460,9 +413,9 @@ describe('POST /v1/integrations/{id}/credentials/refresh', () => {
 
 describe('POST /v1/integrations/{id}/credentials/refresh', () => {
   it('returns a new password once, not cached; the old one stops working; only a hash is stored', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const created = await createFw(tenant);
-    s.clock = at(1);
+    api.s.clock = at(1);
     try {
       const reply = await call('POST', `/v1/integrations/${created.id}/credentials/refresh`, {
         key: tenant.writeKey,
@@ -475,11 +428,13 @@ describe('POST /v1/integrations/{id}/credentials/refresh', () => {
       expect(reply.text).not.toContain('hash');
 
       const stored = await storedIntegration(tenant.orgId, created.id);
-      expect(verifyCredentials(TEST_SECRET, stored, created.username, reply.body.password, s.clock)).toBe(
+      expect(verifyCredentials(TEST_SECRET, stored, created.username, reply.body.password, api.s.clock)).toBe(
         true,
       );
-      expect(verifyCredentials(TEST_SECRET, stored, created.username, created.password, s.clock)).toBe(false);
-      expect(verifyCredentials(TEST_SECRET, stored, 'someone-else', reply.body.password, s.clock)).toBe(
+      expect(verifyCredentials(TEST_SECRET, stored, created.username, created.password, api.s.clock)).toBe(
+        false,
+      );
+      expect(verifyCredentials(TEST_SECRET, stored, 'someone-else', reply.body.password, api.s.clock)).toBe(
         false,
       );
 
@@ -495,12 +450,12 @@ describe('POST /v1/integrations/{id}/credentials/refresh', () => {
       const list = await call('GET', '/v1/integrations', { key: tenant.readKey });
       expect(list.text).not.toContain(reply.body.password);
     } finally {
-      s.clock = T0;
+      api.s.clock = T0;
     }
   });
 
   it('keeps the old password valid during grace_seconds and not after', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const created = await createFw(tenant);
     const reply = await call('POST', `/v1/integrations/${created.id}/credentials/refresh`, {
       key: tenant.writeKey,
@@ -522,7 +477,7 @@ describe('POST /v1/integrations/{id}/credentials/refresh', () => {
   });
 
   it('rejects a bad grace_seconds and unknown fields with 400 and keeps the password', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const created = await createFw(tenant);
     for (const json of [
       { grace_seconds: -1 },
@@ -538,15 +493,17 @@ describe('POST /v1/integrations/{id}/credentials/refresh', () => {
       expect(reply.body.password).toBeUndefined();
     }
     const stored = await storedIntegration(tenant.orgId, created.id);
-    expect(verifyCredentials(TEST_SECRET, stored, created.username, created.password, s.clock)).toBe(true);
+    expect(verifyCredentials(TEST_SECRET, stored, created.username, created.password, api.s.clock)).toBe(
+      true,
+    );
   });
 });
 
 describe('secrets at rest', () => {
   it('stores API keys and passwords only hashed', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const created = await createFw(tenant);
-    const items = await scanTable(s.store);
+    const items = await scanTable(api.s.store);
     expect(items.length).toBeGreaterThan(0);
     const everything = JSON.stringify(items);
     expect(everything).not.toContain(tenant.writeKey);

@@ -1,78 +1,28 @@
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiDeps } from '../shared/api/app.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { verifyCredentials } from '../shared/auth/index.ts';
-import type { Integration } from '../shared/integration/index.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
-import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { runRules } from '../shared/rules/index.ts';
 import {
-  type CallOptions,
-  type Created,
   create,
   decode,
   encode,
   expectNoLeak,
   expectProblem,
   ids,
-  world as makeWorld,
   names,
   newTenant,
   pages,
   recordPull,
-  stored,
   type Tenant,
+  useApiFile,
   type World,
 } from './api-kit.ts';
-import { type MeteredStore, startTestDb, TEST_SECRET } from './kit/db.ts';
+import { TEST_SECRET } from './kit/db.ts';
 import { at, T0 } from './kit/time.ts';
 
 /** The integration list (order, filters, limit, cursors) and creating integrations. */
-let db: EmbeddedDb;
-const stores: MeteredStore[] = [];
-/** Every error body of this file, checked for leaks at the end. */
-const errorBodies: string[] = [];
-const world = (options: Partial<ApiDeps> = {}) => makeWorld(db, stores, errorBodies, options);
-
-beforeAll(async () => {
-  db = await startTestDb();
-  s = await world();
-});
-
-afterAll(async () => {
-  for (const store of stores) store.table.client.destroy();
-  await db?.close();
-});
-
-/**
- * The tests folded in from the former api.test.ts share one table and API (`s`); each makes its own tenant.
- * These helpers keep their original shape.
- */
-let s: World;
-const call = (method: string, path: string, options: CallOptions & { on?: World } = {}) =>
-  (options.on ?? s).call(method, path, options);
-const firewall = (name = 'Edge FW') => ({ name, kind: 'firewall', vendor: 'paloalto' });
-
-async function createFw(tenant: Tenant, name = 'Edge FW', on: World = s) {
-  const reply = await on.call('POST', '/v1/integrations', { key: tenant.writeKey, json: firewall(name) });
-  expect(reply.status).toBe(201);
-  return reply.body as Created;
-}
-
-const storedIntegration = (orgId: string, id: string): Promise<Integration> => stored(s, id, orgId);
-
-async function _rawIntegrationItem(orgId: string, id: string) {
-  const { Item } = await s.store.table.doc.send(
-    new GetCommand({ TableName: s.store.table.name, Key: { pk: `ORG#${orgId}`, sk: `INT#${id}` } }),
-  );
-  return Item;
-}
-
-async function listAll(tenant: Tenant): Promise<Array<Record<string, unknown>>> {
-  const reply = await call('GET', '/v1/integrations?limit=100', { key: tenant.readKey });
-  expect(reply.status).toBe(200);
-  return reply.body.items;
-}
+const api = useApiFile();
+const { world, call, firewall, createFw, storedIntegration, listAll, errorBodies, stores } = api;
 
 describe('GET /v1/integrations: console order and filters', () => {
   /** name, group (expected order of groups), status, and how it is made. */
@@ -351,7 +301,7 @@ describe('GET /v1/integrations: limit and cursors', () => {
 
 describe('POST /v1/integrations', () => {
   it('creates an integration and shows its credentials once, not cached', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const reply = await call('POST', '/v1/integrations', {
       key: tenant.writeKey,
       json: { name: '  Edge FW  ', kind: 'firewall', vendor: 'paloalto' },
@@ -387,16 +337,16 @@ describe('POST /v1/integrations', () => {
     expect(one.text).not.toContain('hash');
 
     const stored = await storedIntegration(tenant.orgId, reply.body.id);
-    expect(verifyCredentials(TEST_SECRET, stored, reply.body.username, reply.body.password, s.clock)).toBe(
-      true,
-    );
-    expect(verifyCredentials(TEST_SECRET, stored, reply.body.username, 'wrong-password', s.clock)).toBe(
+    expect(
+      verifyCredentials(TEST_SECRET, stored, reply.body.username, reply.body.password, api.s.clock),
+    ).toBe(true);
+    expect(verifyCredentials(TEST_SECRET, stored, reply.body.username, 'wrong-password', api.s.clock)).toBe(
       false,
     );
   });
 
   it('applies the defaults and accepts every field of the contract', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const plain = await call('POST', '/v1/integrations', {
       key: tenant.writeKey,
       json: { name: 'Bouncer', kind: 'remediation_component' },
@@ -429,7 +379,7 @@ describe('POST /v1/integrations', () => {
   });
 
   it('rejects an unknown field with 400 naming it, and writes nothing', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const reply = await call('POST', '/v1/integrations', {
       key: tenant.writeKey,
       json: { ...firewall(), colour: 'blue' },
@@ -440,7 +390,7 @@ describe('POST /v1/integrations', () => {
   });
 
   it('rejects wrong types and values with 400 naming the field, and writes nothing', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ name: 42, kind: 'firewall' }, 'name'],
       [{ name: 'x', kind: 'router' }, 'kind'],
@@ -462,7 +412,7 @@ describe('POST /v1/integrations', () => {
   });
 
   it('rejects broken JSON, a JSON array and a non-JSON content type with 400, and writes nothing', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const broken = await call('POST', '/v1/integrations', {
       key: tenant.writeKey,
       raw: '{"name": "Edge FW", "kind":',
@@ -484,7 +434,7 @@ describe('POST /v1/integrations', () => {
   });
 
   it('refuses a body over 64 KB with 413, and writes nothing', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const reply = await call('POST', '/v1/integrations', {
       key: tenant.writeKey,
       json: { ...firewall(), padding: 'x'.repeat(65 * 1024) },
@@ -496,7 +446,7 @@ describe('POST /v1/integrations', () => {
 
 describe('GET /v1/integrations', () => {
   it('is {items, next_cursor} and pages through every integration exactly once', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const created: string[] = [];
     for (let index = 0; index < 5; index += 1) created.push((await createFw(tenant, `FW ${index}`)).id);
 
@@ -524,8 +474,8 @@ describe('GET /v1/integrations', () => {
   });
 
   it('shows only the caller organization, even with a cursor made for another one', async () => {
-    const mine = await newTenant(s.store);
-    const theirs = await newTenant(s.store);
+    const mine = await newTenant(api.s.store);
+    const theirs = await newTenant(api.s.store);
     await createFw(mine, 'Mine 1');
     await createFw(mine, 'Mine 2');
     await createFw(theirs, 'Theirs');
@@ -545,7 +495,7 @@ describe('GET /v1/integrations', () => {
   });
 
   it('rejects limit above 100, limit 0, a garbage cursor and unknown query parameters with 400', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     for (const query of [
       'limit=101',
       'limit=0',
@@ -561,7 +511,7 @@ describe('GET /v1/integrations', () => {
   });
 
   it('filters by kind and status', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     await createFw(tenant, 'FW');
     const rc = await call('POST', '/v1/integrations', {
       key: tenant.writeKey,

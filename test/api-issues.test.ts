@@ -1,74 +1,22 @@
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiDeps } from '../shared/api/app.ts';
-import type { Integration } from '../shared/integration/index.ts';
-import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runRules } from '../shared/rules/index.ts';
 import {
-  type CallOptions,
-  type Created,
   create,
   encode,
   expectNoLeak,
   expectProblem,
   ids,
-  world as makeWorld,
   newTenant,
   pages,
   recordPull,
-  stored,
-  type Tenant,
+  useApiFile,
   type World,
 } from './api-kit.ts';
-import { type MeteredStore, startTestDb } from './kit/db.ts';
 import { at } from './kit/time.ts';
 import { SETTINGS } from './kit/world.ts';
 
-let db: EmbeddedDb;
-const stores: MeteredStore[] = [];
-/** Every error body of this file, checked for leaks at the end. */
-const errorBodies: string[] = [];
-const world = (options: Partial<ApiDeps> = {}) => makeWorld(db, stores, errorBodies, options);
-
-beforeAll(async () => {
-  db = await startTestDb();
-  s = await world();
-});
-
-afterAll(async () => {
-  for (const store of stores) store.table.client.destroy();
-  await db?.close();
-});
-
-/**
- * The tests folded in from the former api.test.ts share one table and API (`s`); each makes its own tenant.
- * These helpers keep their original shape.
- */
-let s: World;
-const call = (method: string, path: string, options: CallOptions & { on?: World } = {}) =>
-  (options.on ?? s).call(method, path, options);
-const firewall = (name = 'Edge FW') => ({ name, kind: 'firewall', vendor: 'paloalto' });
-
-async function createFw(tenant: Tenant, name = 'Edge FW', on: World = s) {
-  const reply = await on.call('POST', '/v1/integrations', { key: tenant.writeKey, json: firewall(name) });
-  expect(reply.status).toBe(201);
-  return reply.body as Created;
-}
-
-const _storedIntegration = (orgId: string, id: string): Promise<Integration> => stored(s, id, orgId);
-
-async function _rawIntegrationItem(orgId: string, id: string) {
-  const { Item } = await s.store.table.doc.send(
-    new GetCommand({ TableName: s.store.table.name, Key: { pk: `ORG#${orgId}`, sk: `INT#${id}` } }),
-  );
-  return Item;
-}
-
-async function _listAll(tenant: Tenant): Promise<Array<Record<string, unknown>>> {
-  const reply = await call('GET', '/v1/integrations?limit=100', { key: tenant.readKey });
-  expect(reply.status).toBe(200);
-  return reply.body.items;
-}
+const api = useApiFile();
+const { world, call, createFw, errorBodies, stores } = api;
 
 describe('GET /v1/issues', () => {
   let w: World;

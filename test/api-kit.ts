@@ -1,5 +1,5 @@
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { expect } from 'vitest';
+import { GetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { type ApiDeps, createApp } from '../shared/api/app.ts';
 import type { Log } from '../shared/api/problem.ts';
 import { createApiKey } from '../shared/auth/index.ts';
@@ -9,7 +9,7 @@ import { createOrg } from '../shared/org/index.ts';
 import { addRecord, applyPulls, emptySummary } from '../shared/pulls/index.ts';
 import type { Store } from '../shared/store.ts';
 import type { Iso } from '../shared/time.ts';
-import { freshStore, type MeteredStore, TEST_SECRET } from './kit/db.ts';
+import { freshStore, type MeteredStore, startTestDb, TEST_SECRET } from './kit/db.ts';
 import { T0 } from './kit/time.ts';
 
 /** Shared by the API route and matrix tests: an in-process client, tenants with known key ids, raw scans. */
@@ -267,4 +267,82 @@ export async function documentedRoutes(app: App) {
       status: Number(Object.keys(operation.responses).find((status) => status.startsWith('2'))),
     })),
   );
+}
+
+/**
+ * The set-up every API test file shares: one dynalite for the file, the stores it made (closed at the end), the
+ * error bodies it saw (checked for leaks by the file), a shared world `api.s` for the tests that make their own
+ * tenant on it, and the small helpers those tests use. Call once at the top of the file.
+ */
+export interface ApiFile {
+  stores: MeteredStore[];
+  errorBodies: string[];
+  readonly db: EmbeddedDb;
+  readonly s: World;
+  world(options?: Partial<ApiDeps>): Promise<World>;
+  call(method: string, path: string, options?: CallOptions & { on?: World }): Promise<Reply>;
+  firewall(name?: string): { name: string; kind: string; vendor: string };
+  createFw(tenant: Tenant, name?: string, on?: World): Promise<Created>;
+  storedIntegration(orgId: string, id: string): Promise<Integration>;
+  rawIntegrationItem(orgId: string, id: string): Promise<Record<string, unknown> | undefined>;
+  listAll(tenant: Tenant): Promise<Array<Record<string, unknown>>>;
+}
+
+export function useApiFile(): ApiFile {
+  const state = {
+    db: undefined as EmbeddedDb | undefined,
+    shared: undefined as World | undefined,
+  };
+  const stores: MeteredStore[] = [];
+  const errorBodies: string[] = [];
+  const need = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`${what} is made in beforeAll`);
+    return value;
+  };
+  const api: ApiFile = {
+    stores,
+    errorBodies,
+    get db(): EmbeddedDb {
+      return need(state.db, 'the database');
+    },
+    /** The file's shared world. */
+    get s(): World {
+      return need(state.shared, 'the shared world');
+    },
+    world: (options: Partial<ApiDeps> = {}) => world(api.db, stores, errorBodies, options),
+    call: (method: string, path: string, options: CallOptions & { on?: World } = {}) =>
+      (options.on ?? api.s).call(method, path, options),
+    firewall: (name = 'Edge FW') => ({ name, kind: 'firewall', vendor: 'paloalto' }),
+    /** Creates a Palo Alto firewall through the API, as a console would. */
+    async createFw(tenant: Tenant, name = 'Edge FW', on: World = api.s): Promise<Created> {
+      const reply = await on.call('POST', '/v1/integrations', {
+        key: tenant.writeKey,
+        json: api.firewall(name),
+      });
+      expect(reply.status).toBe(201);
+      return reply.body as Created;
+    },
+    storedIntegration: (orgId: string, id: string): Promise<Integration> => stored(api.s, id, orgId),
+    /** The integration's item exactly as stored, storage attributes included. */
+    async rawIntegrationItem(orgId: string, id: string) {
+      const { Item } = await api.s.store.table.doc.send(
+        new GetCommand({ TableName: api.s.store.table.name, Key: { pk: `ORG#${orgId}`, sk: `INT#${id}` } }),
+      );
+      return Item;
+    },
+    async listAll(tenant: Tenant): Promise<Array<Record<string, unknown>>> {
+      const reply = await api.call('GET', '/v1/integrations?limit=100', { key: tenant.readKey });
+      expect(reply.status).toBe(200);
+      return reply.body.items;
+    },
+  };
+  beforeAll(async () => {
+    state.db = await startTestDb();
+    state.shared = await api.world();
+  });
+  afterAll(async () => {
+    for (const store of stores) store.table.client.destroy();
+    await state.db?.close();
+  });
+  return api;
 }

@@ -1,80 +1,31 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { type ApiDeps, createApp } from '../shared/api/app.ts';
+import { createApp } from '../shared/api/app.ts';
 import { verifyCredentials } from '../shared/auth/index.ts';
 import { ConflictError } from '../shared/errors.ts';
-import type { Integration } from '../shared/integration/index.ts';
-import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { runRules } from '../shared/rules/index.ts';
 import { openStore } from '../shared/store.ts';
 import {
   apiDocument,
-  type CallOptions,
-  type Created,
   client,
   create,
   documentedRoutes,
   expectNoLeak,
   expectProblem,
-  world as makeWorld,
   newTenant,
   type Reply,
   recordLog,
   stored,
-  type Tenant,
+  useApiFile,
   type World,
   withFaults,
 } from './api-kit.ts';
-import { type MeteredStore, startTestDb, TEST_SECRET } from './kit/db.ts';
+import { TEST_SECRET } from './kit/db.ts';
 import { at, T0 } from './kit/time.ts';
 
-let db: EmbeddedDb;
-const stores: MeteredStore[] = [];
-/** Every error body of this file, checked for leaks at the end. */
-const errorBodies: string[] = [];
-const world = (options: Partial<ApiDeps> = {}) => makeWorld(db, stores, errorBodies, options);
-
-beforeAll(async () => {
-  db = await startTestDb();
-  s = await world();
-});
-
-afterAll(async () => {
-  for (const store of stores) store.table.client.destroy();
-  await db?.close();
-});
-
-/**
- * The tests folded in from the former api.test.ts share one table and API (`s`); each makes its own tenant.
- * These helpers keep their original shape.
- */
-let s: World;
-const call = (method: string, path: string, options: CallOptions & { on?: World } = {}) =>
-  (options.on ?? s).call(method, path, options);
-const firewall = (name = 'Edge FW') => ({ name, kind: 'firewall', vendor: 'paloalto' });
-
-async function createFw(tenant: Tenant, name = 'Edge FW', on: World = s) {
-  const reply = await on.call('POST', '/v1/integrations', { key: tenant.writeKey, json: firewall(name) });
-  expect(reply.status).toBe(201);
-  return reply.body as Created;
-}
-
-const storedIntegration = (orgId: string, id: string): Promise<Integration> => stored(s, id, orgId);
-
-async function _rawIntegrationItem(orgId: string, id: string) {
-  const { Item } = await s.store.table.doc.send(
-    new GetCommand({ TableName: s.store.table.name, Key: { pk: `ORG#${orgId}`, sk: `INT#${id}` } }),
-  );
-  return Item;
-}
-
-async function listAll(tenant: Tenant): Promise<Array<Record<string, unknown>>> {
-  const reply = await call('GET', '/v1/integrations?limit=100', { key: tenant.readKey });
-  expect(reply.status).toBe(200);
-  return reply.body.items;
-}
+const api = useApiFile();
+const { world, call, firewall, createFw, storedIntegration, listAll, errorBodies, stores } = api;
 
 describe('authentication', () => {
   it('answers 401 problem+json without a key', async () => {
@@ -85,7 +36,7 @@ describe('authentication', () => {
   });
 
   it('answers 401 for a malformed key, a non-bearer scheme and an unknown well-formed key', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const unknown = `pww_${'A'.repeat(43)}`;
     for (const headers of [
       { authorization: 'Bearer not-a-key' },
@@ -101,13 +52,13 @@ describe('authentication', () => {
   });
 
   it('accepts both scopes for reads', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     expect((await call('GET', '/v1/integrations', { key: tenant.readKey })).status).toBe(200);
     expect((await call('GET', '/v1/integrations', { key: tenant.writeKey })).status).toBe(200);
   });
 
   it('refuses writes with a read key (403) and changes nothing', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const created = await createFw(tenant);
     const before = await storedIntegration(tenant.orgId, created.id);
 
@@ -133,7 +84,7 @@ describe('authentication', () => {
 
     const after = await storedIntegration(tenant.orgId, created.id);
     expect(after).toEqual(before);
-    expect(verifyCredentials(TEST_SECRET, after, created.username, created.password, s.clock)).toBe(true);
+    expect(verifyCredentials(TEST_SECRET, after, created.username, created.password, api.s.clock)).toBe(true);
     const items = await listAll(tenant);
     expect(items.map((item) => item.name)).toEqual(['Edge FW']);
   });
@@ -141,9 +92,9 @@ describe('authentication', () => {
 
 describe('GET /v1/health', () => {
   it('needs no key and shows no tenant data', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const created = await createFw(tenant);
-    await s.store.deployment.recordCycle(T0, 'ok');
+    await api.s.store.deployment.recordCycle(T0, 'ok');
     const reply = await call('GET', '/v1/health');
     expect(reply.status).toBe(200);
     expect(reply.body).toMatchObject({ status: 'ok', last_cycle_at: T0, last_cycle_outcome: 'ok' });
@@ -151,20 +102,20 @@ describe('GET /v1/health', () => {
     expect(reply.text).not.toMatch(/int_[0-9a-f]/);
     expect(reply.text).not.toContain(created.id);
     expect(reply.text).not.toContain(tenant.orgId);
-    expect(reply.text).not.toContain(s.store.table.name);
+    expect(reply.text).not.toContain(api.s.store.table.name);
   });
 });
 
 describe('errors', () => {
   it('answers unknown routes and odd ids with problem+json 404', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     expectProblem(await call('GET', '/v1/nothing-here', { key: tenant.readKey }), 404);
     expectProblem(await call('GET', '/v1/integrations/%E2%9C%93', { key: tenant.readKey }), 404);
     expectProblem(await call('GET', '/v1/issues/..%2F..%2Fetc', { key: tenant.readKey }), 404);
   });
 
   it('answers an id too long to exist with the 404 of any missing id, not a 500', async () => {
-    const tenant = await newTenant(s.store);
+    const tenant = await newTenant(api.s.store);
     const created = await createFw(tenant);
     const missing = await call('GET', '/v1/integrations/int_0000000000000000', { key: tenant.readKey });
     const long = 'x'.repeat(2000);
@@ -194,7 +145,7 @@ describe('errors', () => {
     // Runs last: every error body collected by the tests above.
     expect(errorBodies.length).toBeGreaterThan(10);
     for (const body of errorBodies) {
-      expect(body).not.toContain(s.store.table.name);
+      expect(body).not.toContain(api.s.store.table.name);
       expect(body).not.toContain('Exception');
       expect(body).not.toMatch(/\n\s+at /);
       expect(body).not.toContain('stack');
@@ -671,7 +622,7 @@ describe('the error mapping', () => {
     await create(w, { name: 'Edge FW' });
     // dynalite cannot throttle, so a client of our own fails each Query the way the SDK reports throttling.
     const client503 = new DynamoDBClient({
-      endpoint: db.endpoint,
+      endpoint: api.db.endpoint,
       region: 'local',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
