@@ -50,7 +50,7 @@ export class ConfigError extends PullwatchError {}
  * the time one reaches us, so callers decide: the notifier retries longer, the API answers 503.
  */
 const THROTTLING = /Throttl|ProvisionedThroughputExceeded|RequestLimitExceeded/;
-const SERVER_SIDE = /InternalServerError|ServiceUnavailable/;
+const SERVER_SIDE = /InternalServerError|InternalError|InternalFailure|ServiceUnavailable/;
 
 const nameOf = (error: unknown) => (error instanceof Error ? error.name : '');
 
@@ -63,5 +63,5 @@ export function isThrottling(error: unknown): boolean {
 export function isTransient(error: unknown): boolean {
   if (isThrottling(error) || SERVER_SIDE.test(nameOf(error))) return true;
   const status = (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
-  return status !== undefined && status >= 500;
+  return status !== undefined && (status >= 500 || status === 429);
 }

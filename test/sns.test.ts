@@ -94,6 +94,17 @@ describe('SnsPublisher on the wire', () => {
       retryable: true,
     },
     { what: 'HTTP 400 Throttling', status: 400, code: 'Throttling', type: 'Sender', retryable: true },
+    // Publish's error codes (SNS API reference, Publish "Errors"; the SDKs' PublishError lists the same): KMS
+    // throttling passes if tried again, a disabled key does not. The wire code is KMSThrottling, the JS SDK's
+    // error name KMSThrottlingException.
+    {
+      what: 'HTTP 400 KMSThrottlingException',
+      status: 400,
+      code: 'KMSThrottling',
+      type: 'Sender',
+      retryable: true,
+    },
+    { what: 'HTTP 400 KMSDisabled', status: 400, code: 'KMSDisabled', type: 'Sender', retryable: false },
     {
       what: 'HTTP 400 InvalidParameter',
       status: 400,

@@ -2,23 +2,13 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { randomToken } from '../crypto.ts';
-import { TransportError } from '../errors.ts';
+import { isTransient, TransportError } from '../errors.ts';
 import type { Notification } from './render.ts';
 
 /** Hands a notification to whoever delivers it; returns the transport's message id. */
 export interface Publisher {
   publish(notification: Notification): Promise<string>;
 }
-
-const RETRYABLE_SNS_ERRORS = new Set([
-  'Throttling',
-  'ThrottlingException',
-  'ThrottledException',
-  'InternalError',
-  'InternalFailure',
-  'ServiceUnavailable',
-  'KMSThrottlingException',
-]);
 
 /** Publishes to an SNS topic: one message per event, with the email and SMS texts side by side. */
 export class SnsPublisher implements Publisher {
@@ -52,8 +42,8 @@ export class SnsPublisher implements Publisher {
     } catch (error) {
       const name = error instanceof Error ? error.name : 'Error';
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      const retryable =
-        RETRYABLE_SNS_ERRORS.has(name) || status === undefined || status >= 500 || status === 429;
+      // No HTTP answer at all (network, DNS, timeout) may also pass later; a 4xx about the message never does.
+      const retryable = isTransient(error) || status === undefined;
       throw new TransportError(`SNS publish failed: ${name}`, retryable, { cause: error });
     }
   }
