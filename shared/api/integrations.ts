@@ -238,23 +238,22 @@ export function integrationRoutes({ store, secret, now }: RouteDeps) {
       );
     })
     .openapi(patch, async (c) => {
-      const at = now();
+      // The clock, not an instant: the write that wins is stamped when it was made (see ops.ts `When`).
       const integration = await patchIntegration(
         store,
         c.get('caller').org_id,
         c.req.valid('param').id,
         c.req.valid('json'),
-        at,
+        now,
         actorOf(c),
       );
-      return c.json(integrationView(integration, at), 200);
+      return c.json(integrationView(integration, integration.updated_at), 200);
     })
     .openapi(remove, async (c) => {
-      await deleteIntegration(store, c.get('caller').org_id, c.req.valid('param').id, now(), actorOf(c));
+      await deleteIntegration(store, c.get('caller').org_id, c.req.valid('param').id, now, actorOf(c));
       return c.body(null, 204);
     })
     .openapi(refresh, async (c) => {
-      const at = now();
       // Without a JSON body the validator hands over {} unparsed, so the default is applied here too.
       const { grace_seconds: grace = 0 } = c.req.valid('json');
       const { integration, credentials } = await refreshCredentials(
@@ -263,7 +262,7 @@ export function integrationRoutes({ store, secret, now }: RouteDeps) {
         c.get('caller').org_id,
         c.req.valid('param').id,
         grace,
-        at,
+        now,
         actorOf(c),
       );
       return c.json(

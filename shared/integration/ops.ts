@@ -6,7 +6,26 @@ import type { Store } from '../store.ts';
 import { addSeconds, type Iso } from '../time.ts';
 import { type Integration, IntegrationPatch, NewIntegration, newIntegration, statusOf } from './index.ts';
 
-const MAX_CONFLICT_RETRIES = 5;
+/**
+ * Attempts of a read-change-write before the caller gets a ConflictError (the API's 409). Each retry waits a
+ * random time under a growing cap (full jitter), so writers that collided do not collide again in lock step.
+ */
+const MAX_CONFLICT_ATTEMPTS = 12;
+const BACKOFF_BASE_MS = 4;
+const BACKOFF_CAP_MS = 250;
+
+const backoff = (attempt: number) =>
+  new Promise((resume) =>
+    setTimeout(resume, Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt)),
+  );
+
+/**
+ * The time of a change: a fixed instant (tests, the CLI) or a clock. A clock is read once per attempt, after the
+ * read the attempt builds on, so the stamp of the write that wins is later than that of the write it replaced,
+ * and the audit event carries the stamp that was stored.
+ */
+export type When = Iso | (() => Iso);
+const timeOf = (when: When): Iso => (typeof when === 'function' ? when() : when);
 
 /** Who asked for a change: an API key id (or 'cli'), and the request it came in. */
 export interface Actor {
@@ -93,21 +112,31 @@ export async function getIntegration(store: Store, orgId: string, id: string): P
   return integration;
 }
 
-/** Read, change, write "where version = read", again on a concurrent change. */
+/**
+ * Read, change, write "where version = read", again after a jittered wait on a concurrent change. `change` gets
+ * the time of this attempt; the result carries the time of the attempt that was written.
+ */
 async function update(
   store: Store,
   orgId: string,
   id: string,
-  now: Iso,
-  change: (integration: Integration) => Integration,
-): Promise<Integration> {
-  for (let attempt = 0; ; attempt += 1) {
+  when: When,
+  change: (integration: Integration, now: Iso) => Integration,
+): Promise<{ integration: Integration; before: Integration; now: Iso }> {
+  for (let attempt = 1; ; attempt += 1) {
     const current = await getIntegration(store, orgId, id);
+    const now = timeOf(when);
     try {
-      return await store.integrations.save({ ...change(current), updated_at: now }, current.version, now);
+      const integration = await store.integrations.save(
+        { ...change(current, now), updated_at: now },
+        current.version,
+        now,
+      );
+      return { integration, before: current, now };
     } catch (error) {
-      if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+      if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_ATTEMPTS) throw error;
     }
+    await backoff(attempt);
   }
 }
 
@@ -116,7 +145,7 @@ export async function patchIntegration(
   orgId: string,
   id: string,
   input: unknown,
-  now: Iso,
+  when: When,
   actor: Actor = CLI_ACTOR,
 ): Promise<Integration> {
   const parsed = IntegrationPatch.safeParse(input);
@@ -124,10 +153,12 @@ export async function patchIntegration(
   const patch = parsed.data;
   let snoozedUntil: Iso | null | undefined;
   if (patch.snoozed_until !== undefined) {
+    // Checked against the time the request arrived; the write below may be stamped a little later.
+    const asked = timeOf(when);
     snoozedUntil = patch.snoozed_until === null ? null : new Date(patch.snoozed_until).toISOString();
     if (
       snoozedUntil !== null &&
-      (snoozedUntil <= now || snoozedUntil > addSeconds(now, MAX_SNOOZE_SECONDS))
+      (snoozedUntil <= asked || snoozedUntil > addSeconds(asked, MAX_SNOOZE_SECONDS))
     ) {
       throw new ValidationError(
         'snoozed_until: must be in the future and at most 30 days ahead',
@@ -136,22 +167,21 @@ export async function patchIntegration(
     }
   }
   // Pausing needs no special case: the next rule pass sees a paused integration with open issues and resolves them.
-  let before: Integration | null = null;
-  const updated = await update(store, orgId, id, now, (current) => {
-    before = current;
-    return {
-      ...current,
-      ...(patch.name === undefined ? {} : { name: patch.name }),
-      ...(patch.vendor === undefined ? {} : { vendor: patch.vendor }),
-      ...(patch.offline_after_seconds === undefined
-        ? {}
-        : { offline_after_seconds: patch.offline_after_seconds }),
-      ...(patch.paused === undefined ? {} : { paused: patch.paused }),
-      ...(snoozedUntil === undefined ? {} : { snoozed_until: snoozedUntil }),
-    };
-  });
-  const previous = before as Integration | null;
-  if (previous && patch.paused !== undefined && patch.paused !== previous.paused) {
+  const {
+    integration: updated,
+    before: previous,
+    now,
+  } = await update(store, orgId, id, when, (current) => ({
+    ...current,
+    ...(patch.name === undefined ? {} : { name: patch.name }),
+    ...(patch.vendor === undefined ? {} : { vendor: patch.vendor }),
+    ...(patch.offline_after_seconds === undefined
+      ? {}
+      : { offline_after_seconds: patch.offline_after_seconds }),
+    ...(patch.paused === undefined ? {} : { paused: patch.paused }),
+    ...(snoozedUntil === undefined ? {} : { snoozed_until: snoozedUntil }),
+  }));
+  if (patch.paused !== undefined && patch.paused !== previous.paused) {
     await store.history.putTransition(updated, {
       integration_id: updated.id,
       at: now,
@@ -163,24 +193,21 @@ export async function patchIntegration(
       reason: 'api',
     });
   }
-  if (previous) {
-    const before = previous;
-    const changed = (Object.keys(patch) as Array<keyof typeof patch>).filter(
-      (field) => patch[field] !== before[field],
+  const changed = (Object.keys(patch) as Array<keyof typeof patch>).filter(
+    (field) => patch[field] !== previous[field],
+  );
+  if (changed.includes('paused'))
+    await audit(store, updated, patch.paused ? 'paused' : 'resumed', actor, now);
+  const others = changed.filter((field) => field !== 'paused');
+  if (others.length > 0) {
+    await audit(
+      store,
+      updated,
+      'updated',
+      actor,
+      now,
+      Object.fromEntries(others.map((field) => [field, patch[field] ?? null])),
     );
-    if (changed.includes('paused'))
-      await audit(store, updated, patch.paused ? 'paused' : 'resumed', actor, now);
-    const others = changed.filter((field) => field !== 'paused');
-    if (others.length > 0) {
-      await audit(
-        store,
-        updated,
-        'updated',
-        actor,
-        now,
-        Object.fromEntries(others.map((field) => [field, patch[field] ?? null])),
-      );
-    }
   }
   return updated;
 }
@@ -195,7 +222,7 @@ export async function refreshCredentials(
   orgId: string,
   id: string,
   graceSeconds: number,
-  now: Iso,
+  when: When,
   actor: Actor = CLI_ACTOR,
 ): Promise<{ integration: Integration; credentials: IssuedCredentials }> {
   if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS) {
@@ -205,7 +232,7 @@ export async function refreshCredentials(
     );
   }
   const fresh = newCredentials(secret, id);
-  const integration = await update(store, orgId, id, now, (current) => ({
+  const { integration, now } = await update(store, orgId, id, when, (current, now) => ({
     ...current,
     credentials: {
       username: current.credentials.username,
@@ -230,11 +257,12 @@ export async function deleteIntegration(
   store: Store,
   orgId: string,
   id: string,
-  now: Iso,
+  when: When,
   actor: Actor = CLI_ACTOR,
 ): Promise<void> {
-  for (let attempt = 0; ; attempt += 1) {
+  for (let attempt = 1; ; attempt += 1) {
     const current = await getIntegration(store, orgId, id);
+    const now = timeOf(when);
     for (const ref of Object.values(current.open_issues)) {
       if (ref) await store.issues.resolve(orgId, ref.id, now, 'deleted');
     }
@@ -243,7 +271,8 @@ export async function deleteIntegration(
       await audit(store, current, 'deleted', actor, now);
       return;
     } catch (error) {
-      if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+      if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_ATTEMPTS) throw error;
     }
+    await backoff(attempt);
   }
 }
