@@ -31,7 +31,7 @@ export interface ApiDeps {
   log?: Log;
 }
 
-const MAX_BODY_BYTES = 64 * 1024;
+export const MAX_BODY_BYTES = 64 * 1024;
 
 const INFO = {
   title: 'pullwatch API',

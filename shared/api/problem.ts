@@ -71,6 +71,16 @@ export function rejectInvalid(result: { success: true } | { success: false; erro
 const describe = (error: unknown) =>
   error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error);
 
+/**
+ * The client closed the connection while its request was still being read: Node's abort of the body stream
+ * (`Error: aborted`, code ECONNRESET), or the request's signal, which the node adapter aborts on a premature close.
+ */
+function clientAborted(error: unknown, c: Context): boolean {
+  if (c.req.raw.signal?.aborted) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE';
+}
+
 /** `app.onError`: domain errors to their status; anything unexpected is a 500 whose details stay in the log. */
 export function errorHandler(log: Log) {
   return (error: unknown, c: Context): Response => {
@@ -95,6 +105,11 @@ export function errorHandler(log: Log) {
     if (isThrottling(error)) {
       log.warn('throttled', { request_id: c.get('requestId'), error: { name: (error as Error).name } });
       return problem(c, 503, 'Service unavailable', 'We are over our request rate; retry after a moment.');
+    }
+    if (clientAborted(error, c)) {
+      // Nobody is left to read an answer; this one only gives the request's log line its status.
+      log.info('client aborted', { request_id: c.get('requestId') });
+      return problem(c, 400, 'Invalid request', 'The connection closed before the request was complete.');
     }
     log.error('unhandled error', { request_id: c.get('requestId'), error: describe(error) });
     return problem(

@@ -1,6 +1,5 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { serve as serveHttp } from '@hono/node-server';
 import { createApp } from '../api/app.ts';
 import type { Config } from '../config.ts';
 import { type CycleReport, runCycle } from '../cycle.ts';
@@ -9,6 +8,7 @@ import { createOrgWithKey } from '../org/index.ts';
 import { apiSettings, createPublisher, createSource, cycleSettings } from '../runtime.ts';
 import { systemClock } from '../time.ts';
 import { openLocal, outboxPath } from './context.ts';
+import { listenLocal } from './http.ts';
 
 /** One line about a cycle, for the console. */
 export function summarizeCycle(report: CycleReport): string {
@@ -71,12 +71,7 @@ export async function serve(
     ...apiSettings(config),
     now: systemClock,
   });
-  const server = await new Promise<ReturnType<typeof serveHttp>>((resolveServer, reject) => {
-    const started = serveHttp({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () =>
-      resolveServer(started),
-    );
-    started.once('error', reject);
-  });
+  const server = await listenLocal(app.fetch, { port: config.PORT, hostname: config.HOST });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   const base = `http://${config.HOST}:${port}`;
