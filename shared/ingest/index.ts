@@ -16,7 +16,7 @@ import { type SkipReason as LineSkipReason, MAX_LINE_LENGTH, parseLine } from '.
 import type { Store } from '../store.ts';
 import { addSeconds, type Iso, laterOf } from '../time.ts';
 import { readBounded, splitLines, TOO_LONG } from './lines.ts';
-import type { LogFile, LogSource } from './sources.ts';
+import type { LogFile, LogSource, RefusedEntry } from './sources.ts';
 
 /** Records stamped further in the future than this are clock errors, not pulls. */
 export const CLOCK_SKEW_SECONDS = 300;
@@ -49,6 +49,8 @@ export interface IngestReport {
   files_seen: number;
   files_processed: number;
   files_skipped: number;
+  /** Entries of the log directory never opened: links, FIFOs, sockets, devices, directory loops. */
+  files_refused: RefusedEntry[];
   /** Unreadable this run; tried again next run. */
   files_failed: Array<{ name: string; error: string }>;
   /** Unreadable MAX_FILE_ATTEMPTS times: no longer tried. */
@@ -211,6 +213,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     files_seen: 0,
     files_processed: 0,
     files_skipped: 0,
+    files_refused: [],
     files_failed: [],
     files_set_aside: [],
     lines: 0,
@@ -224,7 +227,9 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     report.skipped[reason] = (report.skipped[reason] ?? 0) + n;
   };
 
-  const files = await source.list();
+  const listing = source.scan ? await source.scan() : { files: await source.list(), refused: [] };
+  const files = listing.files;
+  report.files_refused = listing.refused;
   report.files_seen = files.length;
   const ledger = await store.ledger.get(files.map((file) => file.key));
   const claimed: Array<{ file: LogFile; attempts: number }> = [];
