@@ -1,15 +1,23 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TransportError } from '../shared/errors.ts';
 import { ingest } from '../shared/ingest/index.ts';
-import type { Integration } from '../shared/integration/index.ts';
+import { type Integration, newIntegration } from '../shared/integration/index.ts';
 import { patchIntegration } from '../shared/integration/ops.ts';
 import { type Issue, offlineIssueFor } from '../shared/issue/index.ts';
 import { runNotify } from '../shared/notify/index.ts';
+import {
+  addRecord,
+  applyPulls,
+  emptySummary,
+  mergeSummary,
+  type PullSummary,
+} from '../shared/pulls/index.ts';
 import { runRules } from '../shared/rules/index.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
 import { integrationWrites, useTestDb } from './kit/db.ts';
 import { drop, useTempDirs } from './kit/files.ts';
-import { pull } from './kit/lines.ts';
+import { pull, pullRecord } from './kit/lines.ts';
 import { events, quietFilePublisher, readOutbox, recorder } from './kit/publishers.ts';
 import { at, T0 } from './kit/time.ts';
 import { addIntegration, current, cycle, issuesOf, SETTINGS, type World, world } from './kit/world.ts';
@@ -610,5 +618,62 @@ describe('when an outage ended', () => {
     await drop(w, [pull(fw.id, at(9)), pull(fw.id, at(10))]);
     const report = await cycle(w, at(10.5));
     expect(report.rules?.resolved.map((change) => change.at)).toEqual([at(10)]);
+  });
+});
+
+describe('resumed_at folds like the other pull facts', () => {
+  it('is the first success after the issue opened, for any order, split and repetition of the records', () => {
+    const opened = at(10);
+    const base: Integration = {
+      ...newIntegration(
+        {
+          id: 'int_0000000000000001',
+          org_id: 'org_0000000000000001',
+          name: 'Edge',
+          kind: 'firewall',
+          credentials: {
+            username: 'u',
+            password_hash: 'h',
+            rotated_at: T0,
+            previous_password_hash: null,
+            previous_valid_until: null,
+          },
+          offline_after_seconds: 3600,
+        },
+        T0,
+      ),
+      last_pull_at: at(9),
+      open_issues: { fw_integration_offline: { id: 'iss_1', opened_at: opened } },
+    };
+    // Seconds before the silence (at most the last pull at 9) and after the issue opened.
+    const before = fc.array(fc.integer({ min: 0, max: 9 * 3600 }), { maxLength: 20 });
+    const after = fc.array(fc.integer({ min: 10 * 3600 + 1, max: 20 * 3600 }), {
+      minLength: 1,
+      maxLength: 30,
+    });
+    fc.assert(
+      fc.property(
+        before,
+        after,
+        fc.integer({ min: 1, max: 5 }),
+        fc.boolean(),
+        (early, late, parts, twice) => {
+          const times = [...early, ...late].map((seconds) => addSeconds(T0, seconds));
+          const shuffled = twice ? [...times, ...times].reverse() : times;
+          const summaries = Array.from({ length: parts }, () => emptySummary(base.id));
+          shuffled.forEach((time, index) => {
+            addRecord(summaries[index % parts] as PullSummary, pullRecord(base.id, time));
+          });
+          let integration = base;
+          for (const summary of summaries) integration = applyPulls(integration, summary) ?? integration;
+          const merged = emptySummary(base.id);
+          for (const summary of [...summaries].reverse()) mergeSummary(merged, summary);
+          const expected = addSeconds(T0, Math.min(...late));
+          expect(integration.resumed_at).toBe(expected);
+          expect(applyPulls(base, merged)?.resumed_at).toBe(expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
