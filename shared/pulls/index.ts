@@ -68,7 +68,10 @@ export function emptySummary(integrationId: string): PullSummary {
   };
 }
 
-/** How many silence-ending candidates a summary keeps (the newest): far more than one ingest run can need. */
+/**
+ * How many silence-ending candidates a summary keeps, the newest. Past that (one run reading over 64 silences of
+ * 5 minutes or more of one integration) the oldest go, and the rule pass may fall back to the newest pull.
+ */
 export const MAX_RESUMPTIONS_KEPT = 64;
 
 /**
