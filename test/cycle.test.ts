@@ -1,15 +1,23 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TransportError } from '../shared/errors.ts';
 import { ingest } from '../shared/ingest/index.ts';
-import type { Integration } from '../shared/integration/index.ts';
+import { type Integration, newIntegration } from '../shared/integration/index.ts';
 import { patchIntegration } from '../shared/integration/ops.ts';
 import { type Issue, offlineIssueFor } from '../shared/issue/index.ts';
 import { runNotify } from '../shared/notify/index.ts';
+import {
+  addRecord,
+  applyPulls,
+  emptySummary,
+  mergeSummary,
+  type PullSummary,
+} from '../shared/pulls/index.ts';
 import { runRules } from '../shared/rules/index.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
 import { integrationWrites, useTestDb } from './kit/db.ts';
 import { drop, useTempDirs } from './kit/files.ts';
-import { pull } from './kit/lines.ts';
+import { pull, pullRecord } from './kit/lines.ts';
 import { events, quietFilePublisher, readOutbox, recorder } from './kit/publishers.ts';
 import { at, T0 } from './kit/time.ts';
 import { addIntegration, current, cycle, issuesOf, SETTINGS, type World, world } from './kit/world.ts';
@@ -532,5 +540,140 @@ describe('faults: every notification is delivered exactly once', () => {
     await cycle(w, at(31));
 
     expect(events(await outbox(w))).toEqual([`issue_opened:${issue.id}`]);
+  });
+});
+
+describe('when an outage ended', () => {
+  /** An integration that pulled at t1, then fell silent past its threshold: its offline issue is open. */
+  async function silentAfter(t1: Iso) {
+    const w = await world({ heartbeat: true });
+    const fw = await addIntegration(w, { name: 'Edge', offline_after_seconds: 3600 });
+    await drop(w, [pull(fw.id, t1)]);
+    await cycle(w, addSeconds(t1, 60));
+    const opened = await cycle(w, addSeconds(t1, 2 * 3600));
+    expect(opened.rules?.opened.map((change) => change.at)).toEqual([addSeconds(t1, 3600)]);
+    return { w, fw, openedAt: addSeconds(t1, 3600) };
+  }
+
+  const t1 = at(1);
+  const t2 = at(5);
+  const t3 = addSeconds(at(5), 1800);
+  const now = at(6);
+
+  async function expectResolvedAtT2(w: World, openedAt: Iso): Promise<void> {
+    const report = await cycle(w, now);
+    expect(report.rules?.resolved.map((change) => change.at)).toEqual([t2]);
+    const [issue] = await issuesOf(w, 'resolved');
+    expect(issue).toMatchObject({ resolved_at: t2, opened_at: openedAt });
+    // The notice says how long it really lasted: t2 - opened_at = 3 h, not the 3 h 30 min to the newest pull.
+    const resolved = w.sent.find((notification) => notification.event === 'issue_resolved');
+    expect(JSON.stringify(resolved)).toContain('3 h');
+    expect(JSON.stringify(resolved)).not.toContain('3 h 30 min');
+    expect(JSON.stringify(resolved)).toContain(t2);
+  }
+
+  it('is the first pull after the silence, with all pulls in one file (the earlier one included)', async () => {
+    const { w, fw, openedAt } = await silentAfter(t1);
+    await drop(w, [pull(fw.id, t1), pull(fw.id, t3), pull(fw.id, t2), pull(fw.id, addSeconds(t2, 60))]);
+    await expectResolvedAtT2(w, openedAt);
+    expect((await current(w, fw)).resumed_at).toBeNull();
+  });
+
+  it('is the first pull after the silence, with the later pull in a file read first', async () => {
+    const { w, fw, openedAt } = await silentAfter(t1);
+    await drop(w, [pull(fw.id, t3)], 'a-later.log');
+    await drop(w, [pull(fw.id, t2)], 'b-earlier.log');
+    await expectResolvedAtT2(w, openedAt);
+  });
+
+  it('is the first pull after the silence, with the later pull ingested by an earlier run', async () => {
+    const { w, fw, openedAt } = await silentAfter(t1);
+    await drop(w, [pull(fw.id, t3)]);
+    await ingest({ store: w.store, source: w.source, now: addSeconds(t3, 60) });
+    expect((await current(w, fw)).resumed_at).toBe(t3);
+    await drop(w, [pull(fw.id, t2)]);
+    await ingest({ store: w.store, source: w.source, now: addSeconds(t3, 120) });
+    expect((await current(w, fw)).resumed_at).toBe(t2);
+    await expectResolvedAtT2(w, openedAt);
+  });
+
+  it('starts afresh with the next outage', async () => {
+    const { w, fw } = await silentAfter(t1);
+    await drop(w, [pull(fw.id, t2), pull(fw.id, t3)]);
+    await expectResolvedAtT2(w, at(2));
+    expect((await current(w, fw)).resumed_at).toBeNull();
+    const reopened = await cycle(w, at(8));
+    expect(reopened.rules?.opened.map((change) => change.at)).toEqual([addSeconds(t3, 3600)]);
+    await drop(w, [pull(fw.id, at(9)), pull(fw.id, at(9.25)), pull(fw.id, t2)]);
+    const report = await cycle(w, at(9.5));
+    expect(report.rules?.resolved.map((change) => change.at)).toEqual([at(9)]);
+  });
+
+  it('takes the newest pull when the first one was a blip followed by more silence', async () => {
+    const { w, fw } = await silentAfter(t1);
+    // At 5 a single pull, then silence again past the threshold: the issue stays open (no rule pass sees it
+    // online), so a pull at 5 cannot be when the outage ended; the newest pull bounds it instead.
+    await drop(w, [pull(fw.id, t2)]);
+    await cycle(w, at(7));
+    await drop(w, [pull(fw.id, at(9)), pull(fw.id, at(10))]);
+    const report = await cycle(w, at(10.5));
+    expect(report.rules?.resolved.map((change) => change.at)).toEqual([at(10)]);
+  });
+});
+
+describe('resumed_at folds like the other pull facts', () => {
+  it('is the first success after the issue opened, for any order, split and repetition of the records', () => {
+    const opened = at(10);
+    const base: Integration = {
+      ...newIntegration(
+        {
+          id: 'int_0000000000000001',
+          org_id: 'org_0000000000000001',
+          name: 'Edge',
+          kind: 'firewall',
+          credentials: {
+            username: 'u',
+            password_hash: 'h',
+            rotated_at: T0,
+            previous_password_hash: null,
+            previous_valid_until: null,
+          },
+          offline_after_seconds: 3600,
+        },
+        T0,
+      ),
+      last_pull_at: at(9),
+      open_issues: { fw_integration_offline: { id: 'iss_1', opened_at: opened } },
+    };
+    // Seconds before the silence (at most the last pull at 9) and after the issue opened.
+    const before = fc.array(fc.integer({ min: 0, max: 9 * 3600 }), { maxLength: 20 });
+    const after = fc.array(fc.integer({ min: 10 * 3600 + 1, max: 20 * 3600 }), {
+      minLength: 1,
+      maxLength: 30,
+    });
+    fc.assert(
+      fc.property(
+        before,
+        after,
+        fc.integer({ min: 1, max: 5 }),
+        fc.boolean(),
+        (early, late, parts, twice) => {
+          const times = [...early, ...late].map((seconds) => addSeconds(T0, seconds));
+          const shuffled = twice ? [...times, ...times].reverse() : times;
+          const summaries = Array.from({ length: parts }, () => emptySummary(base.id));
+          shuffled.forEach((time, index) => {
+            addRecord(summaries[index % parts] as PullSummary, pullRecord(base.id, time));
+          });
+          let integration = base;
+          for (const summary of summaries) integration = applyPulls(integration, summary) ?? integration;
+          const merged = emptySummary(base.id);
+          for (const summary of [...summaries].reverse()) mergeSummary(merged, summary);
+          const expected = addSeconds(T0, Math.min(...late));
+          expect(integration.resumed_at).toBe(expected);
+          expect(applyPulls(base, merged)?.resumed_at).toBe(expected);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

@@ -158,6 +158,7 @@ describe('the cycle metrics', () => {
       files_seen: 3,
       files_processed: 2,
       files_skipped: 0,
+      files_refused: [],
       files_failed: [{ name: 'a.gz', error: 'bad gzip' }],
       files_set_aside: [],
       lines: 100,

@@ -799,6 +799,8 @@ describe('files', () => {
         text: JSON.stringify({ time: 'yesterday', integration_id: fw.id, status: 200 }),
       },
       { file: 'other.log', line: 1, reason: 'unrecognized', text: 'hello' },
+      // Unknown ids come after the lines that failed to parse (they are known only once the store is asked).
+      { file: 'noisy.log', line: 7, reason: 'unknown_integration', text: pull(UNKNOWN_ID, at(8)) },
     ]);
     expect(cycle.ingest).toMatchObject({ lines: 9, records: 3 });
     expect((await current(w, fw)).last_pull_at).toBe(at(9));

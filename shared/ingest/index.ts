@@ -16,7 +16,8 @@ import { type SkipReason as LineSkipReason, MAX_LINE_LENGTH, parseLine } from '.
 import type { Store } from '../store.ts';
 import { addSeconds, type Iso, laterOf } from '../time.ts';
 import { readBounded, splitLines, TOO_LONG } from './lines.ts';
-import type { LogFile, LogSource } from './sources.ts';
+import { redact } from './redact.ts';
+import type { LogFile, LogSource, RefusedEntry } from './sources.ts';
 
 /** Records stamped further in the future than this are clock errors, not pulls. */
 export const CLOCK_SKEW_SECONDS = 300;
@@ -49,6 +50,8 @@ export interface IngestReport {
   files_seen: number;
   files_processed: number;
   files_skipped: number;
+  /** Entries of the log directory never opened: links, FIFOs, sockets, devices, directory loops. */
+  files_refused: RefusedEntry[];
   /** Unreadable this run; tried again next run. */
   files_failed: Array<{ name: string; error: string }>;
   /** Unreadable MAX_FILE_ATTEMPTS times: no longer tried. */
@@ -72,6 +75,8 @@ interface FileResult {
   byId: Map<string, PullSummary>;
   /** ... or by bouncer name within an organization (snapshots). */
   byLapiName: Map<string, { orgId: string; summary: PullSummary }>;
+  /** Where each id (or `org#bouncer`) first appeared, shown if it turns out to be unknown. */
+  firstSeen: Map<string, SkipSample>;
 }
 
 function newResult(): FileResult {
@@ -83,16 +88,24 @@ function newResult(): FileResult {
     samples: [],
     byId: new Map(),
     byLapiName: new Map(),
+    firstSeen: new Map(),
   };
+}
+
+/**
+ * Samples are for operators: credentials out first (the whole line, so a cut cannot part a secret from its
+ * name), then cut short, and only printable characters.
+ */
+function sampleOf(file: string, line: number, reason: SkipReason, text: string | null): SkipSample {
+  const shown = redact(text ?? '')
+    .slice(0, SAMPLE_LENGTH)
+    .replace(/[^\x20-\x7e]/g, '?');
+  return { file, line, reason, text: shown };
 }
 
 function skip(result: FileResult, reason: SkipReason, file: string, line: number, text: string | null): void {
   result.skipped[reason] = (result.skipped[reason] ?? 0) + 1;
-  if (result.samples.length < SAMPLES_PER_FILE) {
-    // Samples are for operators: cut short, and only printable characters.
-    const shown = (text ?? '').slice(0, SAMPLE_LENGTH).replace(/[^\x20-\x7e]/g, '?');
-    result.samples.push({ file, line, reason, text: shown });
-  }
+  if (result.samples.length < SAMPLES_PER_FILE) result.samples.push(sampleOf(file, line, reason, text));
 }
 
 async function open(file: LogFile): Promise<Readable> {
@@ -112,10 +125,14 @@ function summaryFor(map: Map<string, PullSummary>, id: string): PullSummary {
 async function readLogFile(file: LogFile, latestAllowed: Iso): Promise<FileResult> {
   const result = newResult();
   let lineNumber = 0;
-  const accept = (record: PullRecord) => {
+  const accept = (record: PullRecord, line: string) => {
     result.records += 1;
     result.newest = laterOf(result.newest, record.time);
-    addRecord(summaryFor(result.byId, record.integration_id), record);
+    const id = record.integration_id;
+    if (!result.byId.has(id)) {
+      result.firstSeen.set(id, sampleOf(file.name, lineNumber, 'unknown_integration', line));
+    }
+    addRecord(summaryFor(result.byId, id), record);
   };
   for await (const line of splitLines(await open(file), MAX_LINE_LENGTH)) {
     lineNumber += 1;
@@ -128,7 +145,7 @@ async function readLogFile(file: LogFile, latestAllowed: Iso): Promise<FileResul
     if (parsed === null) continue;
     if (!parsed.ok) skip(result, parsed.reason, file.name, lineNumber, line);
     else if (parsed.record.time > latestAllowed) skip(result, 'future_time', file.name, lineNumber, line);
-    else accept(parsed.record);
+    else accept(parsed.record, line);
   }
   return result;
 }
@@ -166,6 +183,7 @@ async function readSnapshot(file: LogFile, latestAllowed: Iso): Promise<FileResu
     if (!entry) {
       entry = { orgId, summary: emptySummary(bouncer.name) };
       result.byLapiName.set(key, entry);
+      result.firstSeen.set(key, sampleOf(file.name, 1, 'unknown_integration', bouncer.name));
     }
     addLapiState(entry.summary, { revoked: bouncer.revoked, seen_at: seenAt });
     if (bouncer.last_pull_at && bouncer.last_pull_at <= latestAllowed) {
@@ -211,6 +229,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     files_seen: 0,
     files_processed: 0,
     files_skipped: 0,
+    files_refused: [],
     files_failed: [],
     files_set_aside: [],
     lines: 0,
@@ -224,7 +243,9 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     report.skipped[reason] = (report.skipped[reason] ?? 0) + n;
   };
 
-  const files = await source.list();
+  const listing = source.scan ? await source.scan() : { files: await source.list(), refused: [] };
+  const files = listing.files;
+  report.files_refused = listing.refused;
   report.files_seen = files.length;
   const ledger = await store.ledger.get(files.map((file) => file.key));
   const claimed: Array<{ file: LogFile; attempts: number }> = [];
@@ -245,6 +266,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
   const byId = new Map<string, PullSummary>();
   const read: Array<{ file: LogFile; result: FileResult }> = [];
   const lapiByName = new Map<string, { orgId: string; summary: PullSummary }>();
+  const firstSeen = new Map<string, SkipSample>();
   for (const { file, attempts } of claimed) {
     let result: FileResult;
     try {
@@ -253,7 +275,8 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
         : await readLogFile(file, latestAllowed);
     } catch (error) {
       // Unreadable (corrupt gzip, permission, network): nothing of it is used; other files go on.
-      const message = error instanceof Error ? error.message : String(error);
+      // The message may quote a path or URL: it goes into the report and the ledger, so it is redacted too.
+      const message = redact(error instanceof Error ? error.message : String(error));
       const setAside = attempts >= MAX_FILE_ATTEMPTS;
       await store.ledger.fail(file.key, runId, now, message, setAside);
       (setAside ? report.files_set_aside : report.files_failed).push({ name: file.name, error: message });
@@ -266,6 +289,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     for (const [reason, n] of Object.entries(result.skipped)) count(reason as SkipReason, n);
     report.samples.push(...result.samples.slice(0, SAMPLES_PER_RUN - report.samples.length));
     for (const [id, summary] of result.byId) mergeSummary(summaryFor(byId, id), summary);
+    for (const [key, sample] of result.firstSeen) if (!firstSeen.has(key)) firstSeen.set(key, sample);
     for (const [key, entry] of result.byLapiName) {
       const existing = lapiByName.get(key);
       if (existing) mergeSummary(existing.summary, entry.summary);
@@ -274,16 +298,21 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
   }
 
   // Resolve each integration to its organization; a pull for an unknown id never creates anything.
+  const unknownKeys: string[] = [];
+  const unknown = (key: string, records: number) => {
+    count('unknown_integration', records);
+    unknownKeys.push(key);
+  };
   const byTarget = new Map<string, { org_id: string; id: string; summary: PullSummary }>();
   await inParallel([...byId], WRITE_CONCURRENCY, async ([integrationId, summary]) => {
     const orgId = await store.integrations.orgOf(integrationId);
-    if (orgId === null) count('unknown_integration', summary.records);
+    if (orgId === null) unknown(integrationId, summary.records);
     else byTarget.set(integrationId, { org_id: orgId, id: integrationId, summary });
   });
   for (const { orgId, summary } of lapiByName.values()) {
     const id = await store.integrations.lapiIntegrationId(orgId, summary.integration_id);
     if (id === null) {
-      count('unknown_integration', Math.max(1, summary.records));
+      unknown(`${orgId}#${summary.integration_id}`, Math.max(1, summary.records));
       continue;
     }
     const existing = byTarget.get(id);
@@ -309,8 +338,16 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
         integration = await store.integrations.get(target.org_id, target.id);
       }
     }
-    count('unknown_integration', target.summary.records);
+    unknown(target.id, target.summary.records);
   });
+  // Unknown ids and bouncer names are shown like other skips (they are not secrets; the line is redacted),
+  // in file and line order so the report does not depend on which write finished first. They go in the
+  // report only, not the ledger: an unknown id leaves no trace in the database.
+  const unknownSamples = unknownKeys
+    .map((key) => firstSeen.get(key))
+    .filter((sample) => sample !== undefined)
+    .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
+  report.samples.push(...unknownSamples.slice(0, Math.max(0, SAMPLES_PER_RUN - report.samples.length)));
 
   report.files_processed = read.length;
   await store.deployment.recordIngest(now, report);

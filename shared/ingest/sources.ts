@@ -1,6 +1,6 @@
-import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { constants as fsConstants, type Stats } from 'node:fs';
+import { lstat, open, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 
@@ -13,12 +13,37 @@ export interface LogFile {
   open(): Promise<Readable>;
 }
 
+/** Why an entry of the log directory was not read. */
+export type RefusalReason = 'symlink' | 'not_a_regular_file' | 'loop' | 'unreadable_dir';
+
+/** An entry of the log directory that was not read, and why (shown in the ingest report). */
+export interface RefusedEntry {
+  name: string;
+  reason: RefusalReason;
+}
+
 export interface LogSource {
   describe(): string;
   list(): Promise<LogFile[]>;
+  /** The listing with what was left out and why; sources that refuse nothing need not have it. */
+  scan?(): Promise<{ files: LogFile[]; refused: RefusedEntry[] }>;
 }
 
-/** A local directory, read recursively (the local runner's source). A missing directory holds no files. */
+const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fsConstants;
+
+/**
+ * A local directory, read recursively (the local runner's source). A missing directory holds no files.
+ *
+ * The directory is a trust boundary: nothing outside it is ever opened. Symbolic links inside it are never
+ * followed, neither to files nor to directories, and are reported as refused. We chose this over resolving
+ * real paths and checking containment because it is one rule with no path arithmetic, it makes loops
+ * impossible by construction, and a link that points inside today can be re-pointed outside between the
+ * check and the read. An operator who keeps logs elsewhere points PULLWATCH_LOG_DIR there (the directory
+ * itself may be a link: it is configuration, not content) or bind-mounts it. FIFOs, sockets and devices are
+ * refused from `lstat`, which never blocks; a directory reached twice (a bind mount of a parent) is refused
+ * as a loop. Each file is opened with O_NOFOLLOW and checked to be the very inode that was listed, so a link
+ * or FIFO swapped in after the listing is not read either.
+ */
 export class DirectorySource implements LogSource {
   constructor(readonly dir: string) {}
 
@@ -27,28 +52,77 @@ export class DirectorySource implements LogSource {
   }
 
   async list(): Promise<LogFile[]> {
-    let names: string[];
+    return (await this.scan()).files;
+  }
+
+  async scan(): Promise<{ files: LogFile[]; refused: RefusedEntry[] }> {
+    const files: LogFile[] = [];
+    const refused: RefusedEntry[] = [];
+    let root: Stats;
     try {
-      names = await readdir(this.dir, { recursive: true });
+      root = await stat(this.dir);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { files, refused };
       throw error;
     }
-    const files: LogFile[] = [];
-    for (const name of names.sort()) {
-      const path = join(this.dir, name);
-      const info = await stat(path).catch(() => null);
-      if (!info?.isFile() || name.split(/[\\/]/).some((part) => part.startsWith('.'))) continue;
-      const rel = relative(this.dir, path);
-      files.push({
-        key: `dir:${rel}:${info.size}:${Math.floor(info.mtimeMs)}`,
-        name: rel,
-        modified_at: info.mtime.toISOString(),
-        open: async () => createReadStream(path),
-      });
-    }
-    return files;
+    const visited = new Set([`${root.dev}:${root.ino}`]);
+    const walk = async (rel: string): Promise<void> => {
+      let entries: string[];
+      try {
+        entries = (await readdir(join(this.dir, rel))).sort();
+      } catch (error) {
+        if (rel === '') throw error;
+        refused.push({ name: rel, reason: 'unreadable_dir' });
+        return;
+      }
+      for (const entry of entries) {
+        // Hidden files and directories (editors' swap files, .git) are not logs and are not reported.
+        if (entry.startsWith('.')) continue;
+        const name = rel === '' ? entry : join(rel, entry);
+        const path = join(this.dir, name);
+        const info = await lstat(path).catch(() => null);
+        if (info === null) continue; // removed since the listing
+        if (info.isSymbolicLink()) refused.push({ name, reason: 'symlink' });
+        else if (info.isDirectory()) {
+          const id = `${info.dev}:${info.ino}`;
+          if (visited.has(id)) refused.push({ name, reason: 'loop' });
+          else {
+            visited.add(id);
+            await walk(name);
+          }
+        } else if (!info.isFile()) refused.push({ name, reason: 'not_a_regular_file' });
+        else {
+          files.push({
+            key: `dir:${name}:${info.size}:${Math.floor(info.mtimeMs)}`,
+            name,
+            modified_at: info.mtime.toISOString(),
+            open: () => openListed(path, info),
+          });
+        }
+      }
+    };
+    await walk('');
+    return { files, refused };
   }
+}
+
+/**
+ * Opens the file that was listed, or fails: O_NOFOLLOW refuses a link swapped in for the file, O_NONBLOCK
+ * keeps a FIFO swapped in from blocking the open, and the inode check catches anything else swapped in
+ * (including a parent directory replaced by a link). A failed open is an unreadable file, retried next run.
+ */
+async function openListed(path: string, listed: Stats): Promise<Readable> {
+  const handle = await open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  try {
+    const info = await handle.stat();
+    if (!info.isFile() || info.dev !== listed.dev || info.ino !== listed.ino) {
+      throw new Error(`${path} changed after it was listed; not read`);
+    }
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return handle.createReadStream();
 }
 
 /** Objects under a prefix of an S3 bucket (the Lambda's source). The ETag pins the content. */

@@ -119,6 +119,11 @@ export const Integration = z.object({
   rejections: z.array(Time).default([]),
   /** For `source: lapi`: what the newest bouncer snapshot said. */
   lapi: z.object({ revoked: z.boolean(), seen_at: Time }).nullable().default(null),
+  /**
+   * While an offline issue is open: the first successful pull after it opened, which is when the outage ended
+   * (the newest pull may be a cycle or more later). Null otherwise.
+   */
+  resumed_at: Time.nullable().default(null),
   open_issues: z.partialRecord(IssueType, OpenIssueRef),
   /** How many issues of this integration have been resolved; keeps a re-opened issue's id new. */
   issue_seq: z.number().int().default(0),
@@ -151,6 +156,7 @@ export function newIntegration(
     last_attempt_user_agent: null,
     rejections: [],
     lapi: null,
+    resumed_at: null,
     open_issues: {},
     issue_seq: 0,
     version: 1,

@@ -1,5 +1,5 @@
-import type { Integration } from '../integration/index.ts';
-import type { Iso } from '../time.ts';
+import { type Integration, MIN_OFFLINE_AFTER_SECONDS, offlineIssueType } from '../integration/index.ts';
+import { addSeconds, type Iso } from '../time.ts';
 
 /** One request to an integration's blocklist endpoint, whatever log format it came from. */
 export interface PullRecord {
@@ -52,6 +52,8 @@ export interface PullSummary {
   /** Distinct times of rejected attempts (401/403), newest kept, ascending. */
   rejections: Iso[];
   lapi: LapiState | null;
+  /** Successes that may end a silence: see `addResumption`. Ascending. */
+  resumptions: Iso[];
 }
 
 export function emptySummary(integrationId: string): PullSummary {
@@ -62,7 +64,32 @@ export function emptySummary(integrationId: string): PullSummary {
     last_attempt: null,
     rejections: [],
     lapi: null,
+    resumptions: [],
   };
+}
+
+/**
+ * How many silence-ending candidates a summary keeps, the newest. Past that (one run reading over 64 silences of
+ * 5 minutes or more of one integration) the oldest go, and the rule pass may fall back to the newest pull.
+ */
+export const MAX_RESUMPTIONS_KEPT = 64;
+
+/**
+ * Folds a success time into the candidates for "the first pull after a silence". No offline issue opens
+ * before MIN_OFFLINE_AFTER_SECONDS without a success, so the pull that ends one has no other success in the
+ * MIN_OFFLINE_AFTER_SECONDS before it: a success with another one just before it can never be that pull and
+ * is dropped, and so the kept times are pairwise further apart than that. Whatever the order of folding, the
+ * pull that ended the silence is kept, and every kept time is a real success; so "the first kept time after
+ * the issue opened" is the same for any order, split or repetition of the records.
+ */
+function addResumption(times: Iso[], time: Iso): Iso[] {
+  const from = addSeconds(time, -MIN_OFFLINE_AFTER_SECONDS);
+  const until = addSeconds(time, MIN_OFFLINE_AFTER_SECONDS);
+  const kept = times.filter((kept) => kept <= time || kept > until);
+  if (kept.some((kept) => kept >= from && kept <= time)) return kept;
+  kept.push(time);
+  kept.sort();
+  return kept.length > MAX_RESUMPTIONS_KEPT ? kept.slice(-MAX_RESUMPTIONS_KEPT) : kept;
 }
 
 // Logs often have one-second resolution, so equal times are common. Ties are broken on the content, never on
@@ -104,7 +131,10 @@ export function addRecord(summary: PullSummary, record: PullRecord): void {
   summary.records += 1;
   const seen: Seen = { at: record.time, ip: record.ip, user_agent: record.user_agent };
   const kind = classify(record);
-  if (kind === 'success') summary.last_success = later(summary.last_success, seen, seenKey);
+  if (kind === 'success') {
+    summary.last_success = later(summary.last_success, seen, seenKey);
+    summary.resumptions = addResumption(summary.resumptions, record.time);
+  }
   summary.last_attempt = later(summary.last_attempt, { ...seen, status: record.status }, attemptKey);
   if (kind === 'auth_failure') {
     // Cheap append; trimmed when the summary is merged or applied.
@@ -127,6 +157,20 @@ export function mergeSummary(into: PullSummary, other: PullSummary): void {
   into.last_attempt = later(into.last_attempt, other.last_attempt, attemptKey);
   into.rejections = keepRejections([...into.rejections, ...other.rejections], into.last_success?.at ?? null);
   into.lapi = later(into.lapi, other.lapi, lapiKey);
+  for (const time of other.resumptions) into.resumptions = addResumption(into.resumptions, time);
+}
+
+/**
+ * When the silence of an open offline issue ended: the earliest known success after the issue opened. A
+ * minimum, so it folds in any order and idempotently; null while no offline issue is open (the rule pass
+ * clears it when it resolves the issue).
+ */
+function resumedAt(integration: Integration, summary: PullSummary): Iso | null {
+  const open = integration.open_issues[offlineIssueType(integration.kind)];
+  if (!open) return integration.resumed_at;
+  const first = summary.resumptions.find((time) => time > open.opened_at) ?? null;
+  if (first === null) return integration.resumed_at;
+  return integration.resumed_at === null || first < integration.resumed_at ? first : integration.resumed_at;
 }
 
 /**
@@ -154,6 +198,7 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
   const attempt = later(storedAttempt, summary.last_attempt, attemptKey);
   const rejections = keepRejections([...integration.rejections, ...summary.rejections], success?.at ?? null);
   const lapi = later(integration.lapi, summary.lapi, lapiKey);
+  const resumed = resumedAt(integration, summary);
   const next: Integration = {
     ...integration,
     last_pull_at: success?.at ?? null,
@@ -165,11 +210,13 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
     last_attempt_user_agent: attempt?.user_agent ?? null,
     rejections,
     lapi,
+    resumed_at: resumed,
   };
   const changed =
     success !== storedSuccess ||
     attempt !== storedAttempt ||
     lapi !== integration.lapi ||
+    resumed !== integration.resumed_at ||
     rejections.join() !== integration.rejections.join();
   return changed ? next : null;
 }

@@ -10,7 +10,7 @@ import {
 } from '../integration/index.ts';
 import { DEPLOYMENT_ORG, type Issue, issueFor, pipelineIssue, type Resolution } from '../issue/index.ts';
 import type { Store } from '../store.ts';
-import { addSeconds, type Iso } from '../time.ts';
+import { addSeconds, type Iso, secondsBetween } from '../time.ts';
 
 const MAX_CONFLICT_RETRIES = 5;
 
@@ -162,11 +162,19 @@ async function settle(
         const ref = current.open_issues[type];
         if (!ref) continue;
         const resolution: Resolution = current.paused ? 'paused' : 'pull_resumed';
-        // Resumed: the newest pull (or the newest attempt that ended the rejections) is when it ended.
-        const at =
-          resolution === 'pull_resumed' && current.last_pull_at && current.last_pull_at > ref.opened_at
-            ? current.last_pull_at
-            : now;
+        // Resumed: an outage ended with the first pull after the silence (`resumed_at`), not the newest one,
+        // which may be a cycle or a file later; otherwise the newest pull is when it ended. A first pull more
+        // than a threshold before the newest one may have been a blip followed by more silence (the issue
+        // stayed open), so then the newest pull is taken, as an upper bound.
+        const resumed = current.resumed_at;
+        const ended =
+          type === offlineType &&
+          resumed &&
+          resumed > ref.opened_at &&
+          secondsBetween(resumed, current.last_pull_at ?? resumed) < current.offline_after_seconds
+            ? resumed
+            : current.last_pull_at;
+        const at = resolution === 'pull_resumed' && ended && ended > ref.opened_at ? ended : now;
         await store.issues.resolve(current.org_id, ref.id, at, resolution);
         await store.history.putTransition(
           current,
@@ -184,8 +192,16 @@ async function settle(
       const openIssues = { ...current.open_issues };
       for (const type of toResolve) delete openIssues[type];
       for (const issue of opening) openIssues[issue.type] = { id: issue.id, opened_at: issue.opened_at };
+      // The resumption belongs to the offline issue: it ends with it, and a new one starts with none.
+      const offlineChanged =
+        toResolve.includes(offlineType) || opening.some((issue) => issue.type === offlineType);
       await store.integrations.save(
-        { ...current, open_issues: openIssues, issue_seq: current.issue_seq + toResolve.length },
+        {
+          ...current,
+          open_issues: openIssues,
+          issue_seq: current.issue_seq + toResolve.length,
+          resumed_at: offlineChanged ? null : current.resumed_at,
+        },
         current.version,
         now,
       );
