@@ -312,13 +312,12 @@ export async function main(argv: string[]): Promise<void> {
     },
   };
   let running: Promise<void> = Promise.resolve();
-  const removeHandlers = onStopSignal(() => stopCommand(running));
+  // Kept to the end: a signal while the process winds down still exits with 130/143, not the default death.
+  onStopSignal(() => stopCommand(running));
   try {
     running = run(argv, out, loadConfig());
     await running;
-    removeHandlers();
   } catch (error) {
-    removeHandlers();
     if (current.stopping) return;
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`pullwatch: ${message}\n`);

@@ -34,7 +34,7 @@ export async function openLocal(config: Config, options: { publish: boolean }): 
   const repaired = db?.repair;
   if (repaired && repaired.removed + repaired.written > 0) {
     process.stderr.write(
-      `pullwatch: repaired the database's indexes after an unclean stop: ${repaired.removed} stale entries removed, ${repaired.written} written (${repaired.items} items checked in ${repaired.ms} ms)\n`,
+      `pullwatch: repaired the database's indexes after an unclean stop: ${repaired.removed} orphan entries removed, ${repaired.written} written (${repaired.items} items checked in ${repaired.ms} ms)\n`,
     );
   }
   const gate = gateDatabase(store.table.client);
