@@ -10,6 +10,16 @@ process.emitWarning = (warning, ...rest) => {
   emitWarning(warning, ...rest);
 };
 
+// Until the command installs its own stop (shared/local/stop.ts), nothing is open: a signal while the
+// sources load just ends the process, with the same code and line as a stopped command.
+const early = (signal) => {
+  process.stderr.write(`pullwatch: ${signal} received while starting: stopped\n`);
+  process.exit(signal === 'SIGINT' ? 130 : 143);
+};
+process.on('SIGINT', early);
+process.on('SIGTERM', early);
 register();
 const { main } = await import('../shared/cli/main.ts');
+process.off('SIGINT', early);
+process.off('SIGTERM', early);
 await main(process.argv.slice(2));

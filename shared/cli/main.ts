@@ -12,6 +12,7 @@ import { createIntegration } from '../integration/ops.ts';
 import { integrationView } from '../integration/view.ts';
 import { type LocalContext, openLocal } from '../local/context.ts';
 import { serve, summarizeCycle } from '../local/serve.ts';
+import { onStopSignal, STOP_GRACE_MS, within } from '../local/stop.ts';
 import { createOrg } from '../org/index.ts';
 import { createPublisher, createSource, cycleSettings } from '../runtime.ts';
 import { type Iso, systemClock } from '../time.ts';
@@ -72,13 +73,40 @@ async function filesSource(paths: string[]): Promise<LogSource> {
   return { describe: () => paths.join(', '), list: async () => files };
 }
 
+/**
+ * What a signal has to wind down: the open database of the command (null before it is open and after it is
+ * closed), the server's stop function under `serve`, and whether a stop began (then nothing more is printed).
+ */
+const current: {
+  context: LocalContext | null;
+  stopServer: (() => Promise<void>) | null;
+  stopping: boolean;
+} = { context: null, stopServer: null, stopping: false };
+
 async function withContext<T>(config: Config, work: (context: LocalContext) => Promise<T>): Promise<T> {
   const context = await openLocal(config, { publish: false });
+  current.context = context;
   try {
     return await work(context);
   } finally {
     await context.close();
+    current.context = null;
   }
+}
+
+/**
+ * A signal's stop: no new database work, the command's work in progress given a moment to wind down (it
+ * fails fast on its next read), the requests in flight finished, the database closed. With no database
+ * open yet, there is nothing to wind down.
+ */
+async function stopCommand(running: Promise<unknown>): Promise<void> {
+  current.stopping = true;
+  if (current.stopServer) return current.stopServer();
+  const context = current.context;
+  if (!context) return;
+  context.drain();
+  await within(running, STOP_GRACE_MS);
+  await context.close();
 }
 
 async function run(argv: string[], out: Output, config: Config): Promise<void> {
@@ -115,15 +143,8 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
 
   switch (serving ? 'serve' : commandLine) {
     case 'serve': {
-      const stop = await serve(config);
-      const shutdown = () => {
-        stop().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.once('SIGINT', shutdown);
-      process.once('SIGTERM', shutdown);
+      current.stopServer = await serve(config);
+      // Runs until a signal: main's handler stops the server, then exits with 130 or 143.
       return new Promise(() => {});
     }
     case 'org create': {
@@ -285,11 +306,19 @@ export async function main(argv: string[]): Promise<void> {
   const json = argv.includes('--json');
   const out: Output = {
     json,
-    print: (human, data) => process.stdout.write(`${json ? JSON.stringify(data) : human}\n`),
+    // A command cut short by a signal prints nothing: its one line on stderr says what happened.
+    print: (human, data) => {
+      if (!current.stopping) process.stdout.write(`${json ? JSON.stringify(data) : human}\n`);
+    },
   };
+  let running: Promise<void> = Promise.resolve();
+  // Kept to the end: a signal while the process winds down still exits with 130/143, not the default death.
+  onStopSignal(() => stopCommand(running));
   try {
-    await run(argv, out, loadConfig());
+    running = run(argv, out, loadConfig());
+    await running;
   } catch (error) {
+    if (current.stopping) return;
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`pullwatch: ${message}\n`);
     const usage = error instanceof UsageError || (error instanceof TypeError && 'code' in error);

@@ -4,12 +4,16 @@ import { createStore } from '../runtime.ts';
 import type { Store } from '../store.ts';
 import { type EmbeddedDb, openLocalDatabase } from './embedded-db.ts';
 import { loadOrCreateSecret } from './secret.ts';
+import { gateDatabase } from './stop.ts';
 
 export interface LocalContext {
   config: Config;
   store: Store;
   secret: string;
   db: EmbeddedDb | null;
+  /** Stop starting new work on a signal (see stop.ts); writes in flight or following a read still land. */
+  drain(): void;
+  /** Waits for the requests in flight, then closes the client and the embedded database (once). */
   close(): Promise<void>;
 }
 
@@ -27,14 +31,28 @@ export async function openLocal(config: Config, options: { publish: boolean }): 
     throw error;
   }
   const secret = config.PULLWATCH_KEY_SECRET ?? (await loadOrCreateSecret(config.PULLWATCH_DATA_DIR));
+  const repaired = db?.repair;
+  if (repaired && repaired.removed + repaired.written > 0) {
+    process.stderr.write(
+      `pullwatch: repaired the database's indexes after an unclean stop: ${repaired.removed} orphan entries removed, ${repaired.written} written (${repaired.items} items checked in ${repaired.ms} ms)\n`,
+    );
+  }
+  const gate = gateDatabase(store.table.client);
+  let closing: Promise<void> | null = null;
   return {
     config,
     store,
     secret,
     db,
-    close: async () => {
-      store.table.client.destroy();
-      await db?.close();
+    drain: () => gate.drain(),
+    close: () => {
+      // Closing dynalite under a request it is serving could stop it between an index write and the item's.
+      closing ??= (async () => {
+        await gate.close();
+        store.table.client.destroy();
+        await db?.close();
+      })();
+      return closing;
     },
   };
 }

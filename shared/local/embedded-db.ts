@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { type RepairReport, repairIndexes } from './repair.ts';
 
 /**
  * The embedded DynamoDB (dynalite on LevelDB). LevelDB allows one process per directory, so the process
@@ -13,6 +14,8 @@ export interface EmbeddedDb {
   endpoint: string;
   /** True when this process runs the server; false when it attached to another process's. */
   owned: boolean;
+  /** What the index repair at open found (see repair.ts); null when this process did not open the files. */
+  repair?: RepairReport | null;
   close(): Promise<void>;
 }
 
@@ -95,7 +98,9 @@ export async function openLocalDatabase(dataDir: string, options: { publish: boo
   // A short CLI command may hold the files for a moment; wait for it rather than fail.
   for (let attempt = 0; attempt < 20; attempt += 1) {
     try {
-      const db = await startDynalite(join(dataDir, 'db'));
+      // Before dynalite serves a single request: a killed process may have left an index torn from its item.
+      const repair = await repairIndexes(join(dataDir, 'db'));
+      const db = { ...(await startDynalite(join(dataDir, 'db'))), repair };
       if (!options.publish) return db;
       await writeFile(
         publishedPath(dataDir),

@@ -9,6 +9,7 @@ import { apiSettings, createPublisher, createSource, cycleSettings } from '../ru
 import { systemClock } from '../time.ts';
 import { openLocal, outboxPath } from './context.ts';
 import { listenLocal } from './http.ts';
+import { STOP_GRACE_MS, within } from './stop.ts';
 
 /** One line about a cycle, for the console. */
 export function summarizeCycle(report: CycleReport): string {
@@ -132,8 +133,12 @@ export async function serve(
   return async () => {
     stopped = true;
     clearTimeout(timer);
-    await running;
-    await new Promise<void>((done) => server.close(() => done()));
+    // No new cycle step and no new API read from here; what is in flight finishes, then the database closes.
+    context.drain();
+    const closed = new Promise<void>((done) => server.close(() => done()));
+    await within(running, STOP_GRACE_MS);
+    await within(closed, STOP_GRACE_MS);
+    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
     await context.close();
   };
 }
