@@ -12,7 +12,12 @@ import {
   type PullSummary,
 } from '../pulls/index.ts';
 import { isSnapshot, MAX_SNAPSHOT_BYTES, orgOfSnapshot, parseSnapshot } from '../pulls/lapi.ts';
-import { type SkipReason as LineSkipReason, MAX_LINE_LENGTH, parseLine } from '../pulls/parse.ts';
+import {
+  type SkipReason as LineSkipReason,
+  MAX_LINE_LENGTH,
+  newParseContext,
+  parseLine,
+} from '../pulls/parse.ts';
 import type { Store } from '../store.ts';
 import { addSeconds, type Iso, laterOf } from '../time.ts';
 import { readBounded, splitLines, TOO_LONG } from './lines.ts';
@@ -134,6 +139,8 @@ async function readLogFile(file: LogFile, latestAllowed: Iso): Promise<FileResul
     }
     addRecord(summaryFor(result.byId, id), record);
   };
+  // W3C logs (CloudFront) name their columns in a `#Fields:` line: parsing state that lives as long as the file.
+  const context = newParseContext();
   for await (const line of splitLines(await open(file), MAX_LINE_LENGTH)) {
     lineNumber += 1;
     result.lines += 1;
@@ -141,7 +148,7 @@ async function readLogFile(file: LogFile, latestAllowed: Iso): Promise<FileResul
       skip(result, 'too_long', file.name, lineNumber, null);
       continue;
     }
-    const parsed = parseLine(line);
+    const parsed = parseLine(line, context);
     if (parsed === null) continue;
     if (!parsed.ok) skip(result, parsed.reason, file.name, lineNumber, line);
     else if (parsed.record.time > latestAllowed) skip(result, 'future_time', file.name, lineNumber, line);

@@ -5,6 +5,9 @@ import type { PullRecord } from './index.ts';
  *   1. canonical JSON lines: {"time","integration_id","method","status","ip","user_agent"}
  *   2. API Gateway access-log JSON: requestTime (CLF) or requestTimeEpoch, status, httpMethod, path/rawPath
  *   3. Apache/nginx combined log format on /v1/integrations/{id}/content
+ *   4. ALB access logs (space-separated, ISO time with microseconds, the request as "METHOD scheme://host:port/path HTTP/x")
+ *   5. CloudFront standard logs (W3C, tab-separated, columns named by the file's most recent `#Fields:` line)
+ * W3C's `#Fields:` makes parsing stateful per file: pass one ParseContext per file (newParseContext()).
  * Nothing here throws, whatever the input: a line is a record, blank (null), or skipped with a reason.
  */
 export type SkipReason =
@@ -15,7 +18,13 @@ export type SkipReason =
   | 'bad_time'
   | 'bad_status'
   | 'bad_type'
-  | 'too_long';
+  | 'too_long'
+  /** A request the client aborted (CloudFront status 000, ALB status `-`): nothing was delivered. */
+  | 'aborted'
+  /** API Gateway's default access-log format: `routeKey` (or nothing) instead of the request path. */
+  | 'no_request_path'
+  /** Only the route template (`/v1/integrations/{id}/content`, REST `resourcePath`): which integration is unknown. */
+  | 'route_template_only';
 /** Kept for readers of the first version. */
 export type MalformedReason = SkipReason;
 
@@ -44,8 +53,14 @@ const MONTHS: Record<string, number> = {
 const CLF_TIME = /^(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$/;
 /** The path must end with the content route (any prefix: stage, version); the query string is not the path. */
 const CONTENT_PATH = /\/integrations\/([A-Za-z0-9_-]{1,128})\/content$/;
+// `$remote_user` is logged as-is, so a basic-auth user name may hold spaces: bounded so a hostile line stays linear.
 const COMBINED =
-  /^(\S+) \S+ \S+ \[([^\]]+)\] "([A-Z]+) (\S+)(?: [^"]*)?" (\d{3}) \S+(?: "(?:[^"\\]|\\.)*" "((?:[^"\\]|\\.)*)")?/;
+  /^(\S+) \S+ .{1,512}? \[([^\]]{1,64})\] "([A-Z]+) (\S+)(?: [^"]*)?" (\d{3}) \S+(?: "(?:[^"\\]|\\.)*" "((?:[^"\\]|\\.)*)")?/;
+/** A route template of the content endpoint (`{id}`, `{integrationId}`, `{proxy+}` ...). */
+const CONTENT_TEMPLATE = /\/integrations\/\{[^}/]*\}\/content$/;
+/** ALB: type time elb client:port target:port 3 timings elb_status target_status received sent "request" "user_agent" ... */
+const ALB =
+  /^(?:https?|h2|grpcs|ws|wss) (\d{4}-\S+) \S+ (\S+) \S+ \S+ \S+ \S+ (\d{3}|-) \S+ \S+ \S+ "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)"/;
 const MIN_YEAR = 2000;
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
@@ -190,8 +205,33 @@ function unescapeLogField(value: string): string {
   return Buffer.concat(parts).toString('utf8');
 }
 
-/** Parses one pull-log line of any supported format. */
-export function parseLine(raw: string): ParsedLine {
+/**
+ * What parsing remembers between the lines of one file: the columns of the most recent W3C `#Fields:` line.
+ * One per file; a file without a `#Fields:` line is read with CloudFront's default column order.
+ */
+export interface ParseContext {
+  fields: Map<string, number> | null;
+}
+
+export const newParseContext = (): ParseContext => ({ fields: null });
+
+/** CloudFront's standard-log columns in AWS's default order (used until a `#Fields:` line says otherwise). */
+const CLOUDFRONT_DEFAULT_FIELDS =
+  'date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type cs-protocol-version fle-status fle-encrypted-fields c-port time-to-first-byte x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start sc-range-end';
+const columnsOf = (names: string[]) => new Map(names.map((name, index) => [name, index] as const));
+const DEFAULT_COLUMNS = columnsOf(CLOUDFRONT_DEFAULT_FIELDS.split(' '));
+
+/** A W3C directive (`#Version:`, `#Fields:`, `#Software:` ...): a header, never a record nor malformed. */
+function directive(line: string, context: ParseContext | undefined): null {
+  if (context && line.startsWith('#Fields:')) {
+    const names = line.slice('#Fields:'.length).trim().split(/\s+/).filter(Boolean);
+    context.fields = names.length > 0 ? columnsOf(names) : null;
+  }
+  return null;
+}
+
+/** Parses one pull-log line of any supported format; `context` carries the W3C `#Fields:` of the same file. */
+export function parseLine(raw: string, context?: ParseContext): ParsedLine {
   if (raw.length > MAX_LINE_LENGTH) return { ok: false, reason: 'too_long' };
   // Trimming copies the line; most lines need none.
   const first = raw.charCodeAt(0);
@@ -212,8 +252,17 @@ export function parseLine(raw: string): ParsedLine {
       return apiGateway(entry);
     return { ok: false, reason: 'missing_field' };
   }
+  if (line.charCodeAt(0) === 35 /* # */) {
+    return /^#[A-Za-z-]+:/.test(line) ? directive(line, context) : { ok: false, reason: 'unrecognized' };
+  }
+  if (line.includes('\t') && (context?.fields || W3C_DATE_FIRST.test(line)))
+    return cloudFront(line, context?.fields ?? DEFAULT_COLUMNS);
+  if (ALB_START.test(line)) return alb(line);
   return combined(line);
 }
+
+const W3C_DATE_FIRST = /^\d{4}-\d{2}-\d{2}\t/;
+const ALB_START = /^(?:https?|h2|grpcs|ws|wss) \d{4}-/;
 
 /** Format 1: what pullwatch's own content endpoint writes. */
 function canonical(entry: Record<string, unknown>): ParsedLine {
@@ -249,10 +298,14 @@ function canonical(entry: Record<string, unknown>): ParsedLine {
 
 /** Format 2: an API Gateway access-log line in JSON (either REST or HTTP API field names). */
 function apiGateway(entry: Record<string, unknown>): ParsedLine {
-  const path = [entry.path, entry.rawPath, entry.resourcePath].find((value) => typeof value === 'string') as
+  const template = typeof entry.resourcePath === 'string' ? entry.resourcePath : undefined;
+  const path = [entry.path, entry.rawPath, template].find((value) => typeof value === 'string') as
     | string
     | undefined;
+  if (path === undefined && entry.status !== undefined && 'routeKey' in entry)
+    return { ok: false, reason: 'no_request_path' };
   if (path === undefined || entry.status === undefined) return { ok: false, reason: 'missing_field' };
+  if (path === template && CONTENT_TEMPLATE.test(path)) return { ok: false, reason: 'route_template_only' };
   const integrationId = integrationIdOfPath(path);
   if (integrationId === null) return { ok: false, reason: 'other_path' };
   const status = parseStatus(entry.status);
@@ -291,7 +344,11 @@ function combined(line: string): ParsedLine {
   const match = COMBINED.exec(line);
   if (!match) return { ok: false, reason: 'unrecognized' };
   const integrationId = integrationIdOfPath(match[4] as string);
-  if (integrationId === null) return { ok: false, reason: 'other_path' };
+  if (integrationId === null)
+    return {
+      ok: false,
+      reason: CONTENT_TEMPLATE.test(match[4] as string) ? 'route_template_only' : 'other_path',
+    };
   const time = parseClfTime(match[2] as string);
   if (time === null) return { ok: false, reason: 'bad_time' };
   const status = parseStatus(Number(match[5]));
@@ -306,6 +363,109 @@ function combined(line: string): ParsedLine {
       status,
       ip: match[1] === '-' ? null : (match[1] as string),
       user_agent: agent === undefined || agent === '-' ? null : unescapeLogField(agent),
+    },
+  };
+}
+
+/** The path of an absolute request URL (`https://host:443/path?query`), or the text itself if it is a path. */
+function pathOfUrl(url: string): string {
+  const scheme = url.indexOf('://');
+  if (scheme === -1) return url;
+  const slash = url.indexOf('/', scheme + 3);
+  return slash === -1 ? '/' : url.slice(slash);
+}
+
+/** `%XX` escapes decoded; a malformed escape leaves the text as it is (never throws). */
+function percentDecode(value: string): string {
+  if (!value.includes('%')) return value;
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+/** An `ip:port` (IPv4 or IPv6 without brackets) without its port; `-` is no client. */
+function ipOfClient(value: string): string | null {
+  if (value === '-') return null;
+  const colon = value.lastIndexOf(':');
+  return colon === -1 ? value : value.slice(0, colon);
+}
+
+/**
+ * Format 4: ALB access logs (Elastic Load Balancing guide, "Access logs for your Application Load Balancer",
+ * https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-access-logs.html).
+ * The status is elb_status_code, what the client got; `-` means the client went away before a response.
+ */
+function alb(line: string): ParsedLine {
+  const match = ALB.exec(line);
+  if (!match) return { ok: false, reason: 'unrecognized' };
+  const request = /^([A-Z]+) (\S+)/.exec(match[4] as string);
+  if (!request) return { ok: false, reason: 'other_path' };
+  const integrationId = integrationIdOfPath(pathOfUrl(request[2] as string));
+  if (integrationId === null) return { ok: false, reason: 'other_path' };
+  if (match[3] === '-') return { ok: false, reason: 'aborted' };
+  const time = parseIsoTime(match[1] as string);
+  if (time === null) return { ok: false, reason: 'bad_time' };
+  const status = parseStatus(match[3]);
+  if (status === null) return { ok: false, reason: 'bad_status' };
+  const agent = match[5] as string;
+  return {
+    ok: true,
+    record: {
+      time,
+      integration_id: integrationId,
+      method: request[1] as string,
+      status,
+      ip: ipOfClient(match[2] as string),
+      user_agent: agent === '-' || agent === '' ? null : unescapeLogField(agent),
+    },
+  };
+}
+
+/**
+ * Format 5: CloudFront standard logs (CloudFront Developer Guide, "Standard logging reference", log file fields,
+ * https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/standard-logs-reference.html): W3C,
+ * tab-separated, columns by name. `cs(User-Agent)` is URL-encoded; status `000` is a request the viewer aborted.
+ */
+function cloudFront(line: string, columns: Map<string, number>): ParsedLine {
+  const values = line.split('\t');
+  const column = (name: string): string | undefined => {
+    const index = columns.get(name);
+    return index === undefined ? undefined : values[index];
+  };
+  const [date, clock, method, stem, statusText] = [
+    'date',
+    'time',
+    'cs-method',
+    'cs-uri-stem',
+    'sc-status',
+  ].map(column);
+  if (date === undefined || clock === undefined || method === undefined || stem === undefined) {
+    return { ok: false, reason: values.length < 5 ? 'unrecognized' : 'missing_field' };
+  }
+  if (statusText === undefined) return { ok: false, reason: 'missing_field' };
+  const integrationId = integrationIdOfPath(percentDecode(stem));
+  if (integrationId === null) return { ok: false, reason: 'other_path' };
+  if (statusText === '000') return { ok: false, reason: 'aborted' };
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || !/^\d{2}:\d{2}:\d{2}$/.test(clock))
+    return { ok: false, reason: 'bad_time' };
+  const time = parseIsoTime(`${date}T${clock}Z`);
+  if (time === null) return { ok: false, reason: 'bad_time' };
+  const status = parseStatus(statusText);
+  if (status === null) return { ok: false, reason: 'bad_status' };
+  if (!/^[A-Z]+$/.test(method)) return { ok: false, reason: 'bad_type' };
+  const ip = column('c-ip');
+  const agent = column('cs(User-Agent)');
+  return {
+    ok: true,
+    record: {
+      time,
+      integration_id: integrationId,
+      method,
+      status,
+      ip: ip === undefined || ip === '-' || ip === '' ? null : ip,
+      user_agent: agent === undefined || agent === '-' || agent === '' ? null : percentDecode(agent),
     },
   };
 }
