@@ -80,14 +80,14 @@ describe('the log routes in the deploy guide', () => {
     expect(parseLine(line)).toEqual({ ok: true, record: pull });
   });
 
-  it('ALB access logs: not a pullwatch format (skipped as unrecognized)', () => {
+  it("ALB access logs: read (the ELB guide's layout, ISO time with microseconds)", () => {
     const line = `http 2026-11-21T10:00:00.123456Z app/edge/50dc6c495c0c9188 203.0.113.7:2817 10.0.0.1:80 0.000 0.001 0.000 200 200 34 366 "GET http://blocklist.example.com:80/v1/integrations/${ID}/content HTTP/1.1" "FortiGate/7.4.3" - - arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/edge/73e2d6bc24d8a067 "Root=1-58337262-36d228ad5d99923122bbe354" "-" "-" 0 2026-11-21T10:00:00.122000Z "forward" "-" "-" "10.0.0.1:80" "200" "-" "-"`;
-    expect(parseLine(line)).toEqual({ ok: false, reason: 'unrecognized' });
+    expect(parseLine(line)).toEqual({ ok: true, record: { ...pull, time: '2026-11-21T10:00:00.123Z' } });
   });
 
-  it('CloudFront standard logs: not a pullwatch format, neither the W3C text nor the JSON of logging v2', () => {
+  it('CloudFront standard logs: the W3C text is read; the JSON of logging v2 is not', () => {
     const w3c = `2026-11-21\t10:00:00\tIAD89-C1\t5123\t203.0.113.7\tGET\td111111abcdef8.cloudfront.net\t/v1/integrations/${ID}/content\t200\t-\tFortiGate/7.4.3\t-\t-\tMiss`;
-    expect(parseLine(w3c)).toEqual({ ok: false, reason: 'unrecognized' });
+    expect(parseLine(w3c)).toEqual({ ok: true, record: pull });
     const v2 = JSON.stringify({
       date: '2026-11-21',
       time: '10:00:00',

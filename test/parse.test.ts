@@ -210,6 +210,9 @@ describe('parseLine properties', () => {
         'bad_status',
         'bad_type',
         'too_long',
+        'aborted',
+        'no_request_path',
+        'route_template_only',
       ]).toContain(parsed.reason);
     }
   };
