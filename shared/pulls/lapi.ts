@@ -9,8 +9,9 @@ import { parseIsoTime } from './parse.ts';
  * The shape (crowdsecurity/crowdsec cmd/crowdsec-cli/clibouncer/bouncers.go, `bouncerInfo`): created_at,
  * updated_at, name, revoked, ip_address, type, version, last_pull (`*time.Time`: null until the first
  * pull), auth_type, os, featureflags, auto_created. There is no `valid` field (only the human table has a
- * "Valid" column, computed from `revoked`). cscli before 1.6 printed the database rows themselves, where a
- * bouncer that never pulled had the zero time `0001-01-01T00:00:00Z`; that is still read as "never".
+ * "Valid" column, computed from `revoked`). In older engines `last_pull` was a plain time in the database
+ * (pkg/apiserver/middlewares/v1/api_key.go of those versions subtracts it as a `time.Time` value), so a bouncer
+ * that never pulled can show the zero time `0001-01-01T00:00:00Z`; that is still read as "never".
  */
 export const SNAPSHOT_SUFFIX = /\.bouncers\.json(\.gz)?$/;
 /** A snapshot lists bouncers, not requests; anything this large is not one. */
@@ -77,8 +78,9 @@ export function parseSnapshot(text: string): SnapshotResult {
       typeof entry.last_pull === 'string' && !NEVER.test(entry.last_pull)
         ? parseIsoTime(entry.last_pull)
         : null;
-    // `revoked` is a real column of the bouncer table, printed as is; no cscli command sets it, but an
-    // engine whose database says so is believed.
+    // `revoked` is a real column of the bouncer table, printed as is. crowdsec itself only ever writes false
+    // (pkg/database/bouncers.go, CreateBouncer: SetRevoked(false); nothing sets it to true), but the column
+    // can be set in the database by hand, and stored issues carry `bouncer_revoked`: it is still believed.
     const revoked = entry.revoked === true;
     const version = typeof entry.version === 'string' ? entry.version : null;
     const type = typeof entry.type === 'string' ? entry.type : null;
