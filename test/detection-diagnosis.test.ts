@@ -9,7 +9,7 @@ import { TEST_SECRET, useTestDb } from './kit/db.ts';
 import { drop, useTempDirs } from './kit/files.ts';
 import { pull } from './kit/lines.ts';
 import { at } from './kit/time.ts';
-import { addIntegration, current, cycle, issuesOf, only, sentTo, world } from './kit/world.ts';
+import { addIntegration, current, cycle, issuesOf, only, sentTo, type World, world } from './kit/world.ts';
 
 /**
  * Detection: the diagnosis an offline issue carries, per cause and per vendor.
@@ -200,25 +200,37 @@ describe('diagnosis per cause, read from the ingested pull history', () => {
     expect(only(await issuesOf(w, 'open')).diagnosis.code).toBe('credentials_rejected');
   });
 
-  async function bouncerWorld(revoked: boolean) {
-    const w = await world({ heartbeat: true });
-    const rc = await addIntegration(w, { name: 'fw-edge-01', kind: 'remediation_component', source: 'lapi' });
-    const snapshot = JSON.stringify([
-      {
-        id: 1,
-        name: 'fw-edge-01',
-        revoked,
+  /**
+   * `cscli bouncers list -o json` in the shape of `bouncerInfo` (crowdsecurity/crowdsec
+   * cmd/crowdsec-cli/clibouncer/bouncers.go): no `valid`, `last_pull` null before the first pull.
+   */
+  const snapshotOf = (bouncers: Array<{ name: string; revoked: boolean; last_pull: string | null }>) =>
+    JSON.stringify(
+      bouncers.map((bouncer) => ({
+        created_at: '2026-10-02T09:14:22Z',
+        updated_at: bouncer.last_pull ?? '2026-10-02T09:14:22Z',
+        name: bouncer.name,
+        revoked: bouncer.revoked,
         ip_address: '192.0.2.10',
         type: 'crowdsec-firewall-bouncer',
         version: 'v0.0.31',
-        last_pull: at(1),
+        last_pull: bouncer.last_pull,
         auth_type: 'api-key',
-      },
-    ]);
+        auto_created: false,
+      })),
+    );
+
+  async function writeSnapshot(w: World, text: string, modified: string) {
     const path = join(w.logs, w.orgId, 'engine1.bouncers.json');
     await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, snapshot);
-    await utimes(path, new Date(at(2)), new Date(at(2)));
+    await writeFile(path, text);
+    await utimes(path, new Date(modified), new Date(modified));
+  }
+
+  async function bouncerWorld(revoked: boolean) {
+    const w = await world({ heartbeat: true });
+    const rc = await addIntegration(w, { name: 'fw-edge-01', kind: 'remediation_component', source: 'lapi' });
+    await writeSnapshot(w, snapshotOf([{ name: 'fw-edge-01', revoked, last_pull: at(1) }]), at(2));
     await cycle(w, at(26));
     return { w, rc };
   }
@@ -226,7 +238,11 @@ describe('diagnosis per cause, read from the ingested pull history', () => {
   it('bouncer_revoked: a LAPI snapshot listing the bouncer as revoked', async () => {
     const { w, rc } = await bouncerWorld(true);
 
-    expect((await current(w, rc.id)).lapi).toEqual({ revoked: true, seen_at: at(2) });
+    expect((await current(w, rc.id)).lapi).toMatchObject({
+      revoked: true,
+      seen_at: at(2),
+      entry: 'fw-edge-01',
+    });
     const issue = only(await issuesOf(w, 'open'));
     expect(issue).toMatchObject({ type: 'rc_integration_offline', integration_id: rc.id, opened_at: at(25) });
     expect(issue.diagnosis.code).toBe('bouncer_revoked');
@@ -236,6 +252,44 @@ describe('diagnosis per cause, read from the ingested pull history', () => {
     expect(steps).toContain('systemctl status crowdsec-firewall-bouncer');
     expect(steps).toContain('journalctl');
     expect(steps).not.toContain('Threat Feeds');
+  });
+
+  it('bouncer_removed: a later snapshot of the same engine no longer lists the bouncer', async () => {
+    const w = await world({ heartbeat: true });
+    const rc = await addIntegration(w, { name: 'fw-edge-01', kind: 'remediation_component', source: 'lapi' });
+    const others = [{ name: 'nginx-web-02', revoked: false, last_pull: at(1.5) }];
+    await writeSnapshot(
+      w,
+      snapshotOf([{ name: 'fw-edge-01', revoked: false, last_pull: at(1) }, ...others]),
+      at(2),
+    );
+    await cycle(w, at(3));
+    // cscli bouncers delete fw-edge-01; the cron overwrites the snapshot in place.
+    await writeSnapshot(w, snapshotOf(others), at(4));
+    await cycle(w, at(26));
+
+    const issue = only(await issuesOf(w, 'open'));
+    expect(issue).toMatchObject({ type: 'rc_integration_offline', integration_id: rc.id });
+    expect(issue.diagnosis.code).toBe('bouncer_removed');
+    expect(issue.diagnosis.summary).toContain('no longer lists');
+    const steps = issue.diagnosis.steps.join('\n');
+    expect(steps).toContain('cscli bouncers add fw-edge-01');
+    expect(steps).toContain('cscli bouncers list');
+    expect(steps).toContain('systemctl status crowdsec-firewall-bouncer');
+  });
+
+  it('a bouncer removed and registered again is no longer diagnosed as removed', async () => {
+    const w = await world({ heartbeat: true });
+    await addIntegration(w, { name: 'fw-edge-01', kind: 'remediation_component', source: 'lapi' });
+    await writeSnapshot(w, snapshotOf([{ name: 'fw-edge-01', revoked: false, last_pull: at(1) }]), at(2));
+    await cycle(w, at(3));
+    await writeSnapshot(w, snapshotOf([]), at(4));
+    await cycle(w, at(5));
+    // Registered again (a new key) but the bouncer never pulled with it.
+    await writeSnapshot(w, snapshotOf([{ name: 'fw-edge-01', revoked: false, last_pull: null }]), at(6));
+    await cycle(w, at(26));
+
+    expect(only(await issuesOf(w, 'open')).diagnosis.code).toBe('no_requests');
   });
 
   it('a bouncer that is not revoked and just stopped: no_requests, with the bouncer steps', async () => {

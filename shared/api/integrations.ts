@@ -50,6 +50,10 @@ const IntegrationDetail = IntegrationSchema.extend({
     previous_valid_until: Time.nullable(),
   }),
   transitions: z.array(TransitionSchema).openapi({ description: 'the 20 most recent' }),
+  lapi_entry: z.string().nullable().openapi({
+    description:
+      'source lapi: the bouncer entry of the engine snapshot that fed the last pull (its name, or name@ip for an auto-created or TLS entry)',
+  }),
 }).openapi('IntegrationDetail');
 
 /** The one definition of grace_seconds' bounds: the domain's constant, checked here at the edge. */
@@ -233,6 +237,7 @@ export function integrationRoutes({ store, secret, now }: RouteDeps) {
             previous_valid_until: credentials.previous_valid_until,
           },
           transitions: transitions.items.map(({ integration_id: _id, ...transition }) => transition),
+          lapi_entry: integration.lapi?.entry ?? null,
         },
         200,
       );

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { randomToken } from '../crypto.ts';
 import { ConflictError } from '../errors.ts';
+import type { Integration } from '../integration/index.ts';
 import {
   addLapiState,
   addRecord,
@@ -11,7 +12,7 @@ import {
   type PullRecord,
   type PullSummary,
 } from '../pulls/index.ts';
-import { isSnapshot, MAX_SNAPSHOT_BYTES, orgOfSnapshot, parseSnapshot } from '../pulls/lapi.ts';
+import { baseName, isSnapshot, MAX_SNAPSHOT_BYTES, orgOfSnapshot, parseSnapshot } from '../pulls/lapi.ts';
 import {
   type SkipReason as LineSkipReason,
   MAX_LINE_LENGTH,
@@ -82,6 +83,15 @@ interface FileResult {
   byLapiName: Map<string, { orgId: string; summary: PullSummary }>;
   /** Where each id (or `org#bouncer`) first appeared, shown if it turns out to be unknown. */
   firstSeen: Map<string, SkipSample>;
+  /** A snapshot read whole: which bouncers (base names) its engine lists, as of when. */
+  census: SnapshotCensus | null;
+}
+
+interface SnapshotCensus {
+  orgId: string;
+  path: string;
+  seenAt: Iso;
+  listed: Set<string>;
 }
 
 function newResult(): FileResult {
@@ -94,6 +104,7 @@ function newResult(): FileResult {
     byId: new Map(),
     byLapiName: new Map(),
     firstSeen: new Map(),
+    census: null,
   };
 }
 
@@ -184,21 +195,32 @@ async function readSnapshot(file: LogFile, latestAllowed: Iso): Promise<FileResu
   for (let index = 0; index < parsed.skipped; index += 1) skip(result, 'bad_entry', file.name, 1, null);
   // A snapshot's own time: when it was written, never later than now.
   const seenAt = file.modified_at < latestAllowed ? file.modified_at : latestAllowed;
+  result.census = { orgId, path: file.name, seenAt, listed: new Set() };
   for (const bouncer of parsed.bouncers) {
-    const key = `${orgId}#${bouncer.name}`;
+    // `name`, `name@ip` (auto-created for a new address) and `cn@ip` (TLS) all feed the integration `name`.
+    const name = baseName(bouncer.name);
+    result.census.listed.add(name);
+    const key = `${orgId}#${name}`;
     let entry = result.byLapiName.get(key);
     if (!entry) {
-      entry = { orgId, summary: emptySummary(bouncer.name) };
+      entry = { orgId, summary: emptySummary(name) };
       result.byLapiName.set(key, entry);
-      result.firstSeen.set(key, sampleOf(file.name, 1, 'unknown_integration', bouncer.name));
+      result.firstSeen.set(key, sampleOf(file.name, 1, 'unknown_integration', name));
     }
-    addLapiState(entry.summary, { revoked: bouncer.revoked, seen_at: seenAt });
-    if (bouncer.last_pull_at && bouncer.last_pull_at <= latestAllowed) {
+    const pulled = bouncer.last_pull_at !== null && bouncer.last_pull_at <= latestAllowed;
+    addLapiState(entry.summary, {
+      revoked: bouncer.revoked,
+      seen_at: seenAt,
+      entry: pulled ? bouncer.name : null,
+      entry_pull_at: pulled ? bouncer.last_pull_at : null,
+      engines: { [file.name]: { listed_at: seenAt, checked_at: seenAt } },
+    });
+    if (pulled && bouncer.last_pull_at) {
       result.records += 1;
       result.newest = laterOf(result.newest, bouncer.last_pull_at);
       addRecord(entry.summary, {
         time: bouncer.last_pull_at,
-        integration_id: bouncer.name,
+        integration_id: name,
         method: 'GET',
         status: 200,
         ip: bouncer.ip,
@@ -209,6 +231,52 @@ async function readSnapshot(file: LogFile, latestAllowed: Iso): Promise<FileResu
     }
   }
   return result;
+}
+
+/**
+ * Bouncers deleted from a security engine: `cscli bouncers delete` removes the row, so the engine's next
+ * snapshot (same path, overwritten in place) simply no longer lists them. For each snapshot read, every lapi
+ * integration of its organization that this path listed before and that it no longer lists learns that the
+ * path was seen without it (`checked_at`); `lapiRemoved` decides from the maxima, whatever the order.
+ */
+async function lapiRemovals(
+  store: Store,
+  censuses: SnapshotCensus[],
+): Promise<Array<{ org_id: string; id: string; summary: PullSummary }>> {
+  const removals: Array<{ org_id: string; id: string; summary: PullSummary }> = [];
+  const orgs = [...new Set(censuses.map((census) => census.orgId))];
+  for (const orgId of orgs) {
+    const ofOrg = censuses.filter((census) => census.orgId === orgId);
+    const paths = new Set(ofOrg.map((census) => census.path));
+    const known: Integration[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.integrations.list(orgId, {
+        limit: 100,
+        ...(cursor ? { cursor } : {}),
+        accept: (integration) =>
+          integration.source === 'lapi' &&
+          Object.keys(integration.lapi?.engines ?? {}).some((path) => paths.has(path)),
+      });
+      known.push(...page.items);
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    for (const integration of known) {
+      const summary = emptySummary(integration.id);
+      for (const census of ofOrg) {
+        if (!integration.lapi?.engines[census.path] || census.listed.has(integration.name)) continue;
+        addLapiState(summary, {
+          revoked: false,
+          seen_at: null,
+          entry: null,
+          entry_pull_at: null,
+          engines: { [census.path]: { listed_at: null, checked_at: census.seenAt } },
+        });
+      }
+      if (summary.lapi) removals.push({ org_id: orgId, id: integration.id, summary });
+    }
+  }
+  return removals;
 }
 
 async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
@@ -273,6 +341,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
   const byId = new Map<string, PullSummary>();
   const read: Array<{ file: LogFile; result: FileResult }> = [];
   const lapiByName = new Map<string, { orgId: string; summary: PullSummary }>();
+  const censuses: SnapshotCensus[] = [];
   const firstSeen = new Map<string, SkipSample>();
   for (const { file, attempts } of claimed) {
     let result: FileResult;
@@ -297,6 +366,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     report.samples.push(...result.samples.slice(0, SAMPLES_PER_RUN - report.samples.length));
     for (const [id, summary] of result.byId) mergeSummary(summaryFor(byId, id), summary);
     for (const [key, sample] of result.firstSeen) if (!firstSeen.has(key)) firstSeen.set(key, sample);
+    if (result.census) censuses.push(result.census);
     for (const [key, entry] of result.byLapiName) {
       const existing = lapiByName.get(key);
       if (existing) mergeSummary(existing.summary, entry.summary);
@@ -325,6 +395,11 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     const existing = byTarget.get(id);
     if (existing) mergeSummary(existing.summary, summary);
     else byTarget.set(id, { org_id: orgId, id, summary: { ...summary, integration_id: id } });
+  }
+  for (const removal of await lapiRemovals(store, censuses)) {
+    const existing = byTarget.get(removal.id);
+    if (existing) mergeSummary(existing.summary, removal.summary);
+    else byTarget.set(removal.id, removal);
   }
   const targets = [...byTarget.values()];
 

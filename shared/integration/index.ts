@@ -118,7 +118,19 @@ export const Integration = z.object({
   /** Distinct times of rejected attempts (401/403) since the last successful pull, newest 20, ascending. */
   rejections: z.array(Time).default([]),
   /** For `source: lapi`: what the newest bouncer snapshot said. */
-  lapi: z.object({ revoked: z.boolean(), seen_at: Time }).nullable().default(null),
+  lapi: z
+    .object({
+      revoked: z.boolean(),
+      /** The newest snapshot listing the bouncer; null if only snapshots without it are known. */
+      seen_at: Time.nullable(),
+      /** The snapshot entry that fed the last pull: the name itself or a `name@ip` variant. */
+      entry: z.string().nullable().default(null),
+      entry_pull_at: Time.nullable().default(null),
+      /** Per snapshot path: the newest snapshot listing the bouncer, and the newest seen at all. */
+      engines: z.record(z.string(), z.object({ listed_at: Time.nullable(), checked_at: Time })).default({}),
+    })
+    .nullable()
+    .default(null),
   /**
    * While an offline issue is open: the first successful pull after it opened, which is when the outage ended
    * (the newest pull may be a cycle or more later). Null otherwise.

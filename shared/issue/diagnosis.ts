@@ -1,4 +1,5 @@
 import type { Integration, Vendor } from '../integration/index.ts';
+import { lapiRemoved } from '../pulls/index.ts';
 
 export const DIAGNOSIS_CODES = [
   'never_pulled',
@@ -8,6 +9,7 @@ export const DIAGNOSIS_CODES = [
   'server_errors',
   'no_requests',
   'bouncer_revoked',
+  'bouncer_removed',
 ] as const;
 export type DiagnosisCode = (typeof DIAGNOSIS_CODES)[number];
 
@@ -70,6 +72,19 @@ function bouncerSteps(): string[] {
  */
 export function diagnose(integration: Integration): Diagnosis {
   const steps = integration.kind === 'firewall' ? feedSteps(integration) : bouncerSteps();
+  if (integration.source === 'lapi' && lapiRemoved(integration.lapi)) {
+    return {
+      code: 'bouncer_removed',
+      summary:
+        'The security engine no longer lists this bouncer (it was deleted, e.g. with cscli bouncers delete): its key is gone and every pull is refused.',
+      steps: [
+        `On the security engine, register it again (cscli bouncers add ${integration.name}) and write the new key into the bouncer's configuration (api_key).`,
+        'Restart the bouncer service, then check cscli bouncers list shows it again with a recent last pull.',
+        'If it was deleted on purpose, pause or delete this integration instead.',
+        ...bouncerSteps().slice(0, 2),
+      ],
+    };
+  }
   if (integration.source === 'lapi' && integration.lapi?.revoked) {
     return {
       code: 'bouncer_revoked',

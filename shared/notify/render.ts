@@ -28,6 +28,7 @@ const SHORT_CAUSE: Record<Issue['diagnosis']['code'], string> = {
   server_errors: 'endpoint errors (5xx)',
   no_requests: 'no requests seen',
   bouncer_revoked: 'bouncer revoked',
+  bouncer_removed: 'bouncer deleted from engine',
 };
 
 /** One printable line: control characters and runs of spaces become a single space. */

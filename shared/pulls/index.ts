@@ -33,11 +33,107 @@ interface Seen {
 }
 type Attempt = Seen & { status: number };
 
-/** What a LAPI snapshot said about a bouncer, as of the snapshot's time. */
+/** What one security engine's snapshots said about a bouncer: both maxima, so they fold in any order. */
+export interface LapiEngineState {
+  /** The newest snapshot of that engine listing the bouncer (null: none known yet). */
+  listed_at: Iso | null;
+  /** The newest snapshot of that engine seen, listing the bouncer or not. */
+  checked_at: Iso;
+}
+
+/**
+ * What LAPI snapshots said about a bouncer. `revoked` is as of `seen_at`, the newest snapshot listing it;
+ * `entry` is the snapshot entry (`name` or `name@ip`) with the newest last pull, `entry_pull_at` that pull;
+ * `engines` holds, per snapshot path, when it last listed the bouncer and when it was last seen.
+ */
 export interface LapiState {
   revoked: boolean;
-  seen_at: Iso;
+  /** Null when only snapshots not listing the bouncer are known. */
+  seen_at: Iso | null;
+  entry: string | null;
+  entry_pull_at: Iso | null;
+  engines: Record<string, LapiEngineState>;
 }
+
+/** At most this many snapshot paths are remembered per bouncer, the most recently seen. */
+export const MAX_LAPI_ENGINES = 16;
+
+/**
+ * The bouncer was deleted from the security engine (`cscli bouncers delete` removes its row): every engine
+ * that ever listed it has since printed a snapshot without it.
+ */
+export function lapiRemoved(state: LapiState | null): boolean {
+  if (state === null) return false;
+  const listing = Object.values(state.engines).filter((engine) => engine.listed_at !== null);
+  return listing.length > 0 && listing.every((engine) => engine.checked_at > (engine.listed_at as Iso));
+}
+
+const maxIso = (a: Iso | null, b: Iso | null): Iso | null =>
+  a === null ? b : b === null ? a : a > b ? a : b;
+
+function mergeEngines(
+  a: Record<string, LapiEngineState>,
+  b: Record<string, LapiEngineState>,
+): Record<string, LapiEngineState> {
+  const merged: Record<string, LapiEngineState> = { ...a };
+  for (const [path, engine] of Object.entries(b)) {
+    const known = merged[path];
+    merged[path] = known
+      ? {
+          listed_at: maxIso(known.listed_at, engine.listed_at),
+          checked_at: maxIso(known.checked_at, engine.checked_at) as Iso,
+        }
+      : engine;
+  }
+  const paths = Object.keys(merged);
+  if (paths.length <= MAX_LAPI_ENGINES) return merged;
+  const kept = paths
+    .sort((x, y) => {
+      const left = (merged[x] as LapiEngineState).checked_at;
+      const right = (merged[y] as LapiEngineState).checked_at;
+      return left === right ? (x < y ? -1 : 1) : left > right ? -1 : 1;
+    })
+    .slice(0, MAX_LAPI_ENGINES);
+  return Object.fromEntries(kept.sort().map((path) => [path, merged[path] as LapiEngineState]));
+}
+
+const revokedKey = (state: LapiState) => [state.seen_at ?? '', state.revoked ? 1 : 0] as const;
+const entryKey = (state: LapiState) => [state.entry_pull_at ?? '', state.entry ?? ''] as const;
+
+/** Folds two LAPI states: each part by its own maximum, so any order and any repetition give the same. */
+function mergeLapi(a: LapiState | null, b: LapiState | null): LapiState | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  const revoked = later(a, b, revokedKey) as LapiState;
+  const entry = later(a, b, entryKey) as LapiState;
+  const engines = mergeEngines(a.engines, b.engines);
+  const sorted = Object.fromEntries(
+    Object.keys(engines)
+      .sort()
+      .map((path) => [path, engines[path]]),
+  );
+  return {
+    revoked: revoked.revoked,
+    seen_at: revoked.seen_at,
+    entry: entry.entry,
+    entry_pull_at: entry.entry_pull_at,
+    engines: sorted as Record<string, LapiEngineState>,
+  };
+}
+
+const canonical = (state: LapiState | null) =>
+  state === null
+    ? 'null'
+    : JSON.stringify([
+        state.revoked,
+        state.seen_at,
+        state.entry,
+        state.entry_pull_at,
+        Object.keys(state.engines)
+          .sort()
+          .map((path) => [path, state.engines[path]?.listed_at ?? null, state.engines[path]?.checked_at]),
+      ]);
+const sameLapi = (a: LapiState | null, b: LapiState | null) => canonical(a) === canonical(b);
 
 /**
  * What an ingest learned about one integration, folded from any number of records. Every field is a
@@ -103,7 +199,6 @@ const attemptKey = (attempt: Attempt) =>
     attempt.ip ?? '',
     attempt.user_agent ?? '',
   ] as const;
-const lapiKey = (state: LapiState) => [state.seen_at, state.revoked ? 1 : 0] as const;
 
 function isAfter(a: ReadonlyArray<string | number>, b: ReadonlyArray<string | number>): boolean {
   for (let index = 0; index < a.length; index += 1) {
@@ -147,7 +242,7 @@ export function addRecord(summary: PullSummary, record: PullRecord): void {
 
 /** Records what a LAPI snapshot says about a bouncer. */
 export function addLapiState(summary: PullSummary, state: LapiState): void {
-  summary.lapi = later(summary.lapi, state, lapiKey);
+  summary.lapi = mergeLapi(summary.lapi, state);
 }
 
 /** Folds `other` into `into` (used to merge per-file summaries). */
@@ -156,7 +251,7 @@ export function mergeSummary(into: PullSummary, other: PullSummary): void {
   into.last_success = later(into.last_success, other.last_success, seenKey);
   into.last_attempt = later(into.last_attempt, other.last_attempt, attemptKey);
   into.rejections = keepRejections([...into.rejections, ...other.rejections], into.last_success?.at ?? null);
-  into.lapi = later(into.lapi, other.lapi, lapiKey);
+  into.lapi = mergeLapi(into.lapi, other.lapi);
   for (const time of other.resumptions) into.resumptions = addResumption(into.resumptions, time);
 }
 
@@ -197,7 +292,8 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
   const success = later(storedSuccess, summary.last_success, seenKey);
   const attempt = later(storedAttempt, summary.last_attempt, attemptKey);
   const rejections = keepRejections([...integration.rejections, ...summary.rejections], success?.at ?? null);
-  const lapi = later(integration.lapi, summary.lapi, lapiKey);
+  const merged = mergeLapi(integration.lapi, summary.lapi);
+  const lapi = sameLapi(merged, integration.lapi) ? integration.lapi : merged;
   const resumed = resumedAt(integration, summary);
   const next: Integration = {
     ...integration,
