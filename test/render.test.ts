@@ -10,7 +10,7 @@ import {
   pipelineIssue,
 } from '../shared/issue/index.ts';
 import { criticalityOf } from '../shared/issue/types.ts';
-import { isGsm7Basic } from '../shared/notify/gsm7.ts';
+import { isGsm7Basic, SMS_PREFIX } from '../shared/notify/gsm7.ts';
 import { renderNotification } from '../shared/notify/render.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
 import { at, T0 } from './kit/time.ts';
@@ -175,16 +175,18 @@ const PROPERTY_RUNS = { numRuns: 500 };
 // ---- properties ----------------------------------------------------------------------------------
 
 describe('rendered texts, whatever the integration is called', () => {
-  it('every SMS fits one GSM-7 segment: at most 160 characters, all from the GSM-7 basic set', () => {
+  it('every SMS fits one GSM-7 segment as delivered: "pullwatch> " + text at most 160 characters, all GSM-7', () => {
+    expect(SMS_PREFIX).toBe('pullwatch> ');
     fc.assert(
       fc.property(anyIssue, ({ opened, resolvedAt, resolution }) => {
         for (const [issue, event] of [
           [opened, 'issue_opened'],
+          [opened, 'issue_reminder'],
           [resolve(opened, resolvedAt, resolution), 'issue_resolved'],
         ] as const) {
-          const { sms } = render(issue, event);
-          expect(sms.length).toBeLessThanOrEqual(160);
-          expect(isGsm7Basic(sms)).toBe(true);
+          const { sms } = renderNotification(issue, event, { now: resolvedAt });
+          expect((SMS_PREFIX + sms).length).toBeLessThanOrEqual(160);
+          expect(isGsm7Basic(SMS_PREFIX + sms)).toBe(true);
         }
       }),
       PROPERTY_RUNS,
@@ -248,15 +250,13 @@ describe('issue types read from one table', () => {
     const opened = render(feed, 'issue_opened');
     expect(opened.subject).toBe('[pullwatch] CRITICAL: Pull Logs Stopped Arriving');
     expect(opened.sms).toBe(
-      'pullwatch CRITICAL: no pull-log record since 2026-11-20 01:00 UTC; offline alerts on hold.',
+      'CRITICAL: no pull-log record since 2026-11-20 01:00 UTC; offline alerts on hold.',
     );
     expect(opened.email).toContain(`Newest log record:    ${at(1)}`);
     expect(opened.email).not.toMatch(/firewall|"/);
     const resolved = render(resolve(feed, at(5)), 'issue_resolved');
     expect(resolved.subject).toBe('[pullwatch] RESOLVED: Pull Logs Stopped Arriving');
-    expect(resolved.sms).toBe(
-      'pullwatch RESOLVED: pull logs flow again after 2 h; offline detection resumed.',
-    );
+    expect(resolved.sms).toBe('RESOLVED: pull logs flow again after 2 h; offline detection resumed.');
   });
 
   it('a remediation component whose credentials are rejected is called a remediation component', () => {
@@ -318,6 +318,23 @@ describe('rendered texts, pinned examples', () => {
     expect(notification.email).toContain('"Siège 🔥 DMZ"');
   });
 
+  it('keeps at least 20 characters of a long name in every SMS, even the longest reminder', () => {
+    const name = 'Remediation bouncer on the Frankfurt edge cluster number 7';
+    for (const kind of ['firewall', 'remediation_component'] as const)
+      for (const code of DIAGNOSIS_CODES) {
+        const base = offlineIssue({ kind, name, last_pull_at: '2026-11-20T00:00:00.000Z' });
+        for (const type of ISSUE_TYPES.filter((t) => t !== 'pipeline_stale')) {
+          const issue = { ...base, type, diagnosis: { ...base.diagnosis, code } } as Issue;
+          for (const event of ['issue_opened', 'issue_reminder', 'issue_resolved'] as const) {
+            const target = event === 'issue_resolved' ? resolve(issue, at(9000), 'paused') : issue;
+            const { sms } = renderNotification(target, event, { now: at(9000) });
+            expect(sms, sms).toContain(`"${name.slice(0, 20)}`);
+            expect((SMS_PREFIX + sms).length).toBeLessThanOrEqual(160);
+          }
+        }
+      }
+  });
+
   it('clips a 300-character name so the SMS is exactly one segment and the subject stays under 100', () => {
     const opened = offlineIssue({ name: 'x'.repeat(300) });
     for (const event of EVENTS) {
@@ -372,7 +389,7 @@ describe('rendered texts, pinned examples', () => {
     const opened = offlineIssue({ kind: 'remediation_component', name: 'bouncer-01', last_pull_at: null });
     const notification = render(opened, 'issue_opened');
 
-    expect(notification.sms).toMatch(/^pullwatch CRITICAL: remediation component "bouncer-01"/);
+    expect(notification.sms).toMatch(/^CRITICAL: remediation component "bouncer-01"/);
     expect(notification.subject).toBe(
       '[pullwatch] CRITICAL: Remediation Component Integration Offline: bouncer-01',
     );

@@ -69,6 +69,8 @@ describe('SnsPublisher on the wire', () => {
       issue_type: { type: 'String', value: 'fw_integration_offline' },
       criticality: { type: 'String', value: 'critical' },
       event: { type: 'String', value: 'issue_opened' },
+      // Applies to the topic's SMS subscriptions: Transactional, not the default Promotional.
+      'AWS.SNS.SMS.SMSType': { type: 'String', value: 'Transactional' },
     });
   });
 

@@ -179,26 +179,30 @@ async function deliverDigest(
   report: NotifyReport,
 ) {
   const { store, publisher, now, consoleUrl } = options;
-  const entries = claimed.flatMap((item) => item.events.map((event) => ({ issue: item.issue, event })));
-  const digest = renderDigest(orgId, entries, consoleUrl ? { now, consoleUrl } : { now });
-  try {
-    await publisher.publish(digest);
-  } catch (error) {
-    for (const item of claimed) await fail(options, item, error, 'issue_digest', report);
-    return;
-  }
-  for (const item of claimed) {
-    for (const [index, event] of item.events.entries()) {
-      const last = index === item.events.length - 1;
-      const next = last ? nextOutbox(item.issue, now, reminderSeconds) : null;
-      await recorded(() => store.outbox.complete(item.issue, event, item.token, now, last, next));
+  const groups = claimed.map((item) => item.events.map((event) => ({ issue: item.issue, event })));
+  const parts = renderDigest(orgId, groups, consoleUrl ? { now, consoleUrl } : { now });
+  // Each part stands alone: a failed part leaves its issues due, the other parts' issues are recorded.
+  for (const part of parts) {
+    const items = part.groups.map((index) => claimed[index] as Claimed);
+    try {
+      await publisher.publish(part.notification);
+    } catch (error) {
+      for (const item of items) await fail(options, item, error, 'issue_digest', report);
+      continue;
     }
+    for (const item of items) {
+      for (const [index, event] of item.events.entries()) {
+        const last = index === item.events.length - 1;
+        const next = last ? nextOutbox(item.issue, now, reminderSeconds) : null;
+        await recorded(() => store.outbox.complete(item.issue, event, item.token, now, last, next));
+      }
+    }
+    report.sent.push({
+      event: 'issue_digest',
+      issue_id: null,
+      org_id: orgId,
+      subject: part.notification.subject,
+      events: items.reduce((total, item) => total + item.events.length, 0),
+    });
   }
-  report.sent.push({
-    event: 'issue_digest',
-    issue_id: null,
-    org_id: orgId,
-    subject: digest.subject,
-    events: entries.length,
-  });
 }
