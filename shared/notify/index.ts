@@ -24,6 +24,12 @@ export interface NotifyReport {
     Pick<Notification, 'event' | 'org_id' | 'subject'> & { issue_id: string | null; events: number }
   >;
   failed: Array<{ issue_id: string | null; event: string; error: string; retryable: boolean }>;
+  /**
+   * How many of `failed` the transport refused for good (4xx about the message, the topic or the rights):
+   * they wait PERMANENT_FAILURE_RETRY_SECONDS, and someone has to look. Counted for the cycle report, the
+   * deployment record (GET /v1/health) and the NotificationsFailedPermanently metric and alarm.
+   */
+  failed_permanently: number;
 }
 
 export interface NotifyOptions {
@@ -64,7 +70,7 @@ async function isOrphan(store: Store, issue: Issue, now: Iso): Promise<boolean> 
  */
 export async function runNotify(options: NotifyOptions): Promise<NotifyReport> {
   const { store, now, reminderSeconds } = options;
-  const report: NotifyReport = { sent: [], failed: [] };
+  const report: NotifyReport = { sent: [], failed: [], failed_permanently: 0 };
   const byOrg = new Map<string, Claimed[]>();
 
   for (const due of await store.outbox.due(now)) {
@@ -141,6 +147,7 @@ async function fail(
   const retryAt = retryable ? options.now : addSeconds(options.now, PERMANENT_FAILURE_RETRY_SECONDS);
   await options.store.outbox.releaseAfterFailure(item.issue, item.token, retryAt, message);
   report.failed.push({ issue_id: item.issue.id, event, error: message, retryable });
+  if (!retryable) report.failed_permanently += 1;
 }
 
 async function deliverEach(
