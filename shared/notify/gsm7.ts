@@ -11,7 +11,8 @@ export const SMS_SEGMENT_LENGTH = 160;
 
 /**
  * The display name of the alert topic. SNS puts it in front of every SMS sent through the topic, followed by
- * `> ` ("pullwatch> ..."), and the prefix counts in the segment. The stack (infra/stack.ts) sets the topic's
+ * `> ` (SNS developer guide, publishing SMS to a topic: display name `MyTopic` gives `MYTOPIC> Hello World!`;
+ * upper-cased, the length is the same and still GSM-7), and the prefix counts in the segment. The stack (infra/stack.ts) sets the topic's
  * display name from this constant, so the budget below always matches what is delivered.
  */
 export const ALERT_TOPIC_DISPLAY_NAME = 'pullwatch';

@@ -18,8 +18,9 @@ export const SNS_SIZE_MARGIN_BYTES = 8 * 1024;
 export const SNS_PUBLISH_BUDGET_BYTES = SNS_PUBLISH_LIMIT_BYTES - SNS_SIZE_MARGIN_BYTES;
 
 /**
- * SMS subscribers of a topic get Transactional delivery (higher priority, sent even to numbers that opted
- * out of marketing where the carrier allows) rather than the default Promotional; see docs/deploy-aws.md.
+ * `AWS.SNS.SMS.SMSType` for the topic's SMS subscribers: Transactional ("critical messages ... SNS optimizes
+ * message delivery to achieve the highest reliability") rather than the account default Promotional ("lowest
+ * cost"), SNS developer guide, Setting SMS messaging preferences. Costs: docs/deploy-aws.md, section 5.
  */
 export const SMS_TYPE = 'Transactional';
 
