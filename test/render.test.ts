@@ -11,7 +11,8 @@ import {
 } from '../shared/issue/index.ts';
 import { criticalityOf } from '../shared/issue/types.ts';
 import { isGsm7Basic, SMS_PREFIX } from '../shared/notify/gsm7.ts';
-import { renderNotification } from '../shared/notify/render.ts';
+import { type DigestGroup, renderDigest, renderNotification } from '../shared/notify/render.ts';
+import { publishBytes, SNS_PUBLISH_BUDGET_BYTES } from '../shared/notify/sns-size.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
 import { at, T0 } from './kit/time.ts';
 
@@ -409,5 +410,65 @@ describe('rendered texts, pinned examples', () => {
     expect(email).toContain(opened.diagnosis.summary);
     for (const step of opened.diagnosis.steps) expect(email).toContain(step);
     expect(email).toContain('Objects > External Dynamic Lists');
+  });
+});
+
+// ---- sizes against SNS's publish limit ----------------------------------------------------------------
+
+describe('every publish fits SNS: 256 KiB with every key', () => {
+  const groups = (count: number) =>
+    Array.from({ length: count }, (_, n) => [
+      {
+        issue: offlineIssue({ id: `int_${String(n).padStart(16, '0')}`, name: `Zürich 東京 🔥 "fw" ${n}` }),
+        event: 'issue_opened' as const,
+      },
+    ]);
+
+  it('splits a digest into as few parts as fit a budget, each naming its part and the totals', () => {
+    const budget = 8000;
+    const all = groups(120);
+    const parts = renderDigest('org_0123456789abcdef', all, { now: at(30) }, budget);
+    expect(parts.length).toBeGreaterThan(1);
+    expect(parts.flatMap((part) => part.groups)).toEqual(all.map((_, index) => index));
+    for (const [index, { notification }] of parts.entries()) {
+      expect(publishBytes(notification)).toBeLessThanOrEqual(budget);
+      expect(notification.subject).toContain(`(part ${index + 1} of ${parts.length})`);
+      expect(notification.email).toContain(
+        `Part ${index + 1} of ${parts.length}: 120 pullwatch notifications`,
+      );
+      expect(notification.email).toContain('(120 issues)');
+      expect((SMS_PREFIX + notification.sms).length).toBeLessThanOrEqual(160);
+    }
+    // As few as fit: the next part's first group would not have fit in the part before it.
+    for (let k = 0; k + 1 < parts.length; k += 1) {
+      const [before, after] = [parts[k], parts[k + 1]];
+      if (!before || !after) throw new Error('parts');
+      const merged = renderDigest(
+        'org_0123456789abcdef',
+        [...before.groups, after.groups[0] as number].map((index) => all[index] as DigestGroup),
+        { now: at(30) },
+        budget,
+      );
+      expect(merged.length).toBeGreaterThan(1);
+    }
+  });
+
+  it('keeps a small digest in one message, worded as before', () => {
+    const [only, ...rest] = renderDigest('org_0123456789abcdef', groups(11), { now: at(30) });
+    expect(rest).toEqual([]);
+    expect(only?.notification.subject).not.toContain('part');
+    expect(only?.notification.email).toContain('They are listed here in one message');
+  });
+
+  it('cuts an email that would not fit, and says so', () => {
+    const huge = offlineIssue();
+    const steps = Array.from({ length: 200 }, () => 'é'.repeat(1000));
+    const notification = renderNotification(
+      { ...huge, diagnosis: { ...huge.diagnosis, steps } },
+      'issue_opened',
+      { now: at(30) },
+    );
+    expect(publishBytes(notification)).toBeLessThanOrEqual(SNS_PUBLISH_BUDGET_BYTES);
+    expect(notification.email).toContain('too long for SNS');
   });
 });
