@@ -15,6 +15,7 @@ import { EmailSubscription, SmsSubscription } from 'aws-cdk-lib/aws-sns-subscrip
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { DEPLOYMENT_ORG } from '../shared/issue/index.ts';
+import { ALERT_TOPIC_DISPLAY_NAME } from '../shared/notify/gsm7.ts';
 import { INDEX, TABLE } from '../shared/table/schema.ts';
 import { AppFunction } from './app-function.ts';
 import type { Settings, Subscriber } from './settings.ts';
@@ -111,7 +112,8 @@ export class PullwatchStack extends Stack {
 
     // ---- alerts to customers --------------------------------------------------------------------------
     const alertTopic = new Topic(this, 'Alerts', {
-      displayName: 'pullwatch',
+      // SNS prefixes every SMS with `<display name>> `; the SMS texts are sized for this very name.
+      displayName: ALERT_TOPIC_DISPLAY_NAME,
       enforceSSL: true,
       masterKey: Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
     });

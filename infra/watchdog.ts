@@ -100,6 +100,21 @@ export class Watchdog extends Construct {
       });
     }
 
+    this.alarm('NotificationsFailedPermanently', {
+      description:
+        'SNS refused an alert publish for good (InvalidParameter, no such topic, no permission, KMS key disabled): customers were not told, and the issue is only retried an hour later. Logs: the cycle function log group, "cycle done" with notify.failed; GET /v1/health shows the counts.',
+      metric: new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: CycleMetric.notificationsFailedPermanently,
+        dimensionsMap: { [DEPLOYMENT_DIMENSION]: Stack.of(this).stackName },
+        statistic: 'Sum',
+        period: fiveMinutes,
+      }),
+      threshold: 1,
+      comparison: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      missing: TreatMissingData.NOT_BREACHING,
+    });
+
     this.alarm('AlertDeliveryFailures', {
       description:
         'SNS could not deliver alerts to some email or SMS subscribers (bounced address, blocked number, SMS limit).',

@@ -13,6 +13,12 @@ export interface CycleReport {
   rules: RulesReport | null;
   notify: NotifyReport | null;
   errors: Array<{ stage: 'ingest' | 'rules' | 'notify'; error: string }>;
+  /**
+   * Notifications the transport refused for good in this cycle (see NotifyReport.failed_permanently). The
+   * outcome stays 'ok' (the watchdog itself ran; the no-successful-cycle alarm is about that), but this is
+   * recorded for GET /v1/health and has an alarm of its own.
+   */
+  notifications_failed_permanently: number;
 }
 
 /**
@@ -29,7 +35,15 @@ export async function runCycle(options: {
   reminderSeconds: number;
 }): Promise<CycleReport> {
   const { store, now } = options;
-  const report: CycleReport = { at: now, outcome: 'ok', ingest: null, rules: null, notify: null, errors: [] };
+  const report: CycleReport = {
+    at: now,
+    outcome: 'ok',
+    ingest: null,
+    rules: null,
+    notify: null,
+    errors: [],
+    notifications_failed_permanently: 0,
+  };
   const stage = async <T>(name: 'ingest' | 'rules' | 'notify', work: () => Promise<T>): Promise<T | null> => {
     try {
       return await work();
@@ -58,6 +72,7 @@ export async function runCycle(options: {
     }),
   );
   report.outcome = report.errors.length === 0 ? 'ok' : 'failed';
-  await store.deployment.recordCycle(now, report.outcome);
+  report.notifications_failed_permanently = report.notify?.failed_permanently ?? 0;
+  await store.deployment.recordCycle(now, report.outcome, report.notifications_failed_permanently);
   return report;
 }

@@ -33,6 +33,8 @@ export const CycleMetric = {
   issuesResolved: 'IssuesResolved',
   notificationsSent: 'NotificationsSent',
   notificationsFailed: 'NotificationsFailed',
+  /** Refused by SNS for good (bad request, topic, rights): retried only an hour later; the stack alarms on it. */
+  notificationsFailedPermanently: 'NotificationsFailedPermanently',
   /** Seconds since the newest pull-log record: how fresh the feed the watchdog relies on is. */
   feedAge: 'PullLogAge',
 } as const;
@@ -76,6 +78,7 @@ export function cycleMetrics(
     count(CycleMetric.issuesResolved, report.rules?.resolved.length ?? 0),
     count(CycleMetric.notificationsSent, report.notify?.sent.length ?? 0),
     count(CycleMetric.notificationsFailed, report.notify?.failed.length ?? 0),
+    count(CycleMetric.notificationsFailedPermanently, report.notifications_failed_permanently ?? 0),
   ];
   // No record ever read: no freshness to report (a made-up age would trip any alarm on it).
   if (options.newestRecordAt !== null) {

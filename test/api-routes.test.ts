@@ -98,11 +98,30 @@ describe('GET /v1/health', () => {
     const reply = await call('GET', '/v1/health');
     expect(reply.status).toBe(200);
     expect(reply.body).toMatchObject({ status: 'ok', last_cycle_at: T0, last_cycle_outcome: 'ok' });
+    expect(reply.body).toMatchObject({
+      notifications: { failed_permanently: 0, last_cycle_failed_permanently: 0, last_failure_at: null },
+    });
     expect(reply.text).not.toMatch(/org_[0-9a-f]/);
     expect(reply.text).not.toMatch(/int_[0-9a-f]/);
     expect(reply.text).not.toContain(created.id);
     expect(reply.text).not.toContain(tenant.orgId);
     expect(reply.text).not.toContain(api.s.store.table.name);
+  });
+
+  it('counts notifications SNS refused for good, and is degraded while the last cycle had one', async () => {
+    await api.s.store.deployment.recordCycle(T0, 'ok', 3);
+    const failed = await call('GET', '/v1/health');
+    expect(failed.body).toMatchObject({
+      status: 'degraded',
+      last_cycle_outcome: 'ok',
+      notifications: { failed_permanently: 3, last_cycle_failed_permanently: 3, last_failure_at: T0 },
+    });
+    await api.s.store.deployment.recordCycle(T0, 'ok', 0);
+    const later = await call('GET', '/v1/health');
+    expect(later.body).toMatchObject({
+      status: 'ok',
+      notifications: { failed_permanently: 3, last_cycle_failed_permanently: 0, last_failure_at: T0 },
+    });
   });
 });
 

@@ -171,6 +171,7 @@ describe('the cycle metrics', () => {
     rules: null,
     notify: null,
     errors: [],
+    notifications_failed_permanently: 2,
   };
 
   it('counts malformed lines apart from other routes and unknown integrations', () => {
@@ -190,6 +191,7 @@ describe('the cycle metrics', () => {
       [CycleMetric.issuesOpened]: 0,
       [CycleMetric.duration]: 1234,
       [CycleMetric.feedAge]: 1800,
+      [CycleMetric.notificationsFailedPermanently]: 2,
     });
   });
 

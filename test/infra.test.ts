@@ -9,6 +9,7 @@ import { parseSettings } from '../infra/settings.ts';
 import { CYCLE_TIMEOUT } from '../infra/stack.ts';
 import { DEPLOYMENT_ORG } from '../shared/issue/index.ts';
 import { CycleMetric, DEPLOYMENT_DIMENSION, METRICS_NAMESPACE } from '../shared/metrics.ts';
+import { ALERT_TOPIC_DISPLAY_NAME, SMS_PREFIX } from '../shared/notify/gsm7.ts';
 import { CLAIM_SECONDS } from '../shared/notify/index.ts';
 import { INDEX, TABLE } from '../shared/table/schema.ts';
 
@@ -238,6 +239,9 @@ describe('the CDK stack', () => {
         DisplayName: 'pullwatch',
         KmsMasterKeyId: Match.anyValue(),
       });
+      // SNS puts "<display name>> " in front of every SMS: the SMS texts are sized for this very prefix.
+      expect(ALERT_TOPIC_DISPLAY_NAME).toBe('pullwatch');
+      expect(SMS_PREFIX).toBe(`${ALERT_TOPIC_DISPLAY_NAME}> `);
       template.resourcePropertiesCountIs(
         'AWS::SNS::TopicPolicy',
         {
@@ -455,6 +459,20 @@ describe('the CDK stack', () => {
       }
     });
 
+    it('alarms on any notification SNS refused for good, on the metric the cycle emits', () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        ...toOps,
+        Namespace: METRICS_NAMESPACE,
+        MetricName: CycleMetric.notificationsFailedPermanently,
+        Dimensions: [{ Name: DEPLOYMENT_DIMENSION, Value: 'Pullwatch' }],
+        Period: 300,
+        Statistic: 'Sum',
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        Threshold: 1,
+        TreatMissingData: 'notBreaching',
+      });
+    });
+
     it('alarms on SNS delivery failures of the alert topic', () => {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         ...toOps,
@@ -497,7 +515,7 @@ describe('the CDK stack', () => {
           ]),
         },
       });
-      template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+      template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
     });
   });
 

@@ -10,8 +10,9 @@ import {
   pipelineIssue,
 } from '../shared/issue/index.ts';
 import { criticalityOf } from '../shared/issue/types.ts';
-import { isGsm7Basic } from '../shared/notify/gsm7.ts';
-import { renderNotification } from '../shared/notify/render.ts';
+import { isGsm7Basic, SMS_PREFIX } from '../shared/notify/gsm7.ts';
+import { type DigestGroup, renderDigest, renderNotification } from '../shared/notify/render.ts';
+import { publishBytes, SNS_PUBLISH_BUDGET_BYTES } from '../shared/notify/sns-size.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
 import { at, T0 } from './kit/time.ts';
 
@@ -175,16 +176,18 @@ const PROPERTY_RUNS = { numRuns: 500 };
 // ---- properties ----------------------------------------------------------------------------------
 
 describe('rendered texts, whatever the integration is called', () => {
-  it('every SMS fits one GSM-7 segment: at most 160 characters, all from the GSM-7 basic set', () => {
+  it('every SMS fits one GSM-7 segment as delivered: "pullwatch> " + text at most 160 characters, all GSM-7', () => {
+    expect(SMS_PREFIX).toBe('pullwatch> ');
     fc.assert(
       fc.property(anyIssue, ({ opened, resolvedAt, resolution }) => {
         for (const [issue, event] of [
           [opened, 'issue_opened'],
+          [opened, 'issue_reminder'],
           [resolve(opened, resolvedAt, resolution), 'issue_resolved'],
         ] as const) {
-          const { sms } = render(issue, event);
-          expect(sms.length).toBeLessThanOrEqual(160);
-          expect(isGsm7Basic(sms)).toBe(true);
+          const { sms } = renderNotification(issue, event, { now: resolvedAt });
+          expect((SMS_PREFIX + sms).length).toBeLessThanOrEqual(160);
+          expect(isGsm7Basic(SMS_PREFIX + sms)).toBe(true);
         }
       }),
       PROPERTY_RUNS,
@@ -248,15 +251,13 @@ describe('issue types read from one table', () => {
     const opened = render(feed, 'issue_opened');
     expect(opened.subject).toBe('[pullwatch] CRITICAL: Pull Logs Stopped Arriving');
     expect(opened.sms).toBe(
-      'pullwatch CRITICAL: no pull-log record since 2026-11-20 01:00 UTC; offline alerts on hold.',
+      'CRITICAL: no pull-log record since 2026-11-20 01:00 UTC; offline alerts on hold.',
     );
     expect(opened.email).toContain(`Newest log record:    ${at(1)}`);
     expect(opened.email).not.toMatch(/firewall|"/);
     const resolved = render(resolve(feed, at(5)), 'issue_resolved');
     expect(resolved.subject).toBe('[pullwatch] RESOLVED: Pull Logs Stopped Arriving');
-    expect(resolved.sms).toBe(
-      'pullwatch RESOLVED: pull logs flow again after 2 h; offline detection resumed.',
-    );
+    expect(resolved.sms).toBe('RESOLVED: pull logs flow again after 2 h; offline detection resumed.');
   });
 
   it('a remediation component whose credentials are rejected is called a remediation component', () => {
@@ -318,6 +319,23 @@ describe('rendered texts, pinned examples', () => {
     expect(notification.email).toContain('"Siège 🔥 DMZ"');
   });
 
+  it('keeps at least 20 characters of a long name in every SMS, even the longest reminder', () => {
+    const name = 'Remediation bouncer on the Frankfurt edge cluster number 7';
+    for (const kind of ['firewall', 'remediation_component'] as const)
+      for (const code of DIAGNOSIS_CODES) {
+        const base = offlineIssue({ kind, name, last_pull_at: '2026-11-20T00:00:00.000Z' });
+        for (const type of ISSUE_TYPES.filter((t) => t !== 'pipeline_stale')) {
+          const issue = { ...base, type, diagnosis: { ...base.diagnosis, code } } as Issue;
+          for (const event of ['issue_opened', 'issue_reminder', 'issue_resolved'] as const) {
+            const target = event === 'issue_resolved' ? resolve(issue, at(9000), 'paused') : issue;
+            const { sms } = renderNotification(target, event, { now: at(9000) });
+            expect(sms, sms).toContain(`"${name.slice(0, 20)}`);
+            expect((SMS_PREFIX + sms).length).toBeLessThanOrEqual(160);
+          }
+        }
+      }
+  });
+
   it('clips a 300-character name so the SMS is exactly one segment and the subject stays under 100', () => {
     const opened = offlineIssue({ name: 'x'.repeat(300) });
     for (const event of EVENTS) {
@@ -372,7 +390,7 @@ describe('rendered texts, pinned examples', () => {
     const opened = offlineIssue({ kind: 'remediation_component', name: 'bouncer-01', last_pull_at: null });
     const notification = render(opened, 'issue_opened');
 
-    expect(notification.sms).toMatch(/^pullwatch CRITICAL: remediation component "bouncer-01"/);
+    expect(notification.sms).toMatch(/^CRITICAL: remediation component "bouncer-01"/);
     expect(notification.subject).toBe(
       '[pullwatch] CRITICAL: Remediation Component Integration Offline: bouncer-01',
     );
@@ -392,5 +410,65 @@ describe('rendered texts, pinned examples', () => {
     expect(email).toContain(opened.diagnosis.summary);
     for (const step of opened.diagnosis.steps) expect(email).toContain(step);
     expect(email).toContain('Objects > External Dynamic Lists');
+  });
+});
+
+// ---- sizes against SNS's publish limit ----------------------------------------------------------------
+
+describe('every publish fits SNS: 256 KiB with every key', () => {
+  const groups = (count: number) =>
+    Array.from({ length: count }, (_, n) => [
+      {
+        issue: offlineIssue({ id: `int_${String(n).padStart(16, '0')}`, name: `Zürich 東京 🔥 "fw" ${n}` }),
+        event: 'issue_opened' as const,
+      },
+    ]);
+
+  it('splits a digest into as few parts as fit a budget, each naming its part and the totals', () => {
+    const budget = 8000;
+    const all = groups(120);
+    const parts = renderDigest('org_0123456789abcdef', all, { now: at(30) }, budget);
+    expect(parts.length).toBeGreaterThan(1);
+    expect(parts.flatMap((part) => part.groups)).toEqual(all.map((_, index) => index));
+    for (const [index, { notification }] of parts.entries()) {
+      expect(publishBytes(notification)).toBeLessThanOrEqual(budget);
+      expect(notification.subject).toContain(`(part ${index + 1} of ${parts.length})`);
+      expect(notification.email).toContain(
+        `Part ${index + 1} of ${parts.length}: 120 pullwatch notifications`,
+      );
+      expect(notification.email).toContain('(120 issues)');
+      expect((SMS_PREFIX + notification.sms).length).toBeLessThanOrEqual(160);
+    }
+    // As few as fit: the next part's first group would not have fit in the part before it.
+    for (let k = 0; k + 1 < parts.length; k += 1) {
+      const [before, after] = [parts[k], parts[k + 1]];
+      if (!before || !after) throw new Error('parts');
+      const merged = renderDigest(
+        'org_0123456789abcdef',
+        [...before.groups, after.groups[0] as number].map((index) => all[index] as DigestGroup),
+        { now: at(30) },
+        budget,
+      );
+      expect(merged.length).toBeGreaterThan(1);
+    }
+  });
+
+  it('keeps a small digest in one message, worded as before', () => {
+    const [only, ...rest] = renderDigest('org_0123456789abcdef', groups(11), { now: at(30) });
+    expect(rest).toEqual([]);
+    expect(only?.notification.subject).not.toContain('part');
+    expect(only?.notification.email).toContain('They are listed here in one message');
+  });
+
+  it('cuts an email that would not fit, and says so', () => {
+    const huge = offlineIssue();
+    const steps = Array.from({ length: 200 }, () => 'é'.repeat(1000));
+    const notification = renderNotification(
+      { ...huge, diagnosis: { ...huge.diagnosis, steps } },
+      'issue_opened',
+      { now: at(30) },
+    );
+    expect(publishBytes(notification)).toBeLessThanOrEqual(SNS_PUBLISH_BUDGET_BYTES);
+    expect(notification.email).toContain('too long for SNS');
   });
 });

@@ -69,6 +69,8 @@ describe('SnsPublisher on the wire', () => {
       issue_type: { type: 'String', value: 'fw_integration_offline' },
       criticality: { type: 'String', value: 'critical' },
       event: { type: 'String', value: 'issue_opened' },
+      // Applies to the topic's SMS subscriptions: Transactional, not the default Promotional.
+      'AWS.SNS.SMS.SMSType': { type: 'String', value: 'Transactional' },
     });
   });
 
@@ -225,5 +227,37 @@ describe('a whole cycle publishing to SNS', () => {
       'issue_opened',
       'issue_opened',
     ]);
+  });
+
+  it('makes a publish SNS refuses for good visible: report field, deployment counts, retried only an hour later', async () => {
+    const { w, cycle } = await setup();
+    await firewall(w, 'edge');
+    // A limit no message fits: the endpoint answers InvalidParameter, as SNS does for an oversize publish.
+    sns.limitBytes = 100;
+
+    const failed = await cycle(at(30));
+    expect(failed.outcome).toBe('ok');
+    expect(failed.notifications_failed_permanently).toBe(1);
+    expect(failed.notify?.failed).toMatchObject([{ event: 'issue_opened', retryable: false }]);
+    expect(sns.oversize).toHaveLength(1);
+    expect((await w.store.deployment.get()).notifications).toEqual({
+      failed_permanently: 1,
+      last_cycle_failed_permanently: 1,
+      last_failure_at: at(30),
+    });
+
+    // Not retried on the next pass with the same content: it waits an hour.
+    await cycle(at(30.5));
+    expect(sns.requests).toHaveLength(1);
+
+    sns.limitBytes = 262_144;
+    const retried = await cycle(at(31.1));
+    expect(retried.notifications_failed_permanently).toBe(0);
+    expect(sns.requests).toHaveLength(2);
+    expect((await w.store.deployment.get()).notifications).toEqual({
+      failed_permanently: 1,
+      last_cycle_failed_permanently: 0,
+      last_failure_at: at(30),
+    });
   });
 });

@@ -29,6 +29,12 @@ export const HealthSchema = z
     feed_age_seconds: z.number().int().nullable(),
     pipeline: z.enum(['fresh', 'stale', 'unknown']),
     last_ingest: IngestCounts.nullable(),
+    /** Counts only: notifications SNS refused for good (a permanent publish failure needs an operator). */
+    notifications: z.object({
+      failed_permanently: z.number().int(),
+      last_cycle_failed_permanently: z.number().int(),
+      last_failure_at: Time.nullable(),
+    }),
   })
   .openapi('Health');
 export type HealthView = z.infer<typeof HealthSchema>;
@@ -54,7 +60,12 @@ export function healthRoutes({ store, now, staleAfterSeconds }: RouteDeps) {
     const newest = deployment.newest_record_at;
     const stale = staleAfterSeconds > 0 && newest !== null && addSeconds(newest, staleAfterSeconds) <= at;
     const health: HealthView = {
-      status: deployment.last_cycle_outcome === 'failed' || stale ? 'degraded' : 'ok',
+      status:
+        deployment.last_cycle_outcome === 'failed' ||
+        stale ||
+        deployment.notifications.last_cycle_failed_permanently > 0
+          ? 'degraded'
+          : 'ok',
       now: at,
       last_cycle_at: deployment.last_cycle_at,
       last_cycle_outcome: deployment.last_cycle_outcome,
@@ -62,6 +73,7 @@ export function healthRoutes({ store, now, staleAfterSeconds }: RouteDeps) {
       feed_age_seconds: newest ? secondsBetween(newest, at) : null,
       pipeline: newest === null ? 'unknown' : stale ? 'stale' : 'fresh',
       last_ingest: deployment.last_ingest,
+      notifications: deployment.notifications,
     };
     return c.json(health, 200);
   });

@@ -21,6 +21,14 @@ export interface DeploymentState {
   /** The open pipeline_stale issue, if any, and how many have been resolved (keeps new ids new). */
   pipeline_issue: { id: string; opened_at: Iso } | null;
   pipeline_seq: number;
+  /** Counts only: notifications the transport refused for good (all time, in the last cycle, and when last). */
+  notifications: NotificationFailures;
+}
+
+export interface NotificationFailures {
+  failed_permanently: number;
+  last_cycle_failed_permanently: number;
+  last_failure_at: Iso | null;
 }
 
 /** What an ingest report says, as far as the deployment record keeps it. */
@@ -49,14 +57,24 @@ export class Deployment {
       last_ingest: (row?.last_ingest as IngestCounts | undefined) ?? null,
       pipeline_issue: (row?.pipeline_issue as DeploymentState['pipeline_issue'] | undefined) ?? null,
       pipeline_seq: typeof row?.pipeline_seq === 'number' ? row.pipeline_seq : 0,
+      notifications: {
+        failed_permanently: typeof row?.notify_failed_total === 'number' ? row.notify_failed_total : 0,
+        last_cycle_failed_permanently:
+          typeof row?.notify_failed_last_cycle === 'number' ? row.notify_failed_last_cycle : 0,
+        last_failure_at: (row?.notify_last_failure_at as Iso | undefined) ?? null,
+      },
     };
   }
 
-  async recordCycle(at: Iso, outcome: 'ok' | 'failed'): Promise<void> {
+  /** Records a finished cycle, and how many notifications it saw refused for good (counts only). */
+  async recordCycle(at: Iso, outcome: 'ok' | 'failed', failedPermanently = 0): Promise<void> {
     await this.table.update({
       Key: CYCLE_KEY,
-      UpdateExpression: 'SET last_cycle_at = :at, last_cycle_outcome = :outcome',
-      ExpressionAttributeValues: { ':at': at, ':outcome': outcome },
+      UpdateExpression:
+        failedPermanently > 0
+          ? 'SET last_cycle_at = :at, last_cycle_outcome = :outcome, notify_failed_last_cycle = :n, notify_last_failure_at = :at ADD notify_failed_total :n'
+          : 'SET last_cycle_at = :at, last_cycle_outcome = :outcome, notify_failed_last_cycle = :n',
+      ExpressionAttributeValues: { ':at': at, ':outcome': outcome, ':n': failedPermanently },
     });
   }
 

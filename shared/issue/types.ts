@@ -39,7 +39,10 @@ export interface IssueTypeInfo {
   offline: boolean;
   /** Console order of an integration while this issue is open: lower comes first. */
   consoleRank: number;
-  /** SMS text per event, with a `{name}` slot where the scope is an integration. */
+  /**
+   * SMS text per event, with a `{name}` slot where the scope is an integration. No "pullwatch" word: SNS
+   * already puts the topic's display name in front ("pullwatch> ").
+   */
   sms: Record<NotificationEvent, (parts: MessageParts) => string>;
   /** The first paragraph of the email of an open issue. */
   opening: (who: string) => string;
@@ -61,10 +64,10 @@ const offline = (title: string): IssueTypeInfo => ({
   offline: true,
   consoleRank: 1,
   sms: {
-    issue_opened: (p) => `pullwatch ${p.tag}: ${p.who} ${p.lastPull}; likely ${p.cause}.`,
-    issue_reminder: (p) =>
-      `pullwatch ${p.tag}: ${p.who} offline for ${p.lasted}, ${p.lastPull}; likely ${p.cause}.`,
-    issue_resolved: (p) => `pullwatch RESOLVED: ${p.who} ${ENDED[p.resolution]} ${p.lasted} offline.`,
+    issue_opened: (p) => `${p.tag}: ${p.who} ${p.lastPull}; likely ${p.cause}.`,
+    // "offline for" already dates it; the last pull is in the email, and the room goes to the name.
+    issue_reminder: (p) => `${p.tag}: ${p.who} offline for ${p.lasted}; likely ${p.cause}.`,
+    issue_resolved: (p) => `RESOLVED: ${p.who} ${ENDED[p.resolution]} ${p.lasted} offline.`,
   },
   opening: (who) =>
     `The ${who} has not pulled its blocklist for longer than its threshold, so it enforces an old list.`,
@@ -81,12 +84,10 @@ export const ISSUE_TYPE_INFO: Record<IssueType, IssueTypeInfo> = {
     offline: false,
     consoleRank: 2,
     sms: {
-      issue_opened: (p) =>
-        `pullwatch ${p.tag}: ${p.who} credentials rejected since ${p.since}; likely ${p.cause}.`,
-      issue_reminder: (p) =>
-        `pullwatch ${p.tag}: ${p.who} credentials rejected for ${p.lasted}; likely ${p.cause}.`,
+      issue_opened: (p) => `${p.tag}: ${p.who} credentials rejected since ${p.since}; likely ${p.cause}.`,
+      issue_reminder: (p) => `${p.tag}: ${p.who} credentials rejected for ${p.lasted}; likely ${p.cause}.`,
       issue_resolved: (p) =>
-        `pullwatch RESOLVED: ${p.who} ${p.resolution === 'pull_resumed' ? 'credentials accepted again' : ENDED[p.resolution]} after ${p.lasted}.`,
+        `RESOLVED: ${p.who} ${p.resolution === 'pull_resumed' ? 'credentials accepted again' : ENDED[p.resolution]} after ${p.lasted}.`,
     },
     opening: (who) =>
       `The ${who} keeps trying to pull its blocklist, but its credentials are rejected, and no pull has succeeded since. It will be flagged offline once its threshold runs out.`,
@@ -99,12 +100,9 @@ export const ISSUE_TYPE_INFO: Record<IssueType, IssueTypeInfo> = {
     offline: false,
     consoleRank: 1,
     sms: {
-      issue_opened: (p) =>
-        `pullwatch ${p.tag}: no pull-log record since ${p.lastPull}; offline alerts on hold.`,
-      issue_reminder: (p) =>
-        `pullwatch ${p.tag}: no pull-log record since ${p.lastPull}; offline alerts on hold.`,
-      issue_resolved: (p) =>
-        `pullwatch RESOLVED: pull logs flow again after ${p.lasted}; offline detection resumed.`,
+      issue_opened: (p) => `${p.tag}: no pull-log record since ${p.lastPull}; offline alerts on hold.`,
+      issue_reminder: (p) => `${p.tag}: no pull-log record since ${p.lastPull}; offline alerts on hold.`,
+      issue_resolved: (p) => `RESOLVED: pull logs flow again after ${p.lasted}; offline detection resumed.`,
     },
     opening: () =>
       'No pull-log record has reached pullwatch for longer than the freshness limit. Until records flow again, no integration is flagged offline, so a log outage does not page every customer.',

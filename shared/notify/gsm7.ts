@@ -9,6 +9,18 @@ const BASIC_SET = new Set(BASIC);
 
 export const SMS_SEGMENT_LENGTH = 160;
 
+/**
+ * The display name of the alert topic. SNS puts it in front of every SMS sent through the topic, followed by
+ * `> ` (SNS developer guide, publishing SMS to a topic: display name `MyTopic` gives `MYTOPIC> Hello World!`;
+ * upper-cased, the length is the same and still GSM-7), and the prefix counts in the segment. The stack (infra/stack.ts) sets the topic's
+ * display name from this constant, so the budget below always matches what is delivered.
+ */
+export const ALERT_TOPIC_DISPLAY_NAME = 'pullwatch';
+/** What SNS adds in front of an SMS sent through the alert topic. */
+export const SMS_PREFIX = `${ALERT_TOPIC_DISPLAY_NAME}> `;
+/** What our own SMS text may take so that prefix + text fit one GSM-7 segment. */
+export const SMS_BUDGET = SMS_SEGMENT_LENGTH - SMS_PREFIX.length;
+
 const REPLACEMENTS: Record<string, string> = {
   '\u2018': "'",
   '\u2019': "'",

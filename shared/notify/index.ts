@@ -24,6 +24,12 @@ export interface NotifyReport {
     Pick<Notification, 'event' | 'org_id' | 'subject'> & { issue_id: string | null; events: number }
   >;
   failed: Array<{ issue_id: string | null; event: string; error: string; retryable: boolean }>;
+  /**
+   * How many of `failed` the transport refused for good (4xx about the message, the topic or the rights):
+   * they wait PERMANENT_FAILURE_RETRY_SECONDS, and someone has to look. Counted for the cycle report, the
+   * deployment record (GET /v1/health) and the NotificationsFailedPermanently metric and alarm.
+   */
+  failed_permanently: number;
 }
 
 export interface NotifyOptions {
@@ -64,7 +70,7 @@ async function isOrphan(store: Store, issue: Issue, now: Iso): Promise<boolean> 
  */
 export async function runNotify(options: NotifyOptions): Promise<NotifyReport> {
   const { store, now, reminderSeconds } = options;
-  const report: NotifyReport = { sent: [], failed: [] };
+  const report: NotifyReport = { sent: [], failed: [], failed_permanently: 0 };
   const byOrg = new Map<string, Claimed[]>();
 
   for (const due of await store.outbox.due(now)) {
@@ -141,6 +147,7 @@ async function fail(
   const retryAt = retryable ? options.now : addSeconds(options.now, PERMANENT_FAILURE_RETRY_SECONDS);
   await options.store.outbox.releaseAfterFailure(item.issue, item.token, retryAt, message);
   report.failed.push({ issue_id: item.issue.id, event, error: message, retryable });
+  if (!retryable) report.failed_permanently += 1;
 }
 
 async function deliverEach(
@@ -179,26 +186,30 @@ async function deliverDigest(
   report: NotifyReport,
 ) {
   const { store, publisher, now, consoleUrl } = options;
-  const entries = claimed.flatMap((item) => item.events.map((event) => ({ issue: item.issue, event })));
-  const digest = renderDigest(orgId, entries, consoleUrl ? { now, consoleUrl } : { now });
-  try {
-    await publisher.publish(digest);
-  } catch (error) {
-    for (const item of claimed) await fail(options, item, error, 'issue_digest', report);
-    return;
-  }
-  for (const item of claimed) {
-    for (const [index, event] of item.events.entries()) {
-      const last = index === item.events.length - 1;
-      const next = last ? nextOutbox(item.issue, now, reminderSeconds) : null;
-      await recorded(() => store.outbox.complete(item.issue, event, item.token, now, last, next));
+  const groups = claimed.map((item) => item.events.map((event) => ({ issue: item.issue, event })));
+  const parts = renderDigest(orgId, groups, consoleUrl ? { now, consoleUrl } : { now });
+  // Each part stands alone: a failed part leaves its issues due, the other parts' issues are recorded.
+  for (const part of parts) {
+    const items = part.groups.map((index) => claimed[index] as Claimed);
+    try {
+      await publisher.publish(part.notification);
+    } catch (error) {
+      for (const item of items) await fail(options, item, error, 'issue_digest', report);
+      continue;
     }
+    for (const item of items) {
+      for (const [index, event] of item.events.entries()) {
+        const last = index === item.events.length - 1;
+        const next = last ? nextOutbox(item.issue, now, reminderSeconds) : null;
+        await recorded(() => store.outbox.complete(item.issue, event, item.token, now, last, next));
+      }
+    }
+    report.sent.push({
+      event: 'issue_digest',
+      issue_id: null,
+      org_id: orgId,
+      subject: part.notification.subject,
+      events: items.reduce((total, item) => total + item.events.length, 0),
+    });
   }
-  report.sent.push({
-    event: 'issue_digest',
-    issue_id: null,
-    org_id: orgId,
-    subject: digest.subject,
-    events: entries.length,
-  });
 }

@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { isTransient, TransportError } from '../errors.ts';
 import type { Notification } from './render.ts';
+import { snsAttributesOf, snsMessageOf } from './sns-size.ts';
 
 /** Hands a notification to whoever delivers it; returns the transport's message id. */
 export interface Publisher {
@@ -25,17 +26,11 @@ export class SnsPublisher implements Publisher {
           TopicArn: this.topicArn,
           Subject: notification.subject,
           MessageStructure: 'json',
-          Message: JSON.stringify({
-            default: notification.email,
-            email: notification.email,
-            sms: notification.sms,
-          }),
-          MessageAttributes: {
-            org_id: attribute(notification.attributes.org_id),
-            issue_type: attribute(notification.attributes.issue_type),
-            criticality: attribute(notification.attributes.criticality),
-            event: attribute(notification.attributes.event),
-          },
+          // Sized by the renderers to fit SNS's 256 KiB with every key (see sns-size.ts).
+          Message: snsMessageOf(notification),
+          MessageAttributes: Object.fromEntries(
+            Object.entries(snsAttributesOf(notification)).map(([name, value]) => [name, attribute(value)]),
+          ),
         }),
       );
       return output.MessageId ?? 'unknown';

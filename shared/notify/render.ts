@@ -1,7 +1,8 @@
 import type { Criticality, Issue, NotificationEvent } from '../issue/index.ts';
 import { ISSUE_TYPE_INFO, type MessageParts } from '../issue/types.ts';
 import { humanDuration, type Iso, secondsBetween } from '../time.ts';
-import { SMS_SEGMENT_LENGTH, toGsm7 } from './gsm7.ts';
+import { SMS_BUDGET, toGsm7 } from './gsm7.ts';
+import { capEmail, emailLineBytes, publishBytes, SNS_PUBLISH_BUDGET_BYTES } from './sns-size.ts';
 
 /** One message about one issue event, in every form a subscriber may receive it. */
 export interface Notification {
@@ -106,8 +107,8 @@ export function renderSms(issue: Issue, event: NotificationEvent, now: Iso): str
   // The fixed words are plain ASCII; only the name can bring in characters outside GSM-7.
   const template = ISSUE_TYPE_INFO[issue.type].sms[event](messageParts(issue, event, now));
   const subject = subjectOf(issue);
-  if (!subject) return clip(template, SMS_SEGMENT_LENGTH);
-  return fitName(template, toGsm7(oneLine(subject.name)), SMS_SEGMENT_LENGTH);
+  if (!subject) return clip(template, SMS_BUDGET);
+  return fitName(template, toGsm7(oneLine(subject.name)), SMS_BUDGET);
 }
 
 export function renderEmail(
@@ -167,7 +168,7 @@ export function renderNotification(
   event: NotificationEvent,
   context: { now: Iso; consoleUrl?: string },
 ): Notification {
-  return {
+  return capEmail({
     event,
     org_id: issue.org_id,
     issue_id: issue.id,
@@ -177,15 +178,28 @@ export function renderNotification(
     email: renderEmail(issue, event, context),
     sms: renderSms(issue, event, context.now),
     attributes: { org_id: issue.org_id, issue_type: issue.type, criticality: issue.criticality, event },
-  };
+  });
 }
 
-/** Storm control: many events of one organization in one pass, as one message that lists them. */
+/** One issue's events in a digest: they stay together in one part. */
+export type DigestGroup = Array<{ issue: Issue; event: NotificationEvent }>;
+
+/** A digest line longer than this is cut (a name is the only part of unbounded length). */
+const DIGEST_LINE_MAX = 1000;
+
+/**
+ * Storm control: many events of one organization in one pass, as one message that lists them, or as few
+ * parts as fit SNS's publish limit (every part with every key within `budget` bytes, see sns-size.ts). Each
+ * part says which part it is and how many notifications and issues there are in all; an issue's events are
+ * never split across parts. Returns the parts in order, each with the indexes of the groups it lists.
+ */
 export function renderDigest(
   orgId: string,
-  entries: Array<{ issue: Issue; event: NotificationEvent }>,
+  groups: DigestGroup[],
   context: { now: Iso; consoleUrl?: string },
-): Notification {
+  budget = SNS_PUBLISH_BUDGET_BYTES,
+): Array<{ notification: Notification; groups: number[] }> {
+  const entries = groups.flat();
   const count = (event: NotificationEvent) => entries.filter((entry) => entry.event === event).length;
   const opened = count('issue_opened');
   const reminded = count('issue_reminder');
@@ -200,33 +214,71 @@ export function renderDigest(
     issue_reminder: 'STILL   ',
     issue_resolved: 'RESOLVED',
   };
-  const lines = [
-    `${entries.length} pullwatch notifications at once: ${summary}.`,
-    'They are listed here in one message instead of one message each.',
-    '',
-    ...entries.map(({ issue, event }) => {
-      const subject = subjectOf(issue);
-      const what = subject ? `"${oneLine(subject.name)}" (${issue.integration_id})` : '(deployment)';
-      const detail =
-        event === 'issue_resolved'
-          ? `after ${durationOf(issue, context.now)}`
-          : `since ${issue.opened_at}; ${issue.diagnosis.summary}`;
-      return `${label[event]} ${issue.criticality.padEnd(8)} ${ISSUE_TYPE_INFO[issue.type].title}: ${what} ${detail}`;
-    }),
-  ];
-  if (context.consoleUrl) lines.push('', `Console: ${context.consoleUrl.replace(/\/$/, '')}/issues`);
-  return {
-    event: 'issue_digest',
-    org_id: orgId,
-    issue_id: null,
-    issue_type: 'digest',
-    criticality,
-    subject: clip(`[pullwatch] ${entries.length} notifications: ${summary}`, SUBJECT_MAX),
-    email: `${lines.join('\n')}\n`,
-    sms: clip(
-      `pullwatch: ${entries.length} notifications: ${summary}. Details by email.`,
-      SMS_SEGMENT_LENGTH,
-    ),
-    attributes: { org_id: orgId, issue_type: 'digest', criticality, event: 'issue_digest' },
+  const lineOf = ({ issue, event }: DigestGroup[number]) => {
+    const subject = subjectOf(issue);
+    const what = subject ? `"${oneLine(subject.name)}" (${issue.integration_id})` : '(deployment)';
+    const detail =
+      event === 'issue_resolved'
+        ? `after ${durationOf(issue, context.now)}`
+        : `since ${issue.opened_at}; ${issue.diagnosis.summary}`;
+    return clip(
+      `${label[event]} ${issue.criticality.padEnd(8)} ${ISSUE_TYPE_INFO[issue.type].title}: ${what} ${detail}`,
+      DIGEST_LINE_MAX,
+    );
   };
+  const lines = groups.map((group) => group.map(lineOf));
+  const issues = `${groups.length} issue${groups.length === 1 ? '' : 's'}`;
+
+  const build = (part: number, parts: number, listed: number[]): Notification => {
+    const inPart = listed.reduce((total, index) => total + (groups[index]?.length ?? 0), 0);
+    const whole = parts === 1;
+    const partOf = whole ? '' : ` (part ${part} of ${parts})`;
+    const body = [
+      whole
+        ? `${entries.length} pullwatch notifications at once (${issues}): ${summary}.`
+        : `Part ${part} of ${parts}: ${entries.length} pullwatch notifications at once (${issues}): ${summary}.`,
+      whole
+        ? 'They are listed here in one message instead of one message each.'
+        : `This part lists ${inPart} of them; the other parts list the rest (one message each, too large for one).`,
+      '',
+      ...listed.flatMap((index) => lines[index] ?? []),
+    ];
+    if (context.consoleUrl) body.push('', `Console: ${context.consoleUrl.replace(/\/$/, '')}/issues`);
+    return {
+      event: 'issue_digest',
+      org_id: orgId,
+      issue_id: null,
+      issue_type: 'digest',
+      criticality,
+      subject: clip(`[pullwatch] ${entries.length} notifications${partOf}: ${summary}`, SUBJECT_MAX),
+      email: `${body.join('\n')}\n`,
+      sms: clip(
+        toGsm7(`${entries.length} notifications${partOf}: ${summary}. Details by email.`),
+        SMS_BUDGET,
+      ),
+      attributes: { org_id: orgId, issue_type: 'digest', criticality, event: 'issue_digest' },
+    };
+  };
+
+  // What a part weighs before its lines, with the widest part numbers any part can have.
+  const base = Math.max(publishBytes(build(1, 1, [])), publishBytes(build(groups.length, groups.length, [])));
+  const packs: number[][] = [];
+  let current: number[] = [];
+  let size = base;
+  for (const [index, group] of lines.entries()) {
+    const cost = group.reduce((total, line) => total + emailLineBytes(line), 0);
+    if (current.length > 0 && size + cost > budget) {
+      packs.push(current);
+      current = [];
+      size = base;
+    }
+    current.push(index);
+    size += cost;
+  }
+  packs.push(current);
+  return packs.map((listed, index) => ({
+    // capEmail only acts on a part holding one group too large alone, which the line cap rules out.
+    notification: capEmail(build(index + 1, packs.length, listed), budget),
+    groups: listed,
+  }));
 }

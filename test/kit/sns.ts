@@ -6,6 +6,9 @@ import { SnsPublisher } from '../../shared/notify/publishers.ts';
 
 /** A local SNS endpoint that records every request, for SnsPublisher tests through the real SDK. */
 
+/** SNS's publish limit, written out here (not imported) so the endpoint does not trust the product. */
+const SNS_LIMIT_BYTES = 262_144;
+
 export const TOPIC_ARN = 'arn:aws:sns:us-east-1:123456789012:pullwatch-alerts';
 export const PUBLISH_OK =
   '<PublishResponse><PublishResult><MessageId>m-1</MessageId></PublishResult></PublishResponse>';
@@ -21,16 +24,49 @@ export interface SnsEndpoint {
   requests: URLSearchParams[];
   /** What the endpoint answers; back to a successful Publish before each test. */
   reply: { status: number; body: string };
+  /**
+   * Like SNS, a Publish larger than this (message with all its keys + subject + every attribute's name, type
+   * and value, in UTF-8 bytes) is refused with 400 InvalidParameter, whatever `reply` says. 256 KiB.
+   */
+  limitBytes: number;
+  /** The requests refused for their size since the current test began, with their size. */
+  oversize: Array<{ request: URLSearchParams; bytes: number }>;
+}
+
+/** The size SNS counts for a Query-protocol Publish: message, subject and every attribute, in UTF-8 bytes. */
+export function publishSize(request: URLSearchParams): number {
+  const bytes = (value: string | null) => Buffer.byteLength(value ?? '', 'utf8');
+  let total = bytes(request.get('Message')) + bytes(request.get('Subject'));
+  for (let n = 1; request.has(`MessageAttributes.entry.${n}.Name`); n += 1)
+    total +=
+      bytes(request.get(`MessageAttributes.entry.${n}.Name`)) +
+      bytes(request.get(`MessageAttributes.entry.${n}.Value.DataType`)) +
+      bytes(request.get(`MessageAttributes.entry.${n}.Value.StringValue`));
+  return total;
 }
 
 /** Starts a local SNS endpoint for the calling test file, and resets what it recorded before each test. */
 export function useSnsEndpoint(): SnsEndpoint {
-  const sns: SnsEndpoint = { endpoint: '', requests: [], reply: { status: 200, body: PUBLISH_OK } };
+  const sns: SnsEndpoint = {
+    endpoint: '',
+    requests: [],
+    reply: { status: 200, body: PUBLISH_OK },
+    limitBytes: SNS_LIMIT_BYTES,
+    oversize: [],
+  };
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      sns.requests.push(new URLSearchParams(Buffer.concat(chunks).toString('utf8')));
+      const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+      sns.requests.push(params);
+      const bytes = publishSize(params);
+      if (params.get('Action') === 'Publish' && bytes > sns.limitBytes) {
+        sns.oversize.push({ request: params, bytes });
+        response.writeHead(400, { 'content-type': 'text/xml' });
+        response.end(snsError('InvalidParameter', 'Invalid parameter: Message too long'));
+        return;
+      }
       response.writeHead(sns.reply.status, { 'content-type': 'text/xml' });
       response.end(sns.reply.body);
     });
@@ -45,7 +81,9 @@ export function useSnsEndpoint(): SnsEndpoint {
   });
   beforeEach(() => {
     sns.requests = [];
+    sns.oversize = [];
     sns.reply = { status: 200, body: PUBLISH_OK };
+    sns.limitBytes = SNS_LIMIT_BYTES;
   });
   return sns;
 }

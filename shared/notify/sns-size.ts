@@ -1,0 +1,72 @@
+import type { Notification } from './render.ts';
+
+/**
+ * SNS refuses a Publish larger than 256 KiB. The Publish API reference (Message, "Constraints"): "With the
+ * exception of SMS, messages must be UTF-8 encoded strings and at most 256 KB in size (262,144 bytes, not
+ * 262,144 characters)", and for `MessageStructure: json` "Values have a maximum length bounded by the overall
+ * message size (so, including multiple protocols may limit message sizes)". And the MessageAttributeValue
+ * reference (https://docs.aws.amazon.com/sns/latest/api/API_MessageAttributeValue.html): "All parts of the
+ * message attribute, including name, type, and value, are included in the message size restriction, which is
+ * currently 256 KB (262,144 bytes)". (Publish reference: https://docs.aws.amazon.com/sns/latest/api/API_Publish.html)
+ * So the whole request is measured: the JSON message with every key, the subject and every attribute's
+ * name, type and value, in UTF-8 bytes.
+ */
+export const SNS_PUBLISH_LIMIT_BYTES = 262_144;
+/** Kept free below the limit, for anything SNS counts that we do not (envelope, rounding). */
+export const SNS_SIZE_MARGIN_BYTES = 8 * 1024;
+/** What one publish of ours may weigh. */
+export const SNS_PUBLISH_BUDGET_BYTES = SNS_PUBLISH_LIMIT_BYTES - SNS_SIZE_MARGIN_BYTES;
+
+/**
+ * `AWS.SNS.SMS.SMSType` for the topic's SMS subscribers: Transactional ("critical messages ... SNS optimizes
+ * message delivery to achieve the highest reliability") rather than the account default Promotional ("lowest
+ * cost"), SNS developer guide, Setting SMS messaging preferences. Costs: docs/deploy-aws.md, section 5.
+ */
+export const SMS_TYPE = 'Transactional';
+
+/** The `Message` of a `MessageStructure: json` publish: the email text for email and default, the SMS text for SMS. */
+export function snsMessageOf(notification: Pick<Notification, 'email' | 'sms'>): string {
+  return JSON.stringify({ default: notification.email, email: notification.email, sms: notification.sms });
+}
+
+/** The message attributes sent with a publish: the filter attributes and the SMS type. */
+export function snsAttributesOf(notification: Pick<Notification, 'attributes'>): Record<string, string> {
+  return { ...notification.attributes, 'AWS.SNS.SMS.SMSType': SMS_TYPE };
+}
+
+const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
+
+/** The size SNS counts for a publish of `notification`, in bytes. */
+export function publishBytes(
+  notification: Pick<Notification, 'email' | 'sms' | 'subject' | 'attributes'>,
+): number {
+  let total = bytes(snsMessageOf(notification)) + bytes(notification.subject);
+  for (const [name, value] of Object.entries(snsAttributesOf(notification)))
+    total += bytes(name) + bytes('String') + bytes(value);
+  return total;
+}
+
+/** What one more line of email text adds to the publish: it is in the message twice, JSON-escaped. */
+export function emailLineBytes(line: string): number {
+  return 2 * (bytes(JSON.stringify(`${line}\n`)) - 2);
+}
+
+/** Cuts an email that would make the publish too large, saying so at the end. */
+export function capEmail<T extends Pick<Notification, 'email' | 'sms' | 'subject' | 'attributes'>>(
+  notification: T,
+  budget = SNS_PUBLISH_BUDGET_BYTES,
+): T {
+  let size = publishBytes(notification);
+  if (size <= budget) return notification;
+  const note = '\n[... cut: this message was too long for SNS; see the console for the rest]\n';
+  let email = notification.email;
+  while (size > budget) {
+    // Each character costs at least 2 bytes (it is there twice); cut at least the excess over that.
+    const cut = Math.max(1, Math.ceil((size - budget) / 2));
+    const chars = [...email.slice(0, Math.max(0, email.length - note.length - cut))];
+    email = `${chars.join('')}${note}`;
+    size = publishBytes({ ...notification, email });
+    if (chars.length === 0) break;
+  }
+  return { ...notification, email };
+}
