@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ingest } from '../shared/ingest/index.ts';
@@ -8,20 +6,14 @@ import { newParseContext, type ParsedLine, parseLine } from '../shared/pulls/par
 import type { Iso } from '../shared/time.ts';
 import { useTestDb } from './kit/db.ts';
 import { put, useTempDirs } from './kit/files.ts';
+import { FIXTURE_IDS, type FixtureKey, fixture } from './kit/ingest.ts';
 import { at } from './kit/time.ts';
 import { addIntegration, current, world } from './kit/world.ts';
 
 // ALB and CloudFront access logs, the API Gateway console-default formats, and nginx user names with spaces.
 
-const FIXTURES = join(import.meta.dirname, 'fixtures');
-const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8');
-
-const IDS = {
-  fw1: 'int_5f1c0a9e3b7d2c41',
-  fw2: 'int_a83e6b0d94c2f517',
-  rc1: 'int_0c7d19e4b6a25f38',
-} as const;
-type Key = keyof typeof IDS;
+const IDS = FIXTURE_IDS;
+type Key = FixtureKey;
 const FORTI = 'FortiGate/7.4.3';
 const PAN = 'PAN-OS/11.1.2';
 const BOUNCER = 'crowdsec-firewall-bouncer/v0.0.31';
