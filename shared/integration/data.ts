@@ -172,6 +172,17 @@ export class Integrations {
     return orgId;
   }
 
+  /**
+   * An integration found by its id alone, whatever its organization (the credential verifier only knows the id
+   * in the URL). Tenancy is the caller's to enforce; the id is random, so it names at most one integration.
+   */
+  async byId(id: string, consistent = false): Promise<Integration | null> {
+    const orgId = await this.orgOf(id);
+    if (orgId === null) return null;
+    const row = await this.table.get(keyOf(orgId, id), consistent);
+    return row ? toIntegration(row) : null;
+  }
+
   /** The id of an organization's `source: lapi` integration with this name, from the by_lapi index. */
   async lapiIntegrationId(orgId: string, name: string): Promise<string | null> {
     const { rows } = await this.table.query({
