@@ -2,6 +2,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { authenticate } from '../auth/index.ts';
+import { consoleRoutes } from '../console/index.ts';
 import { ForbiddenError, UnauthorizedError } from '../errors.ts';
 import { logger } from '../logger.ts';
 import type { Store } from '../store.ts';
@@ -111,6 +112,8 @@ export function createApp(deps: ApiDeps) {
     }) as unknown as ApiDocument;
     return { ...document, servers: [{ url: origin, description: 'this deployment' }] };
   };
+  // The console page and its assets: no key (the page asks for one), nothing of a tenant in them.
+  app.route('/', consoleRoutes());
   app.route('/v1', healthRoutes(routeDeps));
   app.route('/v1', docsRoutes(describe));
 

@@ -1,0 +1,139 @@
+/**
+ * Pure helpers of the console: how times, durations, statuses and timelines read. No DOM here, so the node
+ * tests can pin them.
+ */
+
+export type Status = 'never_pulled' | 'online' | 'offline' | 'paused';
+
+/** Status as words: the colour of its badge only repeats them. */
+export const STATUS_LABEL: Record<Status, string> = {
+  online: 'Online',
+  offline: 'Offline',
+  never_pulled: 'Never pulled',
+  paused: 'Paused',
+};
+
+export const KIND_LABEL: Record<string, string> = {
+  firewall: 'Firewall',
+  remediation_component: 'Remediation component',
+};
+
+export const ISSUE_LABEL: Record<string, string> = {
+  fw_integration_offline: 'Firewall offline',
+  rc_integration_offline: 'Remediation component offline',
+  integration_auth_failing: 'Pulls refused',
+  pipeline_stale: 'Pull-log feed stale',
+};
+
+/** "3 h 12 min", "2 d 4 h" (the same words as the alert texts). */
+export function duration(totalSeconds: number): string {
+  const seconds = Math.max(0, Math.floor(totalSeconds));
+  const days = Math.floor(seconds / 86400);
+  const hours = Math.floor((seconds % 86400) / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  if (days > 0) return hours > 0 ? `${days} d ${hours} h` : `${days} d`;
+  if (hours > 0) return minutes > 0 ? `${hours} h ${minutes} min` : `${hours} h`;
+  if (minutes > 0) return `${minutes} min`;
+  return `${seconds} s`;
+}
+
+export const secondsBetween = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 1000;
+
+/** "12 min ago", "3 h ago", "just now"; a time ahead of `now` reads "in 2 h". */
+export function relative(at: string, now: string): string {
+  const seconds = secondsBetween(at, now);
+  if (Math.abs(seconds) < 60) return 'just now';
+  const whole = Math.abs(seconds);
+  const amount =
+    whole < 3600
+      ? `${Math.floor(whole / 60)} min`
+      : whole < 86400
+        ? `${Math.floor(whole / 3600)} h`
+        : `${Math.floor(whole / 86400)} d`;
+  return seconds > 0 ? `${amount} ago` : `in ${amount}`;
+}
+
+/** "2026-11-28 14:05 UTC": the exact time, in one zone for everyone who reads the same page. */
+export function exact(at: string): string {
+  const text = new Date(at).toISOString();
+  return `${text.slice(0, 10)} ${text.slice(11, 16)} UTC`;
+}
+
+export type HourState = 'silent' | 'accepted' | 'refused' | 'both';
+const HOUR_STATE: Record<string, HourState> = { '.': 'silent', a: 'accepted', r: 'refused', b: 'both' };
+
+export const HOUR_LABEL: Record<HourState, string> = {
+  silent: 'no pull',
+  accepted: 'pulls accepted',
+  refused: 'pulls refused only',
+  both: 'pulls accepted and refused',
+};
+
+export interface Hour {
+  start: string;
+  state: HourState;
+}
+
+/** The list item's `timeline_48h`: one character per hour, oldest first, from `start`. */
+export function hoursOf(timeline: { start: string; hours: string }): Hour[] {
+  const origin = Date.parse(timeline.start);
+  return [...timeline.hours].map((char, index) => ({
+    start: new Date(origin + index * 3_600_000).toISOString(),
+    state: HOUR_STATE[char] ?? 'silent',
+  }));
+}
+
+/** What a timeline says in one sentence, for screen readers and the row's tooltip. */
+export function summarizeHours(hours: Hour[]): string {
+  const count = (state: HourState) => hours.filter((hour) => hour.state === state).length;
+  const accepted = count('accepted') + count('both');
+  const parts = [`pulls accepted in ${accepted} of ${hours.length} hours`];
+  if (count('both') > 0) parts.push(`some refused in ${count('both')}`);
+  if (count('refused') > 0) parts.push(`only refused in ${count('refused')}`);
+  parts.push(`silent in ${count('silent')}`);
+  return parts.join(', ');
+}
+
+export interface PullHistory {
+  start: string;
+  accepted: number[];
+  refused: number[];
+}
+
+/** The detail's `pull_history` totals, for the chart's caption. */
+export function summarizeHistory(history: PullHistory): string {
+  const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
+  const hours = Math.max(history.accepted.length, history.refused.length);
+  const silent = Array.from({ length: hours }, (_, index) => index).filter(
+    (index) => (history.accepted[index] ?? 0) + (history.refused[index] ?? 0) === 0,
+  ).length;
+  const days = Math.round(hours / 24);
+  return `${sum(history.accepted)} pulls accepted and ${sum(history.refused)} refused in ${days} days; ${silent} of ${hours} hours silent`;
+}
+
+/** What the device presents, in words; null when nothing is known yet. */
+export function credentialState(lastUsed: 'current' | 'previous' | null | undefined): string | null {
+  if (lastUsed === 'previous') return 'The device still uses the previous password.';
+  if (lastUsed === 'current') return 'The device uses the current password.';
+  return null;
+}
+
+/** Forms a firewall's configuration takes for the same credentials. */
+export function credentialForms(contentUrl: string, username: string, password: string) {
+  const url = new URL(contentUrl);
+  const withUser = `${url.protocol}//${encodeURIComponent(username)}:${encodeURIComponent(password)}@${url.host}${url.pathname}`;
+  return [
+    { label: 'URL with user and password', value: withUser },
+    { label: 'Basic auth user', value: username },
+    { label: 'Basic auth password', value: password },
+    { label: 'X-Api-Key header', value: `X-Api-Key: ${password}` },
+    { label: 'URL with ?api_key=', value: `${contentUrl}?api_key=${encodeURIComponent(password)}` },
+  ];
+}
+
+/** Which actions a key gets: pullwatch prefixes read keys `pwr_` and write keys `pww_` (the server enforces it). */
+export function scopeOfKey(key: string): 'read' | 'write' | null {
+  if (/^pww_[A-Za-z0-9_-]{43}$/.test(key)) return 'write';
+  if (/^pwr_[A-Za-z0-9_-]{43}$/.test(key)) return 'read';
+  return null;
+}
