@@ -26,6 +26,8 @@ export interface WatchedPage {
 
 export async function openPage(browser: Browser, base: string): Promise<WatchedPage> {
   const context = await browser.newContext({ baseURL: base, viewport: { width: 1280, height: 900 } });
+  // A missing element fails within the test's time with playwright's own message, instead of a bare timeout.
+  context.setDefaultTimeout(10_000);
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));

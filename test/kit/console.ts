@@ -63,8 +63,8 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
   const readKey = (await createApiKey(store, SECRET, org.id, 'read', start)).key;
   const writeKey = (await createApiKey(store, SECRET, org.id, 'write', start)).key;
   const named: Record<string, Integration> = {};
-  const add = async (input: NewIntegration) => {
-    const { integration } = await createIntegration(store, SECRET, org.id, input, start);
+  const add = async (input: NewIntegration, at: Iso = start) => {
+    const { integration } = await createIntegration(store, SECRET, org.id, input, at);
     named[integration.name] = integration;
     return integration;
   };
@@ -74,18 +74,8 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
   await add({ name: 'Lab OPNsense', kind: 'firewall', vendor: 'opnsense' });
   const bouncer = await add({ name: 'nginx bouncer', kind: 'remediation_component' });
   await add({ name: 'DMZ Sophos', kind: 'firewall', vendor: 'sophos', paused: true });
-  const fillers: Integration[] = [];
-  for (let index = 1; index <= FILLERS; index += 1) {
-    fillers.push(
-      await add({
-        name: `Store ${String(index).padStart(3, '0')} MikroTik`,
-        kind: 'firewall',
-        vendor: 'mikrotik',
-      }),
-    );
-  }
 
-  // Hourly pulls over `[from, to)` hours before now, each a few minutes past the hour.
+  // Hourly pulls over `(to, from]` hours before now, each five minutes past the hour.
   const hourly = (id: string, from: number, to: number, extra: Parameters<typeof pull>[2] = {}) => {
     const out: string[] = [];
     for (let hour = from; hour > to; hour -= 1)
@@ -102,24 +92,32 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
       reminderSeconds: 86_400,
     });
 
-  // Edge FortiGate went quiet 72 h ago and came back 45 h ago: a resolved outage of about a day.
-  await writeFile(
-    join(logs, 'first.jsonl'),
-    lines(
-      ...hourly(edge.id, 24 * 7, 72),
-      ...hourly(branch.id, 24 * 7, 30),
-      ...hourly(hq.id, 24 * 7, 26),
-      ...hourly(bouncer.id, 24 * 7, 48),
-    ),
-  );
-  await cycle(hoursBefore(47.5));
+  // Edge FortiGate went quiet 72 h ago and came back 45 h ago: an outage of about a day, resolved since. The
+  // logs arrive in two batches, each read by the cycle of its time.
+  const firstCycle = hoursBefore(47.5);
+  const history = [
+    ...hourly(edge.id, 24 * 7, 72),
+    ...hourly(edge.id, 45, 0),
+    ...hourly(branch.id, 24 * 7, 30),
+    ...hourly(hq.id, 24 * 7, 26),
+    // HQ pfSense keeps trying with a password it no longer has.
+    ...hourly(hq.id, 26, 0, { status: 401 }),
+    ...hourly(bouncer.id, 24 * 7, 0),
+  ];
+  const before = (line: string) => (JSON.parse(line) as { time: string }).time <= firstCycle;
+  await writeFile(join(logs, 'first.jsonl'), lines(...history.filter(before)));
+  await cycle(firstCycle);
+
+  // Installed this morning, and pulling since.
+  const fillers: Integration[] = [];
+  for (let index = 1; index <= FILLERS; index += 1) {
+    const name = `Store ${String(index).padStart(3, '0')} MikroTik`;
+    fillers.push(await add({ name, kind: 'firewall', vendor: 'mikrotik' }, hoursBefore(4)));
+  }
   await writeFile(
     join(logs, 'second.jsonl'),
     lines(
-      ...hourly(edge.id, 45, 0),
-      ...hourly(bouncer.id, 48, 0),
-      // HQ pfSense keeps trying with a password it no longer has.
-      ...hourly(hq.id, 26, 0, { status: 401 }),
+      ...history.filter((line) => !before(line)),
       ...fillers.flatMap((filler) => hourly(filler.id, 3, 0)),
     ),
   );

@@ -144,22 +144,27 @@ function signIn(reason?: string) {
 let rendering = 0;
 async function route(focus: boolean) {
   const ticket = ++rendering;
+  // Busy from the first moment, so a reader (or a test) knows the view is not the final one yet.
+  main.setAttribute('aria-busy', 'true');
   // A re-render that keeps the focus (filters) puts it back on the same control of the new view.
   const kept = focus ? null : document.activeElement?.id || null;
   await refreshHealth();
   const key = session.key();
   const scope = key ? scopeOfKey(key) : null;
+  if (ticket !== rendering) return;
   if (!scope) {
     signIn();
+    main.removeAttribute('aria-busy');
     return;
   }
   header(scope);
-  const context: Context = { scope, now, navigate, announce, main };
+  // Each view renders into its own element, swapped in only if no later navigation overtook it.
+  const view = h('div', { class: 'view' });
+  const context: Context = { scope, now, navigate, announce, main: view };
   const path = location.pathname;
   const params = new URLSearchParams(location.search);
   const integration = /^\/integrations\/([^/]+)$/.exec(path);
   const issue = /^\/issues\/([^/]+)$/.exec(path);
-  main.setAttribute('aria-busy', 'true');
   try {
     if (path === '/' || path === '/integrations') await renderList(context, params);
     else if (integration?.[1]) await renderDetail(context, decodeURIComponent(integration[1]));
@@ -167,7 +172,7 @@ async function route(focus: boolean) {
     else if (issue?.[1]) await renderIssue(context, decodeURIComponent(issue[1]));
     else
       replace(
-        main,
+        view,
         h('h1', { tabindex: '-1' }, 'Not found'),
         h('p', {}, h('a', { href: '/integrations' }, 'Back to the integrations')),
       );
@@ -176,16 +181,17 @@ async function route(focus: boolean) {
     if (failure instanceof ApiError && failure.status === 401) {
       session.signOut();
       signIn('The key was refused; sign in again.');
+      main.removeAttribute('aria-busy');
       return;
     }
     const title =
       failure instanceof ApiError && failure.status === 404 ? 'Not found' : 'Something went wrong';
     const detail = failure instanceof ApiError ? failure.detail : String(failure);
-    replace(main, h('h1', { tabindex: '-1' }, title), h('p', { role: 'alert' }, detail));
-  } finally {
-    main.removeAttribute('aria-busy');
+    replace(view, h('h1', { tabindex: '-1' }, title), h('p', { role: 'alert' }, detail));
   }
   if (ticket !== rendering) return;
+  replace(main, view);
+  main.removeAttribute('aria-busy');
   if (focus) (main.querySelector('h1') as HTMLElement | null)?.focus();
   else if (kept) document.getElementById(kept)?.focus();
 }
