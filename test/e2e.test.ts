@@ -181,6 +181,10 @@ describe('pullwatch end to end (local runner + CLI + API, injected time)', () =>
     writeKey = key?.[1] ?? '';
     orgId = org?.[1] ?? '';
     expect(text).toContain(`curl -H "Authorization: Bearer ${writeKey}" ${apiBase}/v1/integrations`);
+    expect(text).toContain(`console    ${apiBase}/ `);
+    const page = await fetch(`${apiBase}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<script type="module" src="/console/app.js');
 
     const health = await fetch(`${apiBase}/v1/health`);
     expect(health.status).toBe(200);

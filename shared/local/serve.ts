@@ -80,6 +80,7 @@ export async function serve(
   print(
     [
       'pullwatch is running',
+      `  console    ${base}/   (sign in with an API key)`,
       `  API        ${base}/v1   (no-auth health check: ${base}/v1/health)`,
       `  database   ${resolve(config.PULLWATCH_DATA_DIR, 'db')}${context.db ? ` (embedded, ${context.db.endpoint})` : ''}`,
       `  pull logs  ${resolve(config.PULLWATCH_LOG_DIR)}   (read every ${config.PULLWATCH_CYCLE_SECONDS} s)`,

@@ -1,6 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import {
+  type Browser,
+  type BrowserContext,
+  type BrowserContextOptions,
+  chromium,
+  type Page,
+} from 'playwright-core';
 
 /**
  * Chromium from Debian (`apt-get install -y chromium`; .ci/run installs it) driven by playwright-core. Each
@@ -24,8 +30,18 @@ export interface WatchedPage {
   problems: string[];
 }
 
-export async function openPage(browser: Browser, base: string): Promise<WatchedPage> {
-  const context = await browser.newContext({ baseURL: base, viewport: { width: 1280, height: 900 } });
+export async function openPage(
+  browser: Browser,
+  base: string,
+  options: BrowserContextOptions = {},
+): Promise<WatchedPage> {
+  // UTC, so what a person types into a local-time field means the same instant on every machine.
+  const context = await browser.newContext({
+    baseURL: base,
+    viewport: { width: 1280, height: 900 },
+    timezoneId: 'UTC',
+    ...options,
+  });
   // A missing element fails within the test's time with playwright's own message, instead of a bare timeout.
   context.setDefaultTimeout(10_000);
   const page = await context.newPage();
