@@ -77,7 +77,8 @@ export function presentedCredentials(parts: PullRequestParts): PresentedCredenti
   const authorization = parts.authorization?.trim();
   if (authorization && /^basic\s/i.test(authorization)) {
     const encoded = authorization.slice(6).trim();
-    const decoded = encoded.length <= 4 * MAX_SECRET_LENGTH ? Buffer.from(encoded, 'base64').toString('utf8') : '';
+    const decoded =
+      encoded.length <= 4 * MAX_SECRET_LENGTH ? Buffer.from(encoded, 'base64').toString('utf8') : '';
     const colon = decoded.indexOf(':');
     return colon === -1
       ? { form: 'basic', username: decoded, password: '' }
@@ -184,7 +185,8 @@ export class PullVerifier {
     const at = Date.parse(now);
     let entry = this.cache.get(integrationId);
     const age = (cached: Cached) => (at - cached.read_at) / 1000;
-    if (!entry || age(entry) < 0 || age(entry) >= VERIFIER_CACHE_SECONDS) entry = await this.read(integrationId, at);
+    if (!entry || age(entry) < 0 || age(entry) >= VERIFIER_CACHE_SECONDS)
+      entry = await this.read(integrationId, at);
     let verdict = this.verdict(entry.integration, presented, now);
     // A refusal may come from a stale entry (a refresh since): read again, at most once a second.
     if (!verdict.accepted && verdict.outcome !== 'no_credentials' && age(entry) >= VERIFIER_RECHECK_SECONDS) {
@@ -208,7 +210,9 @@ export class PullVerifier {
     return {
       outcome,
       accepted: isAcceptedOutcome(outcome),
-      integration: integration ? { id: integration.id, org_id: integration.org_id, kind: integration.kind } : null,
+      integration: integration
+        ? { id: integration.id, org_id: integration.org_id, kind: integration.kind }
+        : null,
     };
   }
 

@@ -1,6 +1,6 @@
 import type { Integration, Vendor } from '../integration/index.ts';
-import type { Iso } from '../time.ts';
 import { lapiRemoved } from '../pulls/index.ts';
+import type { Iso } from '../time.ts';
 
 export const DIAGNOSIS_CODES = [
   'never_pulled',
@@ -115,7 +115,9 @@ export function diagnose(integration: Integration): Diagnosis {
     return {
       code: 'credentials_not_updated',
       summary: `The device still presents the password that was replaced on ${readable(rotatedAt)}; ${
-        graceEnd > rotatedAt ? `its grace ended on ${readable(graceEnd)}` : 'it was replaced without a grace period'
+        graceEnd > rotatedAt
+          ? `its grace ended on ${readable(graceEnd)}`
+          : 'it was replaced without a grace period'
       }, so every pull is refused.`,
       steps: ['Enter the new password in the device, then trigger a manual update.', ...steps],
     };

@@ -232,7 +232,12 @@ function keepRejections(times: Iso[], lastSuccess: Iso | null): Iso[] {
 /** Folds one record into a summary. */
 export function addRecord(summary: PullSummary, record: PullRecord): void {
   summary.records += 1;
-  const seen: Seen = { at: record.time, ip: record.ip, user_agent: record.user_agent, auth: record.auth ?? null };
+  const seen: Seen = {
+    at: record.time,
+    ip: record.ip,
+    user_agent: record.user_agent,
+    auth: record.auth ?? null,
+  };
   const kind = classify(record);
   if (kind === 'success') {
     summary.last_success = later(summary.last_success, seen, seenKey);
@@ -248,7 +253,10 @@ export function addRecord(summary: PullSummary, record: PullRecord): void {
     if (record.auth === 'previous_expired') {
       summary.expired_rejections.push(record.time);
       if (summary.expired_rejections.length > 4 * MAX_REJECTIONS_KEPT) {
-        summary.expired_rejections = keepRejections(summary.expired_rejections, summary.last_success?.at ?? null);
+        summary.expired_rejections = keepRejections(
+          summary.expired_rejections,
+          summary.last_success?.at ?? null,
+        );
       }
     }
   }
