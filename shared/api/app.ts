@@ -2,6 +2,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { authenticate } from '../auth/index.ts';
+import { PullVerifier } from '../auth/verify.ts';
 import { consoleRoutes } from '../console/index.ts';
 import { ForbiddenError, UnauthorizedError } from '../errors.ts';
 import { logger } from '../logger.ts';
@@ -13,6 +14,7 @@ import { historyRoutes } from './history.ts';
 import { integrationRoutes } from './integrations.ts';
 import { issueRoutes } from './issues.ts';
 import { errorHandler, type Log, problem } from './problem.ts';
+import { type ContentDeps, contentRoutes, pullAuthRoutes } from './pulls.ts';
 import { type RouteDeps, router } from './router.ts';
 
 export interface ApiDeps {
@@ -30,6 +32,10 @@ export interface ApiDeps {
    * logger unless a test records them.
    */
   log?: Log;
+  /** Verifies devices' pulls (`/v1/pull-auth`, the content endpoint); one per process, for its cache. */
+  verifier?: PullVerifier;
+  /** Serve the content endpoint (the local runner): where its pull-log lines go and what it serves. */
+  content?: Omit<ContentDeps, 'verifier' | 'now'>;
 }
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -107,6 +113,7 @@ export function createApp(deps: ApiDeps) {
         { name: 'integrations', description: 'what pulls the blocklist, and its credentials' },
         { name: 'issues', description: 'what went wrong, with a diagnosis' },
         { name: 'deployment', description: 'the health of this deployment' },
+        { name: 'pulls', description: "verifying a device's pull by the credential it presents" },
         { name: 'documentation', description: 'this description' },
       ],
     }) as unknown as ApiDocument;
@@ -116,6 +123,10 @@ export function createApp(deps: ApiDeps) {
   app.route('/', consoleRoutes());
   app.route('/v1', healthRoutes(routeDeps));
   app.route('/v1', docsRoutes(describe));
+  // Devices present their own credentials, not an API key.
+  const verifier = deps.verifier ?? new PullVerifier(secret, (id) => store.integrations.byId(id));
+  app.route('/v1', pullAuthRoutes({ verifier, now }));
+  if (deps.content) app.route('/v1', contentRoutes({ ...deps.content, verifier, now }));
 
   // Everything below needs a key; the organization comes from the key and nowhere else.
   app.use('/v1/*', async (c, next) => {
