@@ -147,6 +147,60 @@ describe('a write key', () => {
     await page.getByText(`still accepted until ${exact(addSeconds(NOW, 3600))}`).waitFor();
     // Back where the person was.
     expect((await focused(page)).text).toBe('Refresh credentials…');
+
+    // The device side: the content endpoint takes the password from the page in each form the dialog offered.
+    const basic = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+    const pulled = await fetch(content, { headers: { authorization: basic } });
+    expect(pulled.status).toBe(200);
+    expect(await pulled.text()).toContain('192.0.2.1');
+    expect((await fetch(content, { headers: { 'x-api-key': password } })).status).toBe(200);
+    expect((await fetch(`${content}?api_key=${encodeURIComponent(password)}`)).status).toBe(200);
+    const wrong = await fetch(content, { headers: { 'x-api-key': `${password}x` } });
+    expect(wrong.status).toBe(401);
+    expect(watched.problems).toEqual([]);
+  });
+
+  it('says when the device still uses the previous password, and when it has the new one', async () => {
+    const watched = await openIntegration('Edge FortiGate');
+    const { page } = watched;
+    const id = idOf('Edge FortiGate');
+    const content = `${world.base}/v1/integrations/${id}/content`;
+    const basic = (user: string, pass: string) => ({
+      authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`,
+    });
+    await page.getByRole('button', { name: 'Refresh credentials…' }).click();
+    await page.getByLabel('Old password keeps working for').selectOption({ label: '24 hours' });
+    await page.getByRole('button', { name: 'Refresh credentials', exact: true }).click();
+    const username = await shown(watched, 'Basic auth user');
+    const password = await shown(watched, 'Basic auth password');
+    await page.keyboard.press('Escape');
+    await page.locator('dialog').waitFor({ state: 'detached' });
+
+    // The firewall was not told: it pulls with its old password, accepted within the grace.
+    const old = await fetch(content, { headers: basic(username, world.passwords['Edge FortiGate'] ?? '') });
+    expect(old.status).toBe(200);
+    await world.cycle(NOW);
+    await page.reload();
+    await settled(page);
+    const warning = page.locator('p.warning', { hasText: 'The device still uses the previous password.' });
+    await warning.waitFor();
+    expect(await page.locator('dl.facts dd').filter({ hasText: 'HTTP 200' }).innerText()).toContain(
+      'previous password, within its grace',
+    );
+
+    // Five minutes later it has the new one.
+    const later = addSeconds(NOW, 300);
+    world.setNow(later);
+    try {
+      expect((await fetch(content, { headers: basic(username, password) })).status).toBe(200);
+      await world.cycle(later);
+      await page.reload();
+      await settled(page);
+      await page.getByText('The device uses the current password.').waitFor();
+      expect(await warning.count()).toBe(0);
+    } finally {
+      world.setNow(NOW);
+    }
     expect(watched.problems).toEqual([]);
   });
 

@@ -10,8 +10,10 @@ import { runCycle } from '../../shared/cycle.ts';
 import { DirectorySource } from '../../shared/ingest/sources.ts';
 import type { Integration, NewIntegration } from '../../shared/integration/index.ts';
 import { createIntegration } from '../../shared/integration/ops.ts';
+import { BUILT_IN_BLOCKLIST } from '../../shared/local/blocklist.ts';
 import { type EmbeddedDb, startDynalite } from '../../shared/local/embedded-db.ts';
 import { listenLocal } from '../../shared/local/http.ts';
+import { ContentPullLog } from '../../shared/local/pull-log.ts';
 import { createOrg } from '../../shared/org/index.ts';
 import { openStore, type Store } from '../../shared/store.ts';
 import { addSeconds, type Iso } from '../../shared/time.ts';
@@ -38,8 +40,11 @@ export interface ConsoleWorld {
   orgId: string;
   readKey: string;
   writeKey: string;
-  /** The seeded integrations by their name. */
+  /** The seeded integrations by their name, and the password each was created with. */
   named: Record<string, Integration>;
+  passwords: Record<string, string>;
+  /** A watchdog cycle at `now`, after sealing what the content endpoint logged (as the runner does). */
+  cycle: (now: Iso) => Promise<void>;
   /** Moves the server's clock (the page reads its "now" from /v1/health). */
   setNow: (at: Iso) => void;
   logs: string;
@@ -63,9 +68,11 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
   const readKey = (await createApiKey(store, SECRET, org.id, 'read', start)).key;
   const writeKey = (await createApiKey(store, SECRET, org.id, 'write', start)).key;
   const named: Record<string, Integration> = {};
+  const passwords: Record<string, string> = {};
   const add = async (input: NewIntegration, at: Iso = start) => {
-    const { integration } = await createIntegration(store, SECRET, org.id, input, at);
+    const { integration, credentials } = await createIntegration(store, SECRET, org.id, input, at);
     named[integration.name] = integration;
+    passwords[integration.name] = credentials.password;
     return integration;
   };
   const edge = await add({ name: 'Edge FortiGate', kind: 'firewall', vendor: 'fortigate' });
@@ -123,8 +130,17 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
   );
   await cycle(NOW);
 
+  // The local runner's content endpoint, logging each pull where the cycle reads it.
+  const pullLog = new ContentPullLog(logs);
   let clock = NOW;
-  const app = createApp({ store, secret: SECRET, now: () => clock, staleAfterSeconds: 7200, log: quiet });
+  const app = createApp({
+    store,
+    secret: SECRET,
+    now: () => clock,
+    staleAfterSeconds: 7200,
+    log: quiet,
+    content: { log: pullLog, blocklist: async () => `${BUILT_IN_BLOCKLIST}\n` },
+  });
   const server: Server = await listenLocal(app.fetch, { port: 0, hostname: '127.0.0.1', log: quiet });
   const { port } = server.address() as AddressInfo;
   return {
@@ -134,6 +150,12 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
     readKey,
     writeKey,
     named,
+    passwords,
+    cycle: async (now) => {
+      await pullLog.seal();
+      const report = await cycle(now);
+      if (report.errors.length > 0) throw new Error(`cycle failed: ${JSON.stringify(report.errors)}`);
+    },
     setNow: (at) => {
       clock = at;
     },

@@ -70,6 +70,8 @@ export interface Integration {
   last_pull_at: string | null;
   last_attempt_at: string | null;
   last_attempt_status: number | null;
+  /** How the last try's credentials verified, when its pull log said (current, previous_in_grace, wrong_password, ...). */
+  last_attempt_auth?: string | null;
   idle_seconds: number | null;
   offline_after_seconds: number;
   paused: boolean;

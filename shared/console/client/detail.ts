@@ -10,7 +10,15 @@ import {
 import type { Context } from './context.ts';
 import { deleteDialog, refreshDialog } from './dialogs.ts';
 import { ago, fact, h, replace } from './dom.ts';
-import { credentialState, duration, exact, ISSUE_LABEL, KIND_LABEL, secondsBetween } from './format.ts';
+import {
+  AUTH_LABEL,
+  credentialState,
+  duration,
+  exact,
+  ISSUE_LABEL,
+  KIND_LABEL,
+  secondsBetween,
+} from './format.ts';
 import { statusBadge } from './list.ts';
 import { chart } from './timeline.ts';
 
@@ -236,7 +244,12 @@ export async function renderDetail(context: Context, id: string, message = ''): 
       ...fact(
         'Last attempt',
         detail.last_attempt_at
-          ? h('span', {}, ago(detail.last_attempt_at, now), ` (HTTP ${detail.last_attempt_status ?? '?'})`)
+          ? h(
+              'span',
+              {},
+              ago(detail.last_attempt_at, now),
+              ` (HTTP ${detail.last_attempt_status ?? '?'}${detail.last_attempt_auth ? `, ${AUTH_LABEL[detail.last_attempt_auth] ?? detail.last_attempt_auth}` : ''})`,
+            )
           : 'none',
       ),
       ...fact('Offline after', `${duration(detail.offline_after_seconds)} without a pull`),

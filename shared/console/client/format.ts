@@ -137,3 +137,13 @@ export function scopeOfKey(key: string): 'read' | 'write' | null {
   if (/^pwr_[A-Za-z0-9_-]{43}$/.test(key)) return 'read';
   return null;
 }
+
+/** The auth outcome of a pull, in words. */
+export const AUTH_LABEL: Record<string, string> = {
+  current: 'current password',
+  previous_in_grace: 'previous password, within its grace',
+  previous_expired: 'previous password, after its grace ended',
+  wrong_password: 'wrong password',
+  no_credentials: 'no credentials',
+  unknown_integration: 'unknown integration',
+};
