@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { readdir, readFile, rename, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { AUTH_OUTCOMES } from '../shared/auth/verify.ts';
 import { runCycle } from '../shared/cycle.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { DirectorySource } from '../shared/ingest/sources.ts';
@@ -394,6 +396,56 @@ describe('GET|HEAD /v1/integrations/{id}/content', () => {
       (error: unknown) => error,
     );
     expect(missing).toBeInstanceOf(ConfigError);
+  });
+
+  it('requests racing seal(): every request is one line, sealed exactly once, counted once by the cycle', async () => {
+    const x = await setup({ clock: at(3) });
+    const sealed: Array<string | null> = [];
+    const requests: Array<Promise<unknown>> = [];
+    for (let index = 0; index < 60; index += 1) {
+      const headers: Record<string, string> = index % 4 === 0 ? {} : { 'x-api-key': x.password };
+      requests.push(get(`${x.url}?n=${index}`, { headers }));
+      if (index % 7 === 0) requests.push(x.pullLog.seal().then((path) => sealed.push(path)));
+    }
+    await Promise.all(requests);
+    sealed.push(await x.pullLog.seal());
+    const files = sealed.filter((path): path is string => path !== null);
+    expect(new Set(files).size).toBe(files.length);
+    const lines = await pullLogLines(x.logs);
+    expect(lines).toHaveLength(60);
+    expect(lines.filter((line) => line.auth === 'no_credentials')).toHaveLength(15);
+    const report = await cycleAt(x, at(3.1));
+    expect(report.ingest).toMatchObject({ files_processed: files.length, records: 60 });
+    expect((await cycleAt(x, at(3.2))).ingest).toMatchObject({ files_processed: 0, records: 0 });
+  });
+
+  it('property: any header and query values over HTTP get 200 or 401 and exactly one pull-log line each', async () => {
+    const x = await setup({ clock: at(4) });
+    // Header values as HTTP carries them (visible ASCII and spaces), queries percent-encoded.
+    const headerValue = fc.stringMatching(/^[\x21-\x7e][\x20-\x7e]{0,80}$/);
+    const parts = fc.record(
+      {
+        authorization: fc.oneof(
+          headerValue,
+          headerValue.map((v) => `Basic ${Buffer.from(v).toString('base64')}`),
+        ),
+        'x-api-key': fc.oneof(headerValue, fc.constant(x.password)),
+        query: fc.string({ maxLength: 60 }).map((v) => `api_key=${encodeURIComponent(v)}`),
+      },
+      { requiredKeys: [] },
+    );
+    let sent = 0;
+    await fc.assert(
+      fc.asyncProperty(parts, async ({ query, ...headers }) => {
+        const answer = await get(`${x.url}${query ? `?${query}` : ''}`, { headers });
+        sent += 1;
+        expect([200, 401]).toContain(answer.status);
+      }),
+      { numRuns: 60 },
+    );
+    const lines = await pullLogLines(x.logs);
+    expect(lines).toHaveLength(sent);
+    for (const line of lines) expect(AUTH_OUTCOMES).toContain(line.auth);
   });
 
   it('recover() seals the open file of a dead runner, and the next cycle reads it exactly once', async () => {
