@@ -37,6 +37,8 @@ export const NO_STORE = { 'Cache-Control': 'no-store' } as const;
 export const scope = (needed: 'read' | 'write') => ({ 'x-scope': needed });
 /** For routes that need no key: overrides the document's global bearer requirement. */
 export const PUBLIC = { security: [] };
+/** For routes a device calls with its own credentials (basic auth, X-Api-Key, api_key), never an API key. */
+export const DEVICE = { security: [], 'x-scope': 'device' as const };
 
 export const Time = z.iso.datetime();
 
