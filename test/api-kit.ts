@@ -251,7 +251,7 @@ export async function apiDocument(app: App) {
 
 interface Operation {
   summary: string;
-  'x-scope'?: 'read' | 'write';
+  'x-scope'?: 'read' | 'write' | 'device';
   security?: unknown[];
   responses: Record<string, unknown>;
 }

@@ -49,7 +49,7 @@ const META_ROUTES = [
 interface MatrixRoute {
   method: string;
   path: string;
-  scope: 'none' | 'read' | 'write';
+  scope: 'none' | 'read' | 'write' | 'device';
   status: number;
 }
 /** Every documented operation, read from the app's own document in beforeAll. */
@@ -208,6 +208,17 @@ describe('every route with every wrong credential', () => {
       const json = bodyOf(route);
       const withBody = json === undefined ? {} : { json };
       const label = `${method} ${route.path}`;
+      if (route.scope === 'device') {
+        // A device's route takes no API key: no key, and no key of either organization, ever passes it
+        // (its own credentials are tested in pull-auth.test.ts and content-endpoint.test.ts).
+        for (const key of [undefined, a.readKey, a.writeKey, b.readKey, b.writeKey]) {
+          const reply = await call(method, path, { ...(key ? { key } : {}), ...withBody });
+          expect(reply.status, `${label} with ${key ?? 'no key'}`).toBeGreaterThanOrEqual(400);
+          for (const secret of aSecrets) expect(reply.text).not.toContain(secret);
+          if (key === b.writeKey) outcomes.push(`${label} B write: ${reply.status}`);
+        }
+        continue;
+      }
 
       // No key, and malformed keys: 401 wherever a key is needed.
       for (const headers of [{}, ...MALFORMED, ...malformedWithRealKeys()]) {

@@ -53,7 +53,16 @@ const INFO = {
 export function createApp(deps: ApiDeps) {
   const { store, secret, now } = deps;
   const log = deps.log ?? logger;
-  const routeDeps: RouteDeps = { store, secret, now, staleAfterSeconds: deps.staleAfterSeconds };
+  // Devices present their own credentials, not an API key.
+  const verifier = deps.verifier ?? new PullVerifier(secret, (id) => store.integrations.byId(id));
+  const routeDeps: RouteDeps = {
+    store,
+    secret,
+    now,
+    staleAfterSeconds: deps.staleAfterSeconds,
+    // A refresh or delete made here takes effect at once for this process's pulls, not within the cache's bounds.
+    credentialsChanged: (id) => verifier.forget(id),
+  };
   const app = router();
 
   // Always our own id: a caller-chosen one would end up in audit records and log lines as if it were ours.
@@ -123,8 +132,6 @@ export function createApp(deps: ApiDeps) {
   app.route('/', consoleRoutes());
   app.route('/v1', healthRoutes(routeDeps));
   app.route('/v1', docsRoutes(describe));
-  // Devices present their own credentials, not an API key.
-  const verifier = deps.verifier ?? new PullVerifier(secret, (id) => store.integrations.byId(id));
   app.route('/v1', pullAuthRoutes({ verifier, now }));
   if (deps.content) app.route('/v1', contentRoutes({ ...deps.content, verifier, now }));
 

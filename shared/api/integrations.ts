@@ -189,7 +189,7 @@ const refresh = createRoute({
   },
 });
 
-export function integrationRoutes({ store, secret, now }: RouteDeps) {
+export function integrationRoutes({ store, secret, now, credentialsChanged }: RouteDeps) {
   return router()
     .openapi(list, async (c) => {
       const { org_id } = c.get('caller');
@@ -266,6 +266,7 @@ export function integrationRoutes({ store, secret, now }: RouteDeps) {
     })
     .openapi(remove, async (c) => {
       await deleteIntegration(store, c.get('caller').org_id, c.req.valid('param').id, now, actorOf(c));
+      credentialsChanged?.(c.req.valid('param').id);
       return c.body(null, 204);
     })
     .openapi(refresh, async (c) => {
@@ -280,6 +281,7 @@ export function integrationRoutes({ store, secret, now }: RouteDeps) {
         now,
         actorOf(c),
       );
+      credentialsChanged?.(integration.id);
       return c.json(
         {
           ...credentials,

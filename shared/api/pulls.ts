@@ -7,7 +7,7 @@ import { ValidationError } from '../errors.ts';
 import { integrationIdOfPath } from '../pulls/parse.ts';
 import type { Iso } from '../time.ts';
 import { problem, problemResponses } from './problem.ts';
-import { type ApiEnv, IdParam, PUBLIC, router } from './router.ts';
+import { type ApiEnv, DEVICE, IdParam, router } from './router.ts';
 
 /**
  * Where devices' pulls are verified over HTTP: the content endpoint itself (the local runner serves it) and
@@ -84,7 +84,7 @@ const pullAuth = createRoute({
     'nginx sends the original request URI in `X-Original-URI` and passes the request headers on. The ' +
     'credentials are read from basic auth, `X-Api-Key` or the `api_key` query parameter of the original ' +
     'URI. Records nothing: nginx logs the request, with the outcome header if its log format includes it.',
-  ...PUBLIC,
+  ...DEVICE,
   request: {
     headers: z.object({
       'x-original-uri': z
@@ -117,7 +117,7 @@ const content = createRoute({
     'Basic auth (`https://user:pass@host/...`), `X-Api-Key: <password>` or `?api_key=<password>`. HEAD ' +
     'answers the same without the body. Every request, accepted or not, becomes one canonical pull-log line ' +
     'with its auth outcome and no secret.',
-  ...PUBLIC,
+  ...DEVICE,
   request: { params: IdParam },
   responses: {
     200: {

@@ -13,6 +13,8 @@ export interface RouteDeps {
   secret: string;
   now: () => Iso;
   staleAfterSeconds: number;
+  /** Told when an integration's credentials changed or it was deleted (the pull verifier drops its cached copy). */
+  credentialsChanged?: (integrationId: string) => void;
 }
 
 /** `event` is set by hono/aws-lambda (API Gateway's event), absent locally. */
@@ -35,6 +37,8 @@ export const NO_STORE = { 'Cache-Control': 'no-store' } as const;
 export const scope = (needed: 'read' | 'write') => ({ 'x-scope': needed });
 /** For routes that need no key: overrides the document's global bearer requirement. */
 export const PUBLIC = { security: [] };
+/** For routes a device calls with its own credentials (basic auth, X-Api-Key, api_key), never an API key. */
+export const DEVICE = { security: [], 'x-scope': 'device' as const };
 
 export const Time = z.iso.datetime();
 
