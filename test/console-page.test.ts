@@ -126,7 +126,7 @@ describe('how the page words things', () => {
     const accepted = Array.from({ length: 168 }, (_, hour) => (hour < 100 ? 12 : 0));
     const refused = Array.from({ length: 168 }, (_, hour) => (hour >= 160 ? 3 : 0));
     expect(summarizeHistory({ start: '2026-11-21T12:00:00.000Z', accepted, refused })).toBe(
-      '1200 pulls accepted and 24 refused in 7 days; 60 of 168 hours silent',
+      'pulls accepted in 1200 minutes and refused in 24 over 7 days; 60 of 168 hours silent',
     );
   });
 

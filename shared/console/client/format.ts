@@ -96,6 +96,8 @@ export function summarizeHours(hours: Hour[]): string {
 
 export interface PullHistory {
   start: string;
+  /** What a count counts: minutes of the hour with at least one such pull (the API says `minutes`). */
+  unit?: string;
   accepted: number[];
   refused: number[];
 }
@@ -108,7 +110,12 @@ export function summarizeHistory(history: PullHistory): string {
     (index) => (history.accepted[index] ?? 0) + (history.refused[index] ?? 0) === 0,
   ).length;
   const days = Math.round(hours / 24);
-  return `${sum(history.accepted)} pulls accepted and ${sum(history.refused)} refused in ${days} days; ${silent} of ${hours} hours silent`;
+  return `pulls accepted in ${sum(history.accepted)} minutes and refused in ${sum(history.refused)} over ${days} days; ${silent} of ${hours} hours silent`;
+}
+
+/** One hour of the chart, for its tooltip. */
+export function describeHour(start: string, accepted: number, refused: number): string {
+  return `${exact(start)}: accepted pulls in ${accepted} minutes, refused in ${refused}`;
 }
 
 /** What the device presents, in words; null when nothing is known yet. */

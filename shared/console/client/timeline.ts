@@ -1,5 +1,13 @@
 import { h, svg } from './dom.ts';
-import { exact, HOUR_LABEL, hoursOf, type PullHistory, summarizeHistory, summarizeHours } from './format.ts';
+import {
+  describeHour,
+  exact,
+  HOUR_LABEL,
+  hoursOf,
+  type PullHistory,
+  summarizeHistory,
+  summarizeHours,
+} from './format.ts';
 
 /**
  * The pictures: a 48-hour strip per list row, and a 7-day chart on the integration's page. Shape carries the
@@ -33,7 +41,7 @@ export function chart(history: PullHistory): HTMLElement {
     const accepted = history.accepted[index] ?? 0;
     const refused = history.refused[index] ?? 0;
     const x = index * BAR;
-    const label = `${exact(new Date(origin + index * 3_600_000).toISOString())}: ${accepted} accepted, ${refused} refused`;
+    const label = describeHour(new Date(origin + index * 3_600_000).toISOString(), accepted, refused);
     const title = () => svg('title', {}, document.createTextNode(label));
     if (accepted + refused === 0) {
       bars.push(svg('rect', { class: 'silent', x, y: HALF - 1, width: BAR - 1, height: 2 }, title()));
