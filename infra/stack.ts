@@ -286,8 +286,9 @@ export class PullwatchStack extends Stack {
     // ---- pull verification for the blocklist's own API Gateway ------------------------------------------
     // Attached by the operator to the blocklist API's content route (docs/deploy-aws.md, "Verifying pulls with
     // the PullAuthorizer"). On the hot path of every pull: 512 MB buys CPU for the cold start (the bundle's parse)
-    // and the HMAC; 5 s is far beyond one HMAC and at most two single-item reads, so a stuck read fails the
-    // request (API Gateway answers 500) instead of holding the firewall's connection.
+    // and the HMAC; 5 s is far beyond one HMAC and at most four small reads (index query and item, twice when a
+    // refusal is re-checked), so a stuck read fails the request (API Gateway answers 500) instead of holding the
+    // firewall's connection.
     this.authorizer = new AppFunction(this, 'PullAuthorizer', {
       entry: 'authorizer',
       description: 'pullwatch: pull authorizer (API Gateway HTTP API Lambda authorizer for blocklist pulls)',
