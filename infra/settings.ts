@@ -74,6 +74,16 @@ export const SettingsSchema = z.object({
   /** Days the new log bucket keeps objects (ignored for an existing bucket). */
   logRetentionDays: z.coerce.number().int().min(1).default(30),
   consoleUrl: optionalText.pipe(z.url().optional()),
+  /**
+   * The id of the blocklist's HTTP API (same account and region) whose authorizer invokes the PullAuthorizer:
+   * the stack grants that API `lambda:InvokeFunction`. Unset: no grant (docs/deploy-aws.md says how to add one).
+   */
+  blocklistApiId: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[a-z0-9]{1,32}$/, 'must be an API Gateway API id like a1b2c3d4e5')
+      .optional(),
+  ),
 });
 
 export type Settings = z.infer<typeof SettingsSchema>;

@@ -1,10 +1,19 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import {
+  ArnFormat,
+  CfnOutput,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Validations,
+} from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { CorsHttpMethod, HttpApi, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Alias } from 'aws-cdk-lib/aws-kms';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -54,6 +63,7 @@ export class PullwatchStack extends Stack {
   readonly cycle: AppFunction;
   readonly api: AppFunction;
   readonly admin: AppFunction;
+  readonly authorizer: AppFunction;
 
   constructor(scope: Construct, id: string, props: PullwatchStackProps) {
     super(scope, id, props);
@@ -90,7 +100,7 @@ export class PullwatchStack extends Stack {
     Validations.of(keySecret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'Every stored API key and integration password is an HMAC under this secret; rotating it would lock out every firewall at once. Only the API and admin functions can read it.',
+        'Every stored API key and integration password is an HMAC under this secret; rotating it would lock out every firewall at once. Only the API, admin and pull-authorizer functions can read it.',
     });
 
     const logBucket: IBucket = settings.logBucketName
@@ -273,6 +283,37 @@ export class PullwatchStack extends Stack {
       .bindTable(table, ['GetItem', 'PutItem'])
       .bindKeySecret(keySecret);
 
+    // ---- pull verification for the blocklist's own API Gateway ------------------------------------------
+    // Attached by the operator to the blocklist API's content route (docs/deploy-aws.md, "Verifying pulls with
+    // the PullAuthorizer"). On the hot path of every pull: 512 MB buys CPU for the cold start (the bundle's parse)
+    // and the HMAC; 5 s is far beyond one HMAC and at most four small reads (index query and item, twice when a
+    // refusal is re-checked), so a stuck read fails the request (API Gateway answers 500) instead of holding the
+    // firewall's connection.
+    this.authorizer = new AppFunction(this, 'PullAuthorizer', {
+      entry: 'authorizer',
+      description: 'pullwatch: pull authorizer (API Gateway HTTP API Lambda authorizer for blocklist pulls)',
+      memorySize: 512,
+      timeout: Duration.seconds(5),
+      environment: { PULLWATCH_DEPLOYMENT: this.stackName },
+    })
+      // Read-only: an integration by id is the by_lookup index (its organization) and then its item.
+      .bindTable(table, ['GetItem'])
+      .bindIndexQuery(table, [INDEX.byLookup])
+      .bindKeySecret(keySecret);
+    if (settings.blocklistApiId) {
+      // Any authorizer of that API may invoke it (the authorizer's id exists only once the operator creates it).
+      this.authorizer.fn.addPermission('BlocklistApiInvoke', {
+        principal: new ServicePrincipal('apigateway.amazonaws.com'),
+        action: 'lambda:InvokeFunction',
+        sourceArn: this.formatArn({
+          service: 'execute-api',
+          resource: settings.blocklistApiId,
+          resourceName: 'authorizers/*',
+          arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+        }),
+      });
+    }
+
     // ---- the watchdog watched --------------------------------------------------------------------------
     const watchdog = new Watchdog(this, 'Watchdog', {
       cycle: this.cycle.fn,
@@ -291,5 +332,6 @@ export class PullwatchStack extends Stack {
     new CfnOutput(this, 'PullLogBucket', { value: logBucket.bucketName });
     new CfnOutput(this, 'CycleFunctionName', { value: this.cycle.fn.functionName });
     new CfnOutput(this, 'AdminFunctionName', { value: this.admin.fn.functionName });
+    new CfnOutput(this, 'PullAuthorizerArn', { value: this.authorizer.fn.functionArn });
   }
 }

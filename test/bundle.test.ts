@@ -14,11 +14,11 @@ import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../infra/app.ts';
 import { CYCLE_LOCK_KEY } from '../shared/deployment/cycle-lock.ts';
-import { createIntegration } from '../shared/integration/ops.ts';
+import { createIntegration, refreshCredentials } from '../shared/integration/ops.ts';
 import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { CycleMetric, DEPLOYMENT_DIMENSION, METRICS_NAMESPACE } from '../shared/metrics.ts';
 import type { Store } from '../shared/store.ts';
-import { httpApiEvent, scheduledEvent } from './events.ts';
+import { httpApiAuthorizerEvent, httpApiEvent, scheduledEvent } from './events.ts';
 import { freshStore, startTestDb, TEST_SECRET } from './kit/db.ts';
 
 /**
@@ -255,7 +255,7 @@ function combinedLine(integrationId: string, at: Date): string {
   return `203.0.113.7 - - [${day}/${month}/${year}:${time} +0000] "GET /v1/integrations/${integrationId}/content HTTP/1.1" 200 5123 "-" "FortiGate/7.4.3"`;
 }
 
-// Synthesis with three esbuild bundles takes about 30 s on a busy 2-core machine (the same before the logger).
+// Synthesis with four esbuild bundles takes about 30 s on a busy 2-core machine (the same before the logger).
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'pullwatch-bundle-'));
   // The cloud assembly, bundles included, exactly as `cdk synth` writes it.
@@ -342,8 +342,9 @@ beforeAll(async () => {
       };
     }),
   );
-  // Synth and bundle take ~20 s on an idle 2-core machine; leave room for a busy one.
-}, 120_000);
+  // Synth and four bundles take ~25 s on an idle 2-core machine; leave room for a busy one (the full suite on a
+  // shared 2-core machine at load 15 took over 120 s).
+}, 180_000);
 
 afterAll(async () => {
   for (const server of servers) {
@@ -529,6 +530,156 @@ describe('the bundled Lambda entries, run as deployed', () => {
     expect((await store.deployment.get()).last_cycle_outcome).toBe('failed');
   });
 
+  it('authorizer: answers HTTP API authorizer events with each outcome, for each credential form, and never logs a secret', async () => {
+    // Times are injected into the stored facts (the bundle reads the real clock): one integration refreshed a
+    // minute ago with an hour of grace, one refreshed two days ago whose hour of grace is long over.
+    const at = (secondsAgo: number) => new Date(Date.now() - secondsAgo * 1000).toISOString();
+    const fresh = await createIntegration(
+      store,
+      TEST_SECRET,
+      orgId,
+      { name: 'Nice FW', kind: 'firewall' },
+      at(86_400),
+    );
+    const replaced = fresh.credentials;
+    const refreshed = await refreshCredentials(store, TEST_SECRET, orgId, fresh.integration.id, 3600, at(60));
+    const stale = await createIntegration(
+      store,
+      TEST_SECRET,
+      orgId,
+      { name: 'Nantes FW', kind: 'firewall' },
+      at(3 * 86_400),
+    );
+    const expired = stale.credentials;
+    await refreshCredentials(store, TEST_SECRET, orgId, stale.integration.id, 3600, at(2 * 86_400));
+
+    const id = fresh.integration.id;
+    const content = (integrationId: string) => `/v1/integrations/${integrationId}/content`;
+    const basic = (username: string, password: string) => ({
+      authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`,
+    });
+    const current = refreshed.credentials;
+    const wrong = 'not-the-password-0123456789abcdef';
+    const cases: Array<[string, unknown, boolean, string]> = [
+      [
+        'current (basic)',
+        httpApiAuthorizerEvent(content(id), {
+          headers: basic(current.username, current.password),
+          pathParameters: { id },
+        }),
+        true,
+        'current',
+      ],
+      [
+        'current (X-Api-Key)',
+        httpApiAuthorizerEvent(content(id), {
+          headers: { 'x-api-key': current.password },
+          pathParameters: { id },
+        }),
+        true,
+        'current',
+      ],
+      [
+        'current (?api_key, a stage before the route, no path parameter)',
+        httpApiAuthorizerEvent(`/prod${content(id)}`, {
+          query: `api_key=${encodeURIComponent(current.password)}`,
+        }),
+        true,
+        'current',
+      ],
+      [
+        'previous_in_grace',
+        httpApiAuthorizerEvent(content(id), {
+          headers: basic(replaced.username, replaced.password),
+          pathParameters: { id },
+        }),
+        true,
+        'previous_in_grace',
+      ],
+      [
+        'previous_expired',
+        httpApiAuthorizerEvent(content(stale.integration.id), {
+          headers: { 'x-api-key': expired.password },
+          pathParameters: { id: stale.integration.id },
+        }),
+        false,
+        'previous_expired',
+      ],
+      [
+        'wrong_password',
+        httpApiAuthorizerEvent(content(id), {
+          headers: basic(current.username, wrong),
+          pathParameters: { id },
+        }),
+        false,
+        'wrong_password',
+      ],
+      [
+        "wrong_password (another integration's user)",
+        httpApiAuthorizerEvent(content(stale.integration.id), {
+          headers: basic(current.username, current.password),
+          pathParameters: { id: stale.integration.id },
+        }),
+        false,
+        'wrong_password',
+      ],
+      [
+        'no_credentials',
+        httpApiAuthorizerEvent(content(id), { pathParameters: { id } }),
+        false,
+        'no_credentials',
+      ],
+      [
+        'unknown_integration',
+        httpApiAuthorizerEvent(content('int_ffffffffffffffff'), {
+          headers: basic(current.username, current.password),
+          pathParameters: { id: 'int_ffffffffffffffff' },
+        }),
+        false,
+        'unknown_integration',
+      ],
+    ];
+    const { results, logs } = await invoke(
+      'pull authorizer',
+      cases.map(([, event]) => event),
+    );
+    expect(results.every((result) => result.ok)).toBe(true);
+    const answers = results.map(
+      (result) => result.value as { isAuthorized: boolean; context: Record<string, unknown> },
+    );
+    for (const [index, [name, , accepted, outcome]] of cases.entries()) {
+      expect(answers[index], name).toMatchObject({ isAuthorized: accepted, context: { outcome } });
+    }
+    // The context the access log reads: the outcome, the integration, and its organization when it has one.
+    expect(answers[0]).toEqual({
+      isAuthorized: true,
+      context: { outcome: 'current', integration_id: id, org_id: orgId },
+    });
+    expect(answers[8]).toEqual({
+      isAuthorized: false,
+      context: { outcome: 'unknown_integration', integration_id: 'int_ffffffffffffffff' },
+    });
+
+    // One line per verification with the outcome and the integration, cold start on the first; no secret anywhere.
+    const verified = logs.filter((line) => line.message === 'pull verified');
+    expect(verified.map((line) => line.outcome)).toEqual(cases.map(([, , , outcome]) => outcome));
+    expect(verified.every((line) => typeof line.integration_id === 'string' && line.level === 'INFO')).toBe(
+      true,
+    );
+    expect(verified[0]).toMatchObject({
+      cold_start: true,
+      function_request_id: 'local-0',
+      integration_id: id,
+    });
+    const written = JSON.stringify(logs);
+    for (const secret of [current.password, replaced.password, expired.password, wrong]) {
+      expect(written).not.toContain(secret);
+      expect(written).not.toContain(encodeURIComponent(secret));
+    }
+    expect(written).not.toContain(basic(current.username, current.password).authorization.slice(6));
+    expect(written).not.toContain('Basic ');
+  });
+
   it('every AWS call each bundle made is allowed by the IAM policy the template gives that function', () => {
     const functions = template.findResources('AWS::Lambda::Function') as Resources;
     const policies = template.findResources('AWS::IAM::Policy') as Resources;
@@ -542,7 +693,7 @@ describe('the bundled Lambda entries, run as deployed', () => {
         .filter((policy) => JSON.stringify(policy.Properties.Roles) === JSON.stringify([{ Ref: role }]))
         .flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
     };
-    const checked = ['operator commands', 'HTTP status API', 'watchdog cycle'];
+    const checked = ['operator commands', 'HTTP status API', 'watchdog cycle', 'pull authorizer'];
     for (const description of checked) {
       const made = calls.filter((call) => call.caller === description);
       expect(made.length, description).toBeGreaterThan(0);
@@ -553,5 +704,11 @@ describe('the bundled Lambda entries, run as deployed', () => {
     expect(
       calls.filter((call) => call.caller === 'HTTP status API' && /^(s3|sns):/.test(call.action)),
     ).toEqual([]);
+    // The authorizer reads: an integration's organization on by_lookup, then its item; the key secret once.
+    expect(
+      [
+        ...new Set(calls.filter((call) => call.caller === 'pull authorizer').map((call) => call.action)),
+      ].sort(),
+    ).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'secretsmanager:GetSecretValue']);
   });
 });

@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEventV2, ScheduledEvent } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayRequestAuthorizerEventV2, ScheduledEvent } from 'aws-lambda';
 
 /**
  * Event shapes as AWS delivers them, for the Lambda entry tests: nothing here is pullwatch-specific.
@@ -62,4 +62,67 @@ export function httpApiEvent(
     ...(body === undefined ? {} : { body }),
     isBase64Encoded: false,
   };
+}
+
+/**
+ * What API Gateway sends an HTTP API Lambda authorizer (REQUEST type, payload format 2.0), with the shape and
+ * field order of AWS's own example in "Control access to HTTP APIs with AWS Lambda authorizers", section "Payload
+ * format version" (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-lambda-authorizer.html;
+ * its source: awsdocs/amazon-api-gateway-developer-guide, doc_source/http-api-lambda-authorizer.md), filled in for
+ * a firewall pulling `path` through a `GET /v1/integrations/{id}/content` route. No identity source is configured
+ * (pullwatch's default: no authorizer caching), so `identitySource` is empty. `pathParameters` only when the route
+ * names `{id}`; header names are lowercase, as HTTP API delivers them.
+ */
+export function httpApiAuthorizerEvent(
+  path: string,
+  options: { headers?: Record<string, string>; query?: string; pathParameters?: Record<string, string> } = {},
+): APIGatewayRequestAuthorizerEventV2 {
+  const now = new Date();
+  const query = options.query ?? '';
+  return {
+    version: '2.0',
+    type: 'REQUEST',
+    routeArn: `arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/GET${path}`,
+    identitySource: [],
+    routeKey: 'GET /v1/integrations/{id}/content',
+    rawPath: path,
+    rawQueryString: query,
+    cookies: [],
+    headers: {
+      accept: '*/*',
+      host: 'abcdef123.execute-api.us-east-1.amazonaws.com',
+      'user-agent': 'FortiGate/7.4.3',
+      'x-amzn-trace-id': `Root=1-${Math.floor(now.getTime() / 1000).toString(16)}-0123456789abcdef01234567`,
+      'x-forwarded-for': '203.0.113.7',
+      'x-forwarded-port': '443',
+      'x-forwarded-proto': 'https',
+      ...options.headers,
+    },
+    ...(query ? { queryStringParameters: Object.fromEntries(new URLSearchParams(query)) } : {}),
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'abcdef123',
+      domainName: 'abcdef123.execute-api.us-east-1.amazonaws.com',
+      domainPrefix: 'abcdef123',
+      http: {
+        method: 'GET',
+        path,
+        protocol: 'HTTP/1.1',
+        sourceIp: '203.0.113.7',
+        userAgent: 'FortiGate/7.4.3',
+      },
+      requestId: `auth-${now.getTime()}`,
+      routeKey: 'GET /v1/integrations/{id}/content',
+      stage: '$default',
+      time: clfTime(now),
+      timeEpoch: now.getTime(),
+    },
+    ...(options.pathParameters ? { pathParameters: options.pathParameters } : {}),
+  };
+}
+
+/** `12/Mar/2020:19:03:58 +0000`, the request time as the authorizer example writes it. */
+function clfTime(at: Date): string {
+  const [, day, month, year, time] = /^\w+, (\d+) (\w+) (\d+) ([\d:]+) GMT$/.exec(at.toUTCString()) ?? [];
+  return `${day?.padStart(2, '0')}/${month}/${year}:${time} +0000`;
 }

@@ -84,12 +84,14 @@ describe('the CDK stack', () => {
   let cycle: string;
   let api: string;
   let admin: string;
+  let authorizer: string;
 
   beforeAll(() => {
     ({ template, assembly, stack } = synth(ALL_CONTEXT));
     cycle = functionId(template, 'one watchdog cycle');
     api = functionId(template, 'HTTP status API');
     admin = functionId(template, 'operator commands');
+    authorizer = functionId(template, 'pull authorizer');
     // Synth bundles three functions: seconds on an idle machine, more on a busy one.
   }, 120_000);
 
@@ -285,12 +287,13 @@ describe('the CDK stack', () => {
   });
 
   describe('the key-hashing secret', () => {
-    it('lives in Secrets Manager, kept on delete, readable by the API and admin functions only', () => {
+    it('lives in Secrets Manager, kept on delete, readable by the API, admin and pull-authorizer functions only', () => {
       template.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain' });
       const reads = (fn: string) =>
         actionsOf(statementsOf(template, fn)).filter((action) => action.startsWith('secretsmanager:'));
       expect(reads(api)).toEqual(['secretsmanager:GetSecretValue']);
       expect(reads(admin)).toEqual(['secretsmanager:GetSecretValue']);
+      expect(reads(authorizer)).toEqual(['secretsmanager:GetSecretValue']);
       expect(reads(cycle)).toEqual([]);
     });
   });
@@ -327,7 +330,7 @@ describe('the CDK stack', () => {
   describe('AppFunction', () => {
     it('makes every function arm64 on Node 22+, JSON-logged to its own log group kept a month, with source maps', () => {
       const functions = template.findResources('AWS::Lambda::Function') as Resources;
-      expect(Object.keys(functions)).toHaveLength(3);
+      expect(Object.keys(functions)).toHaveLength(4);
       for (const fn of Object.values(functions)) {
         expect(fn.Properties).toMatchObject({
           Architectures: ['arm64'],
@@ -336,7 +339,7 @@ describe('the CDK stack', () => {
           Environment: { Variables: expect.objectContaining({ NODE_OPTIONS: '--enable-source-maps' }) },
         });
       }
-      template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 3);
+      template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 4);
     });
 
     it('binds each resource with its environment variable and its grant together', () => {
@@ -404,6 +407,81 @@ describe('the CDK stack', () => {
       expect(JSON.stringify(statementsOf(template, cycle))).toMatch(
         /"sns:Publish","Effect":"Allow","Resource":\{"Ref":"Alerts/,
       );
+    });
+  });
+
+  describe('the pull authorizer', () => {
+    it('is its own function, reading the table and the key secret only', () => {
+      const functions = template.findResources('AWS::Lambda::Function') as Resources;
+      const variables =
+        (functions[authorizer]?.Properties.Environment as { Variables: Record<string, unknown> } | undefined)
+          ?.Variables ?? {};
+      expect(Object.keys(variables).sort()).toEqual([
+        'NODE_OPTIONS',
+        'PULLWATCH_DEPLOYMENT',
+        'PULLWATCH_KEY_SECRET_ARN',
+        'TABLE_NAME',
+      ]);
+      const statements = statementsOf(template, authorizer).filter(
+        (statement) => !String(statement.Action).startsWith('logs:'),
+      );
+      // Read-only, each action on its resource: GetItem on the table, Query on the by_lookup index only.
+      expect(statements).toEqual([
+        {
+          Action: 'dynamodb:GetItem',
+          Effect: 'Allow',
+          Resource: { 'Fn::GetAtt': [expect.any(String), 'Arn'] },
+        },
+        {
+          Action: 'dynamodb:Query',
+          Effect: 'Allow',
+          Resource: {
+            'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.any(String), 'Arn'] }, `/index/${INDEX.byLookup}`]],
+          },
+        },
+        { Action: 'secretsmanager:GetSecretValue', Effect: 'Allow', Resource: { Ref: expect.any(String) } },
+      ]);
+      const writes = /^dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem)$|^(s3|sns|sqs):/;
+      expect(actionsOf(statementsOf(template, authorizer)).filter((action) => writes.test(action))).toEqual(
+        [],
+      );
+    });
+
+    it('has its ARN as a stack output', () => {
+      template.hasOutput('PullAuthorizerArn', { Value: { 'Fn::GetAtt': [authorizer, 'Arn'] } });
+    });
+
+    it('may be invoked by no API Gateway unless the blocklist API is named in context', () => {
+      const permissions = Object.values(template.findResources('AWS::Lambda::Permission') as Resources);
+      expect(
+        permissions.filter((permission) =>
+          JSON.stringify(permission.Properties.FunctionName).includes(authorizer),
+        ),
+      ).toEqual([]);
+    });
+
+    it('may be invoked by the authorizers of the blocklist API named in context', () => {
+      const { template: named } = synth({ blocklistApiId: 'a1b2c3d4e5' });
+      named.hasResourceProperties('AWS::Lambda::Permission', {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: { 'Fn::GetAtt': [functionId(named, 'pull authorizer'), 'Arn'] },
+        Principal: 'apigateway.amazonaws.com',
+        SourceArn: {
+          'Fn::Join': [
+            '',
+            [
+              'arn:',
+              { Ref: 'AWS::Partition' },
+              ':execute-api:',
+              { Ref: 'AWS::Region' },
+              ':',
+              { Ref: 'AWS::AccountId' },
+              ':a1b2c3d4e5/authorizers/*',
+            ],
+          ],
+        },
+      });
+      expect(() => parseSettings((key) => ({ blocklistApiId: 'not an id' })[key])).toThrow(/blocklistApiId/);
     });
   });
 

@@ -61,7 +61,8 @@ export class ContentPullLog implements PullLog {
     for (const name of names) {
       const match = new RegExp(`^${OPEN_PREFIX}(\\d+)-[0-9a-f]+\\.jsonl$`).exec(name);
       if (!match || isAlive(Number(match[1]))) continue;
-      await sealInto(this.folder, join(this.folder, name), new Date().toISOString());
+      const path = join(this.folder, name);
+      await sealInto(this.folder, path, (await firstTime(path)) ?? new Date().toISOString());
       sealed += 1;
     }
     return sealed;
@@ -83,6 +84,20 @@ async function sealInto(folder: string, path: string, first: string): Promise<st
   );
   await rename(path, sealed);
   return sealed;
+}
+
+/** The time of a pull-log file's first line (it names the day folder), or null if it has none. */
+async function firstTime(path: string): Promise<string | null> {
+  const handle = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(512), 0, 512, 0);
+    const time = /^\{"time":"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)"/.exec(
+      buffer.subarray(0, bytesRead).toString('utf8'),
+    );
+    return time?.[1] ?? null;
+  } finally {
+    await handle.close();
+  }
 }
 
 function isAlive(pid: number): boolean {
