@@ -269,7 +269,7 @@ export class PullwatchStack extends Stack {
     Validations.of(httpApi).acknowledge({
       id: 'AwsSolutions-APIG4',
       reason:
-        'Every route except /v1/health checks an organization-scoped bearer API key in the function itself (HMAC lookup); a gateway authorizer would duplicate that lookup.',
+        'Every tenant route checks an organization-scoped bearer API key in the function itself (HMAC lookup); a gateway authorizer would duplicate that lookup. The public ones hold no tenant data: /v1/health, the API description, /v1/pull-auth (device credentials) and the console page with its static assets (it asks for a key in the browser).',
     });
 
     // ---- operator commands -------------------------------------------------------------------------------
