@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
+import type { Context } from 'aws-lambda';
+import { handle } from 'hono/aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { assetsModule, buildConsoleAssets, GENERATED } from '../scripts/console-build.ts';
 import { createApp } from '../shared/api/app.ts';
@@ -15,6 +17,7 @@ import {
 } from '../shared/console/client/format.ts';
 import { ASSET_VERSION, CONSOLE_PATHS, CONTENT_SECURITY_POLICY } from '../shared/console/index.ts';
 import type { Store } from '../shared/store.ts';
+import { httpApiEvent } from './events.ts';
 
 /**
  * The console as served, without a browser: the same shell on every view path with a strict policy and no
@@ -96,6 +99,35 @@ describe('the assets', () => {
   it('are built from the sources in shared/console/client (run `npm run build:console` after changing them)', async () => {
     const built = assetsModule(await buildConsoleAssets());
     expect(built === (await readFile(GENERATED, 'utf8'))).toBe(true);
+  });
+});
+
+describe('behind API Gateway', () => {
+  // The Lambda entry's adapter, on the events the HTTP API's $default route delivers.
+  const lambda = handle(app);
+  const invoke = (path: string, headers: Record<string, string> = {}, query = '') =>
+    lambda(
+      // Hono's event type wants `requestContext.authorizer`, which @types/aws-lambda leaves optional.
+      httpApiEvent('GET', path, {
+        headers: { accept: 'text/html', ...headers },
+        query,
+      }) as unknown as Parameters<typeof lambda>[0],
+      {} as Context,
+    );
+
+  it('serves the page with its policy, and the gzipped assets base64-encoded as API Gateway needs them', async () => {
+    const page = await invoke('/integrations/int_0123456789abcdef');
+    expect(page.statusCode).toBe(200);
+    expect(page.headers?.['content-security-policy']).toBe(CONTENT_SECURITY_POLICY);
+    expect(page.isBase64Encoded).toBe(false);
+    expect(page.body).toContain('/console/app.js?v=');
+
+    const script = await invoke('/console/app.js', { 'accept-encoding': 'gzip' }, `v=${ASSET_VERSION}`);
+    expect(script.statusCode).toBe(200);
+    expect(script.headers?.['content-encoding']).toBe('gzip');
+    expect(script.isBase64Encoded).toBe(true);
+    const served = await app.request('/console/app.js');
+    expect(gunzipSync(Buffer.from(script.body ?? '', 'base64')).toString('utf8')).toBe(await served.text());
   });
 });
 
