@@ -174,6 +174,32 @@ describe('the integrations list', () => {
     expect(await listedNames(tab)).toEqual(first);
     expect(problems).toEqual([]);
   });
+
+  it('reads its rows again every minute, keeping the focus on the row it was on', async () => {
+    const { page: tab, problems } = await page();
+    // The browser's timers run on a clock the test moves: a minute passes without waiting for one.
+    await tab.clock.install();
+    await signIn(tab, world.readKey);
+    const id = world.named['Store 001 MikroTik']?.id;
+    await tab.getByRole('link', { name: 'Store 001 MikroTik', exact: true }).focus();
+    const rename = (name: string) =>
+      fetch(`${world.base}/v1/integrations/${id}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${world.writeKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name }),
+      });
+    expect((await rename('Store 001 MikroTik, rack 4')).status).toBe(200);
+    try {
+      await tab.clock.runFor(30_000);
+      expect(await tab.getByRole('link', { name: 'Store 001 MikroTik', exact: true }).count()).toBe(1);
+      await tab.clock.runFor(31_000);
+      await tab.getByRole('link', { name: 'Store 001 MikroTik, rack 4' }).waitFor();
+      expect(await tab.evaluate('document.activeElement.textContent')).toBe('Store 001 MikroTik, rack 4');
+    } finally {
+      expect((await rename('Store 001 MikroTik')).status).toBe(200);
+    }
+    expect(problems).toEqual([]);
+  });
 });
 
 describe('one integration', () => {

@@ -10,6 +10,8 @@ import { legend, strip } from './timeline.ts';
  */
 
 const PAGE_SIZE = 50;
+/** The page an operator keeps open reads its rows again this often (while the tab is visible). */
+const REFRESH_MS = 60_000;
 const STATUS_MARK: Record<Status, string> = { online: '✓', offline: '✕', never_pulled: '–', paused: '‖' };
 
 export function statusBadge(status: Status): HTMLElement {
@@ -140,6 +142,23 @@ export async function renderList(context: Context, params: URLSearchParams): Pro
   next.addEventListener('click', () => void load(pageIndex + 1, true));
 
   await load(0, params.size > 0);
+  const timer = window.setInterval(() => {
+    if (!context.main.isConnected) {
+      window.clearInterval(timer);
+      return;
+    }
+    if (document.visibilityState !== 'visible' || document.querySelector('dialog[open]')) return;
+    // A row link that had the focus gets it back after the redraw.
+    const active = document.activeElement;
+    const focusedRow = active && body.contains(active) ? active.closest('tr')?.dataset.id : undefined;
+    load(pageIndex, false)
+      .then(() => {
+        if (focusedRow) body.querySelector<HTMLElement>(`tr[data-id="${CSS.escape(focusedRow)}"] a`)?.focus();
+      })
+      .catch(() => {
+        // The next tick tries again; a navigation shows the error if the API stays away.
+      });
+  }, REFRESH_MS);
   replace(
     context.main,
     h('h1', { tabindex: '-1' }, 'Integrations'),
