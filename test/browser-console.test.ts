@@ -275,6 +275,28 @@ describe('issues', () => {
     expect(problems).toEqual([]);
   });
 
+  it("lists an integration's resolved issues on its page, with how long each lasted", async () => {
+    const { page: tab, problems } = await page();
+    await signIn(tab, world.readKey);
+    const id = world.named['Edge FortiGate']?.id;
+    const [resolved] = (
+      await apiGet<{ items: IssueBody[] }>(`/v1/issues?state=resolved&integration_id=${id}`)
+    ).items;
+    await tab.goto(`/integrations/${id}`);
+    await settled(tab);
+    const section = tab.getByRole('region', { name: 'Resolved issues' });
+    const cells = await section.locator('tbody tr').first().locator('td').allInnerTexts();
+    expect(cells[0]).toBe('Firewall offline');
+    expect(cells[2]).toBe(
+      duration((Date.parse(resolved?.resolved_at ?? '') - Date.parse(resolved?.opened_at ?? '')) / 1000),
+    );
+    expect(cells[3]).toBe(resolved?.diagnosis.summary);
+    await section.getByRole('link', { name: 'Firewall offline' }).click();
+    await settled(tab);
+    expect(new URL(tab.url()).pathname).toBe(`/issues/${resolved?.id}`);
+    expect(problems).toEqual([]);
+  });
+
   it('opens an issue at /issues/{id}, where alert emails link', async () => {
     const { page: tab, problems } = await page();
     await signIn(tab, world.readKey);

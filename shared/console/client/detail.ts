@@ -187,9 +187,10 @@ function actions(
 
 export async function renderDetail(context: Context, id: string, message = ''): Promise<void> {
   const path = `/v1/integrations/${encodeURIComponent(id)}`;
-  const [detail, events] = await Promise.all([
+  const [detail, events, resolved] = await Promise.all([
     api<IntegrationDetail>('GET', path),
     api<Page<AuditEvent>>('GET', `${path}/events?limit=20`),
+    api<Page<Issue>>('GET', `/v1/issues?state=resolved&limit=10&integration_id=${encodeURIComponent(id)}`),
   ]);
   document.title = `${detail.name} · pullwatch`;
   const now = context.now();
@@ -286,6 +287,21 @@ export async function renderDetail(context: Context, id: string, message = ''): 
           { class: 'muted' },
           'Signed in with a read key: pausing, snoozing, refreshing credentials and deleting need a write key.',
         ),
+    h(
+      'section',
+      { 'aria-labelledby': 'resolved-title' },
+      h('h2', { id: 'resolved-title' }, 'Resolved issues'),
+      table(
+        'Resolved issues',
+        ['Issue', 'Opened', 'Lasted', 'Probable cause'],
+        resolved.items.map((issue) => [
+          h('a', { href: `/issues/${encodeURIComponent(issue.id)}` }, ISSUE_LABEL[issue.type] ?? issue.type),
+          ago(issue.opened_at, now),
+          text(duration(secondsBetween(issue.opened_at, issue.resolved_at ?? now))),
+          text(issue.diagnosis.summary),
+        ]),
+      ),
+    ),
     h(
       'section',
       { 'aria-labelledby': 'transitions-title' },
