@@ -226,7 +226,7 @@ describe('one integration', () => {
     );
 
     const changes = tab.getByRole('region', { name: 'Status changes' });
-    expect(await changes.locator('tbody tr').first().innerText()).toContain('online → offline');
+    expect(await changes.locator('tbody tr').first().innerText()).toContain('Online → Offline');
     const trail = tab.getByRole('region', { name: 'Audit trail' });
     expect(await trail.locator('tbody tr').first().innerText()).toContain('created');
 

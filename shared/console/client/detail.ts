@@ -17,6 +17,8 @@ import {
   exact,
   ISSUE_LABEL,
   KIND_LABEL,
+  STATUS_LABEL,
+  type Status,
   secondsBetween,
 } from './format.ts';
 import { statusBadge } from './list.ts';
@@ -70,6 +72,7 @@ function table(caption: string, headings: string[], rows: Node[][]): HTMLElement
 }
 
 const text = (value: string) => document.createTextNode(value);
+const statusWord = (status: string) => STATUS_LABEL[status as Status] ?? status;
 
 function actions(
   context: Context,
@@ -311,8 +314,8 @@ export async function renderDetail(context: Context, id: string, message = ''): 
         ['When', 'Change', 'Reason'],
         detail.transitions.map((item) => [
           ago(item.at, now),
-          text(`${item.from_status} → ${item.to_status}`),
-          text(item.reason),
+          text(`${statusWord(item.from_status)} → ${statusWord(item.to_status)}`),
+          text(item.reason.replaceAll('_', ' ')),
         ]),
       ),
     ),
