@@ -397,7 +397,7 @@ describe('the CDK stack', () => {
       const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
       expect(policies).not.toContain('/index/*');
       expect(policies).not.toMatch(/"[a-z0-9]+:\*"/);
-      expect(policies).toContain(`/index/${INDEX.byCheck}`);
+      expect(policies).toContain(`/index/${INDEX.byDue}`);
       const roles = template.findResources('AWS::IAM::Role') as Resources;
       for (const role of Object.values(roles)) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
       // The publish grant is the alert topic's, not the ops topic's.
