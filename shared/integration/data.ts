@@ -61,11 +61,11 @@ export class Integrations {
 
   constructor(private readonly table: Table) {}
 
-  async create(integration: Integration, now: Iso): Promise<void> {
-    await this.table.put({
-      Item: itemOf(scheduled(integration, now)),
-      ConditionExpression: 'attribute_not_exists(pk)',
-    });
+  /** Stores a new integration; returns it as stored (with its check time). */
+  async create(integration: Integration, now: Iso): Promise<Integration> {
+    const stored = scheduled(integration, now);
+    await this.table.put({ Item: itemOf(stored), ConditionExpression: 'attribute_not_exists(pk)' });
+    return stored;
   }
 
   /** An organization's integration; another organization's answers null, exactly like a missing one. */
