@@ -1,5 +1,7 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
+import { KEY_CACHE_SECONDS } from '../shared/auth/data.ts';
+import { authenticate, createApiKey } from '../shared/auth/index.ts';
 import { ingest } from '../shared/ingest/index.ts';
 import { DirectorySource } from '../shared/ingest/sources.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
@@ -8,6 +10,7 @@ import { runRules } from '../shared/rules/index.ts';
 import { openStore, type Store } from '../shared/store.ts';
 import { meterUsage } from '../shared/table/metering.ts';
 import { TABLE } from '../shared/table/schema.ts';
+import { addSeconds } from '../shared/time.ts';
 import { freshStore, localClient, TEST_SECRET, testDb, useTestDb } from './kit/db.ts';
 import { drop, tempDir, useTempDirs } from './kit/files.ts';
 import { pull } from './kit/lines.ts';
@@ -139,4 +142,35 @@ describe('cost of mapping log ids to integrations', () => {
     expect(usage.requests['write.INT']).toBe(1000);
     // 1,000 creates and 1,000 writes against dynalite on a shared machine: a generous bound, not a figure.
   }, 180_000);
+});
+
+describe('cost of an API key check', () => {
+  it('reads a key once per KEY_CACHE_SECONDS; a revocation elsewhere takes effect within that bound, here at once', async () => {
+    const store = await freshStore();
+    const org = await createOrg(store, 'Keys', T0);
+    const { key } = await createApiKey(store, TEST_SECRET, org.id, 'read', T0);
+    const { key: other } = await createApiKey(store, TEST_SECRET, org.id, 'read', T0);
+    const keyReads = () => store.usage.requests['read.APIKEY'] ?? 0;
+
+    expect(await authenticate(store, TEST_SECRET, key, at(1))).not.toBeNull();
+    const afterFirst = keyReads();
+    expect(await authenticate(store, TEST_SECRET, key, addSeconds(at(1), 10))).not.toBeNull();
+    expect(keyReads()).toBe(afterFirst);
+
+    // Revoked through another process (its own store): this one still answers from memory, within the bound.
+    const elsewhere = openStore(localClient(testDb()), store.table.name);
+    for (const record of await elsewhere.keys.list(org.id))
+      await elsewhere.keys.revoke(org.id, record.key_id);
+    expect(
+      await authenticate(store, TEST_SECRET, key, addSeconds(at(1), KEY_CACHE_SECONDS - 1)),
+    ).not.toBeNull();
+    expect(await authenticate(store, TEST_SECRET, key, addSeconds(at(1), KEY_CACHE_SECONDS))).toBeNull();
+
+    // Revoked through this process: refused at once, cached or not.
+    const { key: third, record } = await createApiKey(store, TEST_SECRET, org.id, 'read', at(2));
+    expect(await authenticate(store, TEST_SECRET, third, at(2))).not.toBeNull();
+    expect(await store.keys.revoke(org.id, record.key_id)).toBe(true);
+    expect(await authenticate(store, TEST_SECRET, third, addSeconds(at(2), 1))).toBeNull();
+    expect(await authenticate(store, TEST_SECRET, other, at(2))).toBeNull();
+  });
 });
