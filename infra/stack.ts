@@ -151,13 +151,15 @@ export class PullwatchStack extends Stack {
         ...(settings.consoleUrl ? { PULLWATCH_CONSOLE_URL: settings.consoleUrl } : {}),
       },
     })
-      // Ingest: the ledger and integrations, by id (lookup) or bouncer name (lapi); rules: due integrations,
-      // issues, transitions; notify: the outbox; the cycle: its lock and the deployment record.
+      // Ingest: the ledger and integrations, by id or bouncer name (lapi); rules: due integrations, issues,
+      // transitions; notify: the outbox; the cycle: its lock and the deployment record.
       .bindTable(
         table,
         ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
-        [INDEX.byCheck, INDEX.byOutbox, INDEX.byLookup, INDEX.byLapiName],
+        [INDEX.byDue, INDEX.byOutbox, INDEX.byLapiName],
       )
+      // The one-off move of integrations written before the id keys finds them through the retired index.
+      .bindTable(table, ['Scan'], [INDEX.byLookup], 'indexes')
       .bindLogSource(logBucket, settings.logPrefix)
       .bindTopic(alertTopic);
 

@@ -323,12 +323,12 @@ export function useApiFile(): ApiFile {
       return reply.body as Created;
     },
     storedIntegration: (orgId: string, id: string): Promise<Integration> => stored(api.s, id, orgId),
-    /** The integration's item exactly as stored, storage attributes included. */
+    /** The integration's item exactly as stored, storage attributes included (undefined if not that org's). */
     async rawIntegrationItem(orgId: string, id: string) {
       const { Item } = await api.s.store.table.doc.send(
-        new GetCommand({ TableName: api.s.store.table.name, Key: { pk: `ORG#${orgId}`, sk: `INT#${id}` } }),
+        new GetCommand({ TableName: api.s.store.table.name, Key: { pk: `INT#${id}`, sk: `INT#${id}` } }),
       );
-      return Item;
+      return Item?.org_id === orgId ? Item : undefined;
     },
     async listAll(tenant: Tenant): Promise<Array<Record<string, unknown>>> {
       const reply = await api.call('GET', '/v1/integrations?limit=100', { key: tenant.readKey });
