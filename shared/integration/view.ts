@@ -31,6 +31,8 @@ const perHour = (what: string) =>
   z
     .array(z.number().int().min(0).max(60))
     .length(HISTORY_HOURS)
+    // The OpenAPI generator does not carry .length() over; .meta() says it.
+    .meta({ minItems: HISTORY_HOURS, maxItems: HISTORY_HOURS })
     .describe(`${HISTORY_HOURS} hours from \`start\`, the last being the current hour: minutes with ${what}`);
 
 /** The detail's 7 days of pull history. */
