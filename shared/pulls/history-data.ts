@@ -8,6 +8,10 @@ import { dayElements, type HourBits, type HourKey, KEPT_HOURS, type PullDay } fr
  * integration item itself lives. Each holds two string sets of `HH` + minute bitmap elements (history.ts);
  * they are only ever added to with ADD, a union DynamoDB applies on the item: adding the same minutes twice
  * (a re-read file, a retried write) leaves the item as it was, and no read is needed before the write.
+ *
+ * Cost: an update is charged 1 WCU per started KB of the larger of the item before and after it (AWS, DynamoDB
+ * developer guide, "Capacity unit consumption for write operations", read-write-operations.html); a full day
+ * (24 hours x 2 classes x 12-byte elements) stays well under 1 KB, so each write is 1 WCU.
  */
 const partition = (integrationId: string) => `PULLS#${integrationId}`;
 const sortKey = (day: string) => `PULLS#${day}`;
