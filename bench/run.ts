@@ -24,6 +24,7 @@ import { runRules } from '../shared/rules/index.ts';
 import { cycleSettings } from '../shared/runtime.ts';
 import { openStore, type Store } from '../shared/store.ts';
 import { meterUsage, type Usage } from '../shared/table/metering.ts';
+import { verificationBench } from './verify.ts';
 
 /** The cycle's settings as shipped (the configuration's defaults). */
 const SETTINGS = cycleSettings(defaultConfig);
@@ -298,6 +299,7 @@ async function main() {
 
     // The ingest's integrations, all in one organization, pulled by now.
     const api = await apiLatency(store, 'org_00000000000000be');
+    const verify = await verificationBench(store, usage, SECRET, log);
 
     const result = {
       lines: LINES,
@@ -320,6 +322,7 @@ async function main() {
         ]),
       ),
       ...api,
+      ...verify,
     };
     console.log(values.json ? JSON.stringify(result) : `\n${JSON.stringify(result, null, 2)}`);
   } finally {

@@ -31,6 +31,8 @@ const EnvSchema = z.object({
   PULLWATCH_LOG_BUCKET: z.string().min(3).optional(),
   PULLWATCH_LOG_PREFIX: z.string().default(''),
   PULLWATCH_CYCLE_SECONDS: positiveInt(60),
+  /** What the local content endpoint serves: one IP or CIDR per line (default: a built-in documentation-range list). */
+  PULLWATCH_BLOCKLIST_FILE: z.string().min(1).optional(),
   PULLWATCH_CONSOLE_URL: z.url().optional(),
   /** The pipeline guard: pull logs older than this hold offline alerts (0: guard off). */
   PULLWATCH_STALE_AFTER_SECONDS: z.coerce.number().int().min(0).default(7200),

@@ -451,6 +451,14 @@ describe('GET /v1/openapi.json and /v1/docs', () => {
       'patch /v1/integrations/{id}': { name: 'Renamed' },
       'post /v1/integrations/{id}/credentials/refresh': { grace_seconds: 60 },
     };
+    // Devices present their own credentials, not an API key.
+    const basic = `Basic ${Buffer.from(`${created.username}:${created.password}`).toString('base64')}`;
+    const deviceHeaders: Record<string, Record<string, string>> = {
+      'get /v1/pull-auth': {
+        'x-original-uri': `/v1/integrations/${created.id}/content`,
+        authorization: basic,
+      },
+    };
     const problems: string[] = [];
     // Reads first, DELETE last.
     const routes = (await documentedRoutes(w.app)).sort(
@@ -459,8 +467,9 @@ describe('GET /v1/openapi.json and /v1/docs', () => {
     for (const route of routes) {
       const path = route.path.replace('{id}', route.path.startsWith('/v1/issues') ? issueId : created.id);
       const json = bodies[`${route.method} ${route.path}`];
+      const device = deviceHeaders[`${route.method} ${route.path}`];
       const reply = await w.call(route.method.toUpperCase(), path, {
-        key: route.method === 'get' ? readKey : writeKey,
+        ...(device ? { headers: device } : { key: route.method === 'get' ? readKey : writeKey }),
         ...(json === undefined ? {} : { json }),
       });
       expect(reply.status, `${route.method} ${path}: ${reply.text}`).toBe(route.status);

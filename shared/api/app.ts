@@ -2,6 +2,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { authenticate } from '../auth/index.ts';
+import { PullVerifier } from '../auth/verify.ts';
 import { ForbiddenError, UnauthorizedError } from '../errors.ts';
 import { logger } from '../logger.ts';
 import type { Store } from '../store.ts';
@@ -12,6 +13,7 @@ import { historyRoutes } from './history.ts';
 import { integrationRoutes } from './integrations.ts';
 import { issueRoutes } from './issues.ts';
 import { errorHandler, type Log, problem } from './problem.ts';
+import { type ContentDeps, contentRoutes, pullAuthRoutes } from './pulls.ts';
 import { type RouteDeps, router } from './router.ts';
 
 export interface ApiDeps {
@@ -29,6 +31,10 @@ export interface ApiDeps {
    * logger unless a test records them.
    */
   log?: Log;
+  /** Verifies devices' pulls (`/v1/pull-auth`, the content endpoint); one per process, for its cache. */
+  verifier?: PullVerifier;
+  /** Serve the content endpoint (the local runner): where its pull-log lines go and what it serves. */
+  content?: Omit<ContentDeps, 'verifier' | 'now'>;
 }
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -46,7 +52,16 @@ const INFO = {
 export function createApp(deps: ApiDeps) {
   const { store, secret, now } = deps;
   const log = deps.log ?? logger;
-  const routeDeps: RouteDeps = { store, secret, now, staleAfterSeconds: deps.staleAfterSeconds };
+  // Devices present their own credentials, not an API key.
+  const verifier = deps.verifier ?? new PullVerifier(secret, (id) => store.integrations.byId(id));
+  const routeDeps: RouteDeps = {
+    store,
+    secret,
+    now,
+    staleAfterSeconds: deps.staleAfterSeconds,
+    // A refresh or delete made here takes effect at once for this process's pulls, not within the cache's bounds.
+    credentialsChanged: (id) => verifier.forget(id),
+  };
   const app = router();
 
   // Always our own id: a caller-chosen one would end up in audit records and log lines as if it were ours.
@@ -106,6 +121,7 @@ export function createApp(deps: ApiDeps) {
         { name: 'integrations', description: 'what pulls the blocklist, and its credentials' },
         { name: 'issues', description: 'what went wrong, with a diagnosis' },
         { name: 'deployment', description: 'the health of this deployment' },
+        { name: 'pulls', description: "verifying a device's pull by the credential it presents" },
         { name: 'documentation', description: 'this description' },
       ],
     }) as unknown as ApiDocument;
@@ -113,6 +129,8 @@ export function createApp(deps: ApiDeps) {
   };
   app.route('/v1', healthRoutes(routeDeps));
   app.route('/v1', docsRoutes(describe));
+  app.route('/v1', pullAuthRoutes({ verifier, now }));
+  if (deps.content) app.route('/v1', contentRoutes({ ...deps.content, verifier, now }));
 
   // Everything below needs a key; the organization comes from the key and nowhere else.
   app.use('/v1/*', async (c, next) => {

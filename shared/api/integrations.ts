@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import {
+  credentialLastUsed,
   IntegrationKind,
   IntegrationPatch,
   IntegrationStatus,
@@ -49,6 +50,14 @@ const IntegrationDetail = IntegrationSchema.extend({
     rotated_at: Time,
     previous_password_valid: z.boolean(),
     previous_valid_until: Time.nullable(),
+    last_used: z
+      .enum(['current', 'previous'])
+      .nullable()
+      .openapi({
+        description:
+          'the credential of the last accepted pull, as of now: `previous` when the device pulled with the ' +
+          'password a refresh replaced (it has not been given the new one); null when no pull log said',
+      }),
   }),
   transitions: z.array(TransitionSchema).openapi({ description: 'the 20 most recent' }),
   lapi_entry: z.string().nullable().openapi({
@@ -182,7 +191,7 @@ const refresh = createRoute({
   },
 });
 
-export function integrationRoutes({ store, secret, now }: RouteDeps) {
+export function integrationRoutes({ store, secret, now, credentialsChanged }: RouteDeps) {
   return router()
     .openapi(list, async (c) => {
       const { org_id } = c.get('caller');
@@ -239,6 +248,7 @@ export function integrationRoutes({ store, secret, now }: RouteDeps) {
             previous_password_valid:
               credentials.previous_valid_until !== null && at < credentials.previous_valid_until,
             previous_valid_until: credentials.previous_valid_until,
+            last_used: credentialLastUsed(integration),
           },
           transitions: transitions.items.map(({ integration_id: _id, ...transition }) => transition),
           lapi_entry: integration.lapi?.entry ?? null,
@@ -261,6 +271,7 @@ export function integrationRoutes({ store, secret, now }: RouteDeps) {
     })
     .openapi(remove, async (c) => {
       await deleteIntegration(store, c.get('caller').org_id, c.req.valid('param').id, now, actorOf(c));
+      credentialsChanged?.(c.req.valid('param').id);
       return c.body(null, 204);
     })
     .openapi(refresh, async (c) => {
@@ -275,6 +286,7 @@ export function integrationRoutes({ store, secret, now }: RouteDeps) {
         now,
         actorOf(c),
       );
+      credentialsChanged?.(integration.id);
       return c.json(
         {
           ...credentials,

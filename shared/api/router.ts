@@ -13,6 +13,8 @@ export interface RouteDeps {
   secret: string;
   now: () => Iso;
   staleAfterSeconds: number;
+  /** Told when an integration's credentials changed or it was deleted (the pull verifier drops its cached copy). */
+  credentialsChanged?: (integrationId: string) => void;
 }
 
 /** `event` is set by hono/aws-lambda (API Gateway's event), absent locally. */

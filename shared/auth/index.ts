@@ -2,6 +2,7 @@ import { keyedHash, newId, randomToken, sameDigest } from '../crypto.ts';
 import type { Integration } from '../integration/index.ts';
 import type { Store } from '../store.ts';
 import type { Iso } from '../time.ts';
+import { isAcceptedOutcome, verifyPresented } from './verify.ts';
 
 export type KeyScope = 'read' | 'write';
 
@@ -77,8 +78,8 @@ export function newCredentials(secret: string, integrationId: string) {
 }
 
 /**
- * Checks basic-auth credentials in constant time against the current password and, while its grace
- * window lasts, the previous one.
+ * Whether basic-auth credentials pass for an integration at `now`: the current password, or the previous one
+ * while its grace lasts (see verify.ts for the outcome codes behind it).
  */
 export function verifyCredentials(
   secret: string,
@@ -87,14 +88,5 @@ export function verifyCredentials(
   password: string,
   now: Iso,
 ): boolean {
-  const hash = keyedHash(secret, 'integration-password', password);
-  const { credentials } = integration;
-  const userOk = username === credentials.username;
-  const current = sameDigest(credentials.password_hash, hash);
-  const previous =
-    credentials.previous_password_hash !== null &&
-    credentials.previous_valid_until !== null &&
-    now < credentials.previous_valid_until &&
-    sameDigest(credentials.previous_password_hash, hash);
-  return userOk && (current || previous);
+  return isAcceptedOutcome(verifyPresented(secret, integration, { form: 'basic', username, password }, now));
 }

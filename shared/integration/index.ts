@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AuthOutcome } from '../auth/verify.ts';
 import { ISSUE_TYPE_INFO } from '../issue/types.ts';
 import { RecentPulls } from '../pulls/history.ts';
 import { addSeconds, type Iso, secondsBetween } from '../time.ts';
@@ -84,6 +85,13 @@ const Time = z.string();
 export const OpenIssueRef = z.object({ id: z.string(), opened_at: Time });
 export type OpenIssueRef = z.infer<typeof OpenIssueRef>;
 
+/** Which credential the device used for its last pull, as of now: a pull before a refresh used the old one. */
+export function credentialLastUsed(integration: Integration): 'current' | 'previous' | null {
+  const { last_pull_auth: auth, last_pull_at: at } = integration;
+  if (auth === null || at === null) return null;
+  return auth === 'current' && at >= integration.credentials.rotated_at ? 'current' : 'previous';
+}
+
 /**
  * The stored facts about an integration. Status is derived from these and `now`, never stored. Parsed on every
  * read: attributes that only key the table are dropped, and fields added after an item was written get their
@@ -118,6 +126,11 @@ export const Integration = z.object({
   last_attempt_user_agent: z.string().nullable().default(null),
   /** Distinct times of rejected attempts (401/403) since the last successful pull, newest 20, ascending. */
   rejections: z.array(Time).default([]),
+  /** Where the pull log says which credential was presented: that of the last pull, and of the last attempt. */
+  last_pull_auth: AuthOutcome.nullable().default(null),
+  last_attempt_auth: AuthOutcome.nullable().default(null),
+  /** Times of attempts refused as `previous_expired` since the last successful pull, newest 20, ascending. */
+  expired_rejections: z.array(Time).default([]),
   /** For `source: lapi`: what the newest bouncer snapshot said. */
   lapi: z
     .object({
@@ -170,6 +183,9 @@ export function newIntegration(
     last_attempt_ip: null,
     last_attempt_user_agent: null,
     rejections: [],
+    last_pull_auth: null,
+    last_attempt_auth: null,
+    expired_rejections: [],
     lapi: null,
     resumed_at: null,
     recent_pulls: null,
@@ -206,11 +222,15 @@ export const AUTH_FAILING_MIN_REJECTIONS = 3;
 export const AUTH_FAILING_MIN_SPAN_SECONDS = 900;
 
 /**
- * When the credentials-rejected early warning became true, or null if it is not true: the first rejection
- * that makes at least 3 rejected attempts spanning 15 minutes since the last success. (`rejections` only
+ * When the credentials-rejected early warning became true, or null if it is not true: the first refusal of the
+ * replaced password after its grace, or else the first rejection that makes at least 3 rejected attempts
+ * spanning 15 minutes since the last success. (`rejections` only
  * holds attempts after the last success.)
  */
 export function authFailingSince(integration: Integration): Iso | null {
+  // The replaced password after its grace: the cause is certain, so the first such refusal is enough.
+  const expired = integration.expired_rejections[0];
+  if (expired !== undefined) return expired;
   const times = integration.rejections;
   const first = times[0];
   if (first === undefined) return null;

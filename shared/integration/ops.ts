@@ -214,7 +214,8 @@ export async function patchIntegration(
 
 /**
  * Issues a new password. With `graceSeconds` > 0 the previous one keeps working until then, so a firewall
- * can be updated without a gap. Only the returned password is ever shown; both are stored hashed.
+ * can be updated without a gap. Only the returned password is ever shown; both are stored hashed. The replaced
+ * hash is kept after the grace (or with none) only to recognise it: it is refused as `previous_expired`.
  */
 export async function refreshCredentials(
   store: Store,
@@ -238,7 +239,8 @@ export async function refreshCredentials(
       username: current.credentials.username,
       password_hash: fresh.password_hash,
       rotated_at: now,
-      previous_password_hash: graceSeconds > 0 ? current.credentials.password_hash : null,
+      // Kept even without grace, so a device still presenting it is told apart from one with a wrong password.
+      previous_password_hash: current.credentials.password_hash,
       previous_valid_until: graceSeconds > 0 ? addSeconds(now, graceSeconds) : null,
     },
   }));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AuthOutcome } from '../auth/verify.ts';
 import { HISTORY_HOURS, TIMELINE_HOURS, timeline48h } from '../pulls/history.ts';
 import type { Iso } from '../time.ts';
 import {
@@ -61,6 +62,9 @@ export const IntegrationView = z.object({
   last_pull_at: Time.nullable(),
   last_attempt_at: Time.nullable(),
   last_attempt_status: z.number().int().nullable().describe('HTTP status of the last try'),
+  last_attempt_auth: AuthOutcome.nullable().describe(
+    'which credential the last try presented, where the pull log says so (null otherwise)',
+  ),
   idle_seconds: z.number().int().nullable(),
   offline_after_seconds: z.number().int(),
   paused: z.boolean(),
@@ -85,6 +89,7 @@ export function integrationView(integration: Integration, now: Iso): Integration
     last_pull_at: integration.last_pull_at,
     last_attempt_at: integration.last_attempt_at,
     last_attempt_status: integration.last_attempt_status,
+    last_attempt_auth: integration.last_attempt_auth,
     idle_seconds: idleSeconds(integration, now),
     offline_after_seconds: integration.offline_after_seconds,
     paused: integration.paused,

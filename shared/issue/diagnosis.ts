@@ -1,10 +1,12 @@
 import type { Integration, Vendor } from '../integration/index.ts';
 import { lapiRemoved } from '../pulls/index.ts';
+import type { Iso } from '../time.ts';
 
 export const DIAGNOSIS_CODES = [
   'never_pulled',
   'credentials_rejected',
   'credentials_not_updated',
+  'credentials_missing',
   'rate_limited',
   'server_errors',
   'no_requests',
@@ -66,6 +68,9 @@ function bouncerSteps(): string[] {
   ];
 }
 
+/** A time as operators read it in a message: `2026-11-21 10:00 UTC`. */
+const readable = (time: Iso) => `${time.slice(0, 10)} ${time.slice(11, 16)} UTC`;
+
 /**
  * The probable cause of an idle integration, from the facts recorded about its pulls.
  * Pure: the same facts always give the same diagnosis.
@@ -103,6 +108,41 @@ export function diagnose(integration: Integration): Diagnosis {
 
   const rejected = attemptAfterPull && (status === 401 || status === 403);
   const { rotated_at: rotatedAt } = integration.credentials;
+  // Where the log says which credential was refused, the cause is known rather than inferred.
+  const presented = rejected ? integration.last_attempt_auth : null;
+  if (presented === 'previous_expired') {
+    const graceEnd = integration.credentials.previous_valid_until ?? rotatedAt;
+    return {
+      code: 'credentials_not_updated',
+      summary: `The device still presents the password that was replaced on ${readable(rotatedAt)}; ${
+        graceEnd > rotatedAt
+          ? `its grace ended on ${readable(graceEnd)}`
+          : 'it was replaced without a grace period'
+      }, so every pull is refused.`,
+      steps: ['Enter the new password in the device, then trigger a manual update.', ...steps],
+    };
+  }
+  if (presented === 'no_credentials') {
+    return {
+      code: 'credentials_missing',
+      summary:
+        "The device's requests carry no credentials at all: the feed's authentication settings were cleared, or the URL lost its user name and password.",
+      steps: [
+        `Enter the username (${integration.credentials.username}) and password in the feed's authentication settings, or put them back in the URL.`,
+        ...steps,
+      ],
+    };
+  }
+  if (presented === 'wrong_password') {
+    return {
+      code: 'credentials_rejected',
+      summary: `The device presents a password that is neither the current nor the replaced one (HTTP ${status}).`,
+      steps: [
+        'Compare the configured username and password with this integration; refresh them if lost.',
+        ...steps,
+      ],
+    };
+  }
   const refreshedSinceLastPull =
     rotatedAt > integration.created_at &&
     (integration.last_pull_at === null || rotatedAt > integration.last_pull_at);

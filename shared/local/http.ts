@@ -147,13 +147,14 @@ function refusalOfParseError(error: NodeJS.ErrnoException): Refusal {
 
 /** The API on HOST:PORT; resolves once it listens. */
 export async function listenLocal(
-  fetch: (request: Request) => Response | Promise<Response>,
+  fetch: (request: Request, env: object) => Response | Promise<Response>,
   options: LocalHttpOptions,
 ): Promise<Server> {
   const log = options.log ?? logger;
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   let current: IncomingMessage | null = null;
-  const listener = getRequestListener((request) => fetch(request), {
+  // The adapter's bindings (the incoming message) go to the app: its content endpoint logs the peer address.
+  const listener = getRequestListener((request, env) => fetch(request, env), {
     // Ours instead (Connection: close and a lingering close); the adapter's drain would destroy the socket
     // 500 ms after a keep-alive answer.
     autoCleanupIncoming: false,

@@ -7,8 +7,10 @@ import { logger } from '../logger.ts';
 import { createOrgWithKey } from '../org/index.ts';
 import { apiSettings, createPublisher, createSource, cycleSettings } from '../runtime.ts';
 import { systemClock } from '../time.ts';
+import { LocalBlocklist } from './blocklist.ts';
 import { openLocal, outboxPath } from './context.ts';
 import { listenLocal } from './http.ts';
+import { ContentPullLog } from './pull-log.ts';
 import { STOP_GRACE_MS, within } from './stop.ts';
 
 /** One line about a cycle, for the console. */
@@ -50,6 +52,13 @@ export async function serve(
   print: (text: string) => void = console.log,
 ): Promise<() => Promise<void>> {
   await mkdir(config.PULLWATCH_LOG_DIR, { recursive: true });
+  // Checked before anything starts: a bad list stops the runner with the line at fault.
+  const blocklist = await LocalBlocklist.open(config.PULLWATCH_BLOCKLIST_FILE, (error) =>
+    logger.error('blocklist file not reloaded; the last good list is served', { error }),
+  );
+  const pullLog = new ContentPullLog(config.PULLWATCH_LOG_DIR);
+  const recovered = await pullLog.recover();
+  if (recovered > 0) logger.info('sealed pull logs left open by a stopped runner', { files: recovered });
   const context = await openLocal(config, { publish: true });
   const { store, secret } = context;
 
@@ -71,6 +80,11 @@ export async function serve(
     secret,
     ...apiSettings(config),
     now: systemClock,
+    content: {
+      log: pullLog,
+      blocklist: () => blocklist.text(),
+      onLogError: (error) => logger.error('pull-log line not written', { error }),
+    },
   });
   const server = await listenLocal(app.fetch, { port: config.PORT, hostname: config.HOST });
   const address = server.address();
@@ -81,6 +95,7 @@ export async function serve(
     [
       'pullwatch is running',
       `  API        ${base}/v1   (no-auth health check: ${base}/v1/health)`,
+      `  blocklist  ${base}/v1/integrations/{id}/content   (${config.PULLWATCH_BLOCKLIST_FILE ? resolve(config.PULLWATCH_BLOCKLIST_FILE) : 'built-in documentation-range list'})`,
       `  database   ${resolve(config.PULLWATCH_DATA_DIR, 'db')}${context.db ? ` (embedded, ${context.db.endpoint})` : ''}`,
       `  pull logs  ${resolve(config.PULLWATCH_LOG_DIR)}   (read every ${config.PULLWATCH_CYCLE_SECONDS} s)`,
       `  alerts     ${config.SNS_TOPIC_ARN ? `SNS ${config.SNS_TOPIC_ARN}` : `${resolve(outboxPath(config))} and this console`}`,
@@ -110,6 +125,8 @@ export async function serve(
   const tick = () => {
     running = (async () => {
       try {
+        // What devices pulled until now becomes readable by this cycle.
+        await pullLog.seal().catch((error) => logger.error('pull log not sealed', { error }));
         const report = await runCycle({
           store,
           source,
@@ -139,6 +156,10 @@ export async function serve(
     await within(running, STOP_GRACE_MS);
     await within(closed, STOP_GRACE_MS);
     (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+    await within(
+      pullLog.seal().then(() => undefined),
+      STOP_GRACE_MS,
+    );
     await context.close();
   };
 }

@@ -25,6 +25,7 @@ const SHORT_CAUSE: Record<Issue['diagnosis']['code'], string> = {
   never_pulled: 'it never pulled',
   credentials_rejected: 'credentials rejected',
   credentials_not_updated: 'new credentials not set on device',
+  credentials_missing: 'device sends no credentials',
   rate_limited: 'rate limited (429)',
   server_errors: 'endpoint errors (5xx)',
   no_requests: 'no requests seen',

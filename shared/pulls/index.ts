@@ -1,3 +1,4 @@
+import type { AuthOutcome } from '../auth/verify.ts';
 import { type Integration, MIN_OFFLINE_AFTER_SECONDS, offlineIssueType } from '../integration/index.ts';
 import { addSeconds, type Iso } from '../time.ts';
 import { addPull, foldHours, type HourBits, type HourKey, mergeHours, sameRecent } from './history.ts';
@@ -10,6 +11,8 @@ export interface PullRecord {
   status: number;
   ip: string | null;
   user_agent: string | null;
+  /** Which credential the request presented, where the log says so (see auth/verify.ts); absent otherwise. */
+  auth?: AuthOutcome | null;
 }
 
 export type PullClass = 'success' | 'auth_failure' | 'rate_limited' | 'server_error' | 'other';
@@ -31,6 +34,7 @@ interface Seen {
   at: Iso;
   ip: string | null;
   user_agent: string | null;
+  auth: AuthOutcome | null;
 }
 type Attempt = Seen & { status: number };
 
@@ -148,6 +152,8 @@ export interface PullSummary {
   last_attempt: Attempt | null;
   /** Distinct times of rejected attempts (401/403), newest kept, ascending. */
   rejections: Iso[];
+  /** The same, for refusals of the replaced password after its grace (`previous_expired`). */
+  expired_rejections: Iso[];
   lapi: LapiState | null;
   /** Successes that may end a silence: see `addResumption`. Ascending. */
   resumptions: Iso[];
@@ -162,6 +168,7 @@ export function emptySummary(integrationId: string): PullSummary {
     last_success: null,
     last_attempt: null,
     rejections: [],
+    expired_rejections: [],
     lapi: null,
     resumptions: [],
     hours: new Map(),
@@ -194,7 +201,7 @@ function addResumption(times: Iso[], time: Iso): Iso[] {
 
 // Logs often have one-second resolution, so equal times are common. Ties are broken on the content, never on
 // the order lines arrive in.
-const seenKey = (seen: Seen) => [seen.at, seen.ip ?? '', seen.user_agent ?? ''] as const;
+const seenKey = (seen: Seen) => [seen.at, seen.ip ?? '', seen.user_agent ?? '', seen.auth ?? ''] as const;
 const attemptKey = (attempt: Attempt) =>
   [
     attempt.at,
@@ -202,6 +209,7 @@ const attemptKey = (attempt: Attempt) =>
     attempt.status,
     attempt.ip ?? '',
     attempt.user_agent ?? '',
+    attempt.auth ?? '',
   ] as const;
 
 function isAfter(a: ReadonlyArray<string | number>, b: ReadonlyArray<string | number>): boolean {
@@ -228,7 +236,12 @@ function keepRejections(times: Iso[], lastSuccess: Iso | null): Iso[] {
 /** Folds one record into a summary. */
 export function addRecord(summary: PullSummary, record: PullRecord): void {
   summary.records += 1;
-  const seen: Seen = { at: record.time, ip: record.ip, user_agent: record.user_agent };
+  const seen: Seen = {
+    at: record.time,
+    ip: record.ip,
+    user_agent: record.user_agent,
+    auth: record.auth ?? null,
+  };
   const kind = classify(record);
   if (kind === 'success') {
     summary.last_success = later(summary.last_success, seen, seenKey);
@@ -242,6 +255,15 @@ export function addRecord(summary: PullSummary, record: PullRecord): void {
     summary.rejections.push(record.time);
     if (summary.rejections.length > 4 * MAX_REJECTIONS_KEPT) {
       summary.rejections = keepRejections(summary.rejections, summary.last_success?.at ?? null);
+    }
+    if (record.auth === 'previous_expired') {
+      summary.expired_rejections.push(record.time);
+      if (summary.expired_rejections.length > 4 * MAX_REJECTIONS_KEPT) {
+        summary.expired_rejections = keepRejections(
+          summary.expired_rejections,
+          summary.last_success?.at ?? null,
+        );
+      }
     }
   }
 }
@@ -257,6 +279,10 @@ export function mergeSummary(into: PullSummary, other: PullSummary): void {
   into.last_success = later(into.last_success, other.last_success, seenKey);
   into.last_attempt = later(into.last_attempt, other.last_attempt, attemptKey);
   into.rejections = keepRejections([...into.rejections, ...other.rejections], into.last_success?.at ?? null);
+  into.expired_rejections = keepRejections(
+    [...into.expired_rejections, ...other.expired_rejections],
+    into.last_success?.at ?? null,
+  );
   into.lapi = mergeLapi(into.lapi, other.lapi);
   for (const time of other.resumptions) into.resumptions = addResumption(into.resumptions, time);
   mergeHours(into.hours, other.hours);
@@ -285,6 +311,7 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
         at: integration.last_pull_at,
         ip: integration.last_pull_ip,
         user_agent: integration.last_pull_user_agent,
+        auth: integration.last_pull_auth,
       }
     : null;
   const storedAttempt: Attempt | null =
@@ -294,11 +321,16 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
           status: integration.last_attempt_status,
           ip: integration.last_attempt_ip,
           user_agent: integration.last_attempt_user_agent,
+          auth: integration.last_attempt_auth,
         }
       : null;
   const success = later(storedSuccess, summary.last_success, seenKey);
   const attempt = later(storedAttempt, summary.last_attempt, attemptKey);
   const rejections = keepRejections([...integration.rejections, ...summary.rejections], success?.at ?? null);
+  const expiredRejections = keepRejections(
+    [...integration.expired_rejections, ...summary.expired_rejections],
+    success?.at ?? null,
+  );
   const merged = mergeLapi(integration.lapi, summary.lapi);
   const lapi = sameLapi(merged, integration.lapi) ? integration.lapi : merged;
   const resumed = resumedAt(integration, summary);
@@ -309,11 +341,14 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
     last_pull_at: success?.at ?? null,
     last_pull_ip: success?.ip ?? null,
     last_pull_user_agent: success?.user_agent ?? null,
+    last_pull_auth: success?.auth ?? null,
     last_attempt_at: attempt?.at ?? null,
     last_attempt_status: attempt?.status ?? null,
     last_attempt_ip: attempt?.ip ?? null,
     last_attempt_user_agent: attempt?.user_agent ?? null,
+    last_attempt_auth: attempt?.auth ?? null,
     rejections,
+    expired_rejections: expiredRejections,
     lapi,
     resumed_at: resumed,
     recent_pulls: recent,
@@ -324,7 +359,8 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
     lapi !== integration.lapi ||
     resumed !== integration.resumed_at ||
     recent !== integration.recent_pulls ||
-    rejections.join() !== integration.rejections.join();
+    rejections.join() !== integration.rejections.join() ||
+    expiredRejections.join() !== integration.expired_rejections.join();
   return changed ? next : null;
 }
 

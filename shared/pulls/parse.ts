@@ -1,3 +1,4 @@
+import { authOutcomeOf } from '../auth/verify.ts';
 import type { PullRecord } from './index.ts';
 
 /**
@@ -7,6 +8,8 @@ import type { PullRecord } from './index.ts';
  *   3. Apache/nginx combined log format on /v1/integrations/{id}/content
  *   4. ALB access logs (space-separated, ISO time with microseconds, the request as "METHOD scheme://host:port/path HTTP/x")
  *   5. CloudFront standard logs (W3C, tab-separated, columns named by the file's most recent `#Fields:` line)
+ * Canonical and API Gateway lines may carry `auth` (the auth outcome of auth/verify.ts), and combined lines may end
+ * with it as one more field (the nginx `log_format` of the README); an unknown value is read as no outcome.
  * W3C's `#Fields:` makes parsing stateful per file: pass one ParseContext per file (newParseContext()).
  * Nothing here throws, whatever the input: a line is a record, blank (null), or skipped with a reason.
  */
@@ -55,7 +58,7 @@ const CLF_TIME = /^(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+
 const CONTENT_PATH = /\/integrations\/([A-Za-z0-9_-]{1,128})\/content$/;
 // `$remote_user` is logged as-is, so a basic-auth user name may hold spaces: bounded so a hostile line stays linear.
 const COMBINED =
-  /^(\S+) \S+ .{1,512}? \[([^\]]{1,64})\] "([A-Z]+) (\S+)(?: [^"]*)?" (\d{3}) \S+(?: "(?:[^"\\]|\\.)*" "((?:[^"\\]|\\.)*)")?/;
+  /^(\S+) \S+ .{1,512}? \[([^\]]{1,64})\] "([A-Z]+) (\S+)(?: [^"]*)?" (\d{3}) \S+(?: "(?:[^"\\]|\\.)*" "((?:[^"\\]|\\.)*)"(?: "([a-z_]{1,32})")?)?/;
 /** A route template of the content endpoint (`{id}`, `{integrationId}`, `{proxy+}` ...). */
 const CONTENT_TEMPLATE = /\/integrations\/\{[^}/]*\}\/content$/;
 /** ALB: type time elb client:port target:port 3 timings elb_status target_status received sent "request" "user_agent" ... */
@@ -264,6 +267,12 @@ export function parseLine(raw: string, context?: ParseContext): ParsedLine {
 const W3C_DATE_FIRST = /^\d{4}-\d{2}-\d{2}\t/;
 const ALB_START = /^(?:https?|h2|grpcs|ws|wss) \d{4}-/;
 
+/** The auth outcome of a line, as a field only when the line has one (records without it stay as they were). */
+function withAuth(value: unknown): { auth?: PullRecord['auth'] } {
+  const auth = authOutcomeOf(value);
+  return auth === null ? {} : { auth };
+}
+
 /** Format 1: what pullwatch's own content endpoint writes. */
 function canonical(entry: Record<string, unknown>): ParsedLine {
   const { time, integration_id: integrationId, status } = entry;
@@ -292,6 +301,7 @@ function canonical(entry: Record<string, unknown>): ParsedLine {
       status,
       ip,
       user_agent: userAgent,
+      ...withAuth(entry.auth),
     },
   };
 }
@@ -335,6 +345,8 @@ function apiGateway(entry: Record<string, unknown>): ParsedLine {
       status,
       ip,
       user_agent: userAgent,
+      // The Lambda authorizer's outcome, logged by the deploy guide's format as `$context.authorizer.outcome`.
+      ...withAuth(entry.auth),
     },
   };
 }
@@ -363,6 +375,7 @@ function combined(line: string): ParsedLine {
       status,
       ip: match[1] === '-' ? null : (match[1] as string),
       user_agent: agent === undefined || agent === '-' ? null : unescapeLogField(agent),
+      ...withAuth(match[7]),
     },
   };
 }
