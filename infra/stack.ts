@@ -25,7 +25,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { DEPLOYMENT_ORG } from '../shared/issue/index.ts';
 import { ALERT_TOPIC_DISPLAY_NAME } from '../shared/notify/gsm7.ts';
-import { INDEX, TABLE } from '../shared/table/schema.ts';
+import { INDEX, TABLE, TTL_ATTRIBUTE } from '../shared/table/schema.ts';
 import { AppFunction } from './app-function.ts';
 import type { Settings, Subscriber } from './settings.ts';
 import { Watchdog } from './watchdog.ts';
@@ -75,6 +75,8 @@ export class PullwatchStack extends Stack {
       partitionKey: attribute(TABLE.partitionKey),
       sortKey: attribute(TABLE.sortKey),
       billingMode: BillingMode.PAY_PER_REQUEST,
+      // Pull-history day items carry it; nothing else does.
+      timeToLiveAttribute: TTL_ATTRIBUTE,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,

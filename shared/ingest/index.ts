@@ -7,6 +7,7 @@ import {
   addLapiState,
   addRecord,
   applyPulls,
+  closedHours,
   emptySummary,
   mergeSummary,
   type PullRecord,
@@ -415,6 +416,8 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
   await inParallel(targets, WRITE_CONCURRENCY, async (target) => {
     let integration = current.get(target.id) ?? null;
     for (let attempt = 0; integration !== null; attempt += 1) {
+      // Pull history the integration item lets go of goes to the day items first (see closedHours).
+      await store.pullDays.add(target.id, closedHours(integration, target.summary));
       const next = applyPulls(integration, target.summary);
       if (next === null) return;
       try {

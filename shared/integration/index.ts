@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AuthOutcome } from '../auth/verify.ts';
 import { ISSUE_TYPE_INFO } from '../issue/types.ts';
+import { RecentPulls } from '../pulls/history.ts';
 import { addSeconds, type Iso, secondsBetween } from '../time.ts';
 
 export const INTEGRATION_KINDS = ['firewall', 'remediation_component'] as const;
@@ -149,6 +150,8 @@ export const Integration = z.object({
    * (the newest pull may be a cycle or more later). Null otherwise.
    */
   resumed_at: Time.nullable().default(null),
+  /** The last 48 hours of pulls and the minutes of the open hours (pulls/history.ts); null before any. */
+  recent_pulls: RecentPulls.nullable().default(null),
   open_issues: z.partialRecord(IssueType, OpenIssueRef),
   /** How many issues of this integration have been resolved; keeps a re-opened issue's id new. */
   issue_seq: z.number().int().default(0),
@@ -190,6 +193,7 @@ export function newIntegration(
     expired_rejections: [],
     lapi: null,
     resumed_at: null,
+    recent_pulls: null,
     open_issues: {},
     issue_seq: 0,
     due_at: null,

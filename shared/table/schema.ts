@@ -12,6 +12,8 @@
  *   APIKEY#{hmac}          APIKEY          API key, found by the keyed hash of the presented key
  *   FILE#{source key}      FILE            ingest ledger: one entry per pull-log file or S3 object
  *   DEPLOYMENT             CYCLE           last cycle outcome and pull-log freshness (for /v1/health)
+ *   PULLS#{integration id} PULLS#{day}     pull history of one UTC day: minute bitmaps per hour, string sets
+ *                                          only ever ADDed to; expire by TTL (`expires_at`) after ~9 days
  *
  * Sparse indexes (an item is in an index only while it carries the index's key attributes):
  *   by_due     (due_shard, due_at)        integrations the rule pass must look at by a given time. Keys only: a
@@ -37,6 +39,9 @@ export const INDEX = {
   byLapiName: 'by_lapi',
   byList: 'by_list',
 } as const;
+
+/** The TTL attribute (epoch seconds): items carrying it are deleted by DynamoDB after that time. */
+export const TTL_ATTRIBUTE = 'expires_at';
 
 /** Shards spread the schedule indexes over several partitions; each pass queries them all. */
 export const SHARDS = 4;
