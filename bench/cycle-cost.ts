@@ -7,10 +7,16 @@
  * report index writes, so those are derived from the stored item before and after the cycle, by DynamoDB's
  * rules: an index write per changed item in an ALL-projected index, two when the index key changed.
  *
- * Scenarios, each a separate cycle:
- *   steady  every integration pulled since the last cycle (one log object for the interval), lookup cache warm
- *   cold    the same, on a fresh process (the id -> organization lookups are not cached yet)
+ * Scenarios, each a separate cycle, after a first cycle in which every integration pulled for the first time:
+ *   cold    every integration pulled since the last cycle (one log object for the interval), on a fresh process
+ *   steady  the same, on the same process
  *   idle    no new log object
+ *   rearm   the cycle in which the check times stored at creation come due (once per threshold, 24 h by
+ *           default): the rule pass re-arms every pulling integration at its real crossing
+ * Per scenario, `wcu_per_pulling_integration` is every write unit of the cycle, table and indexes, fixed costs
+ * included, over the integrations that pulled; `amortized_wcu_per_pulling_integration` spreads the re-arm over
+ * the cycles of one threshold. `queries` counts Query and Scan requests (the index reads), `read_requests` every
+ * read request.
  * F log objects are already in the ledger (what the bucket retains), because each cycle lists them again.
  * docs/deploy-aws.md turns these figures into the monthly cost table.
  */
@@ -24,6 +30,7 @@ import { defaultConfig } from '../shared/config.ts';
 import { runCycle } from '../shared/cycle.ts';
 import { withCycleLock } from '../shared/deployment/cycle-lock.ts';
 import { DirectorySource, type LogSource } from '../shared/ingest/sources.ts';
+import { DEFAULT_OFFLINE_AFTER_SECONDS } from '../shared/integration/index.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
 import { startDynalite } from '../shared/local/embedded-db.ts';
 import type { Notification } from '../shared/notify/render.ts';
@@ -192,7 +199,7 @@ async function main() {
       clock = addSeconds(clock, 300);
       const now = clock;
       const sample = ids[0] as string;
-      const key = { pk: `ORG#${org.id}`, sk: `INT#${sample}` };
+      const key = { pk: `INT#${sample}`, sk: `INT#${sample}` };
       const before = (await setup.table.doc.send(new GetCommand({ TableName: 'cost', Key: key }))).Item ?? {};
       const usageBefore = { ...usage, requests: { ...usage.requests } };
       const { source, counts: s3 } = s3Counted(new DirectorySource(dir));
@@ -209,10 +216,20 @@ async function main() {
       const perIntegrationIndexWcu = indexWriteUnits(before, after);
       const updated = run.result.ingest?.integrations_updated ?? 0;
       const indexWcu = Object.values(perIntegrationIndexWcu).reduce((sum, units) => sum + units, 0) * updated;
+      const count = (test: (label: string) => boolean) =>
+        Object.entries(cost.requests)
+          .filter(([label]) => test(label))
+          .reduce((sum, [, n]) => sum + n, 0);
       const result = {
         scenario: name,
         outcome: run.result.outcome,
         integrations_updated: updated,
+        rule_candidates: run.result.rules?.candidates ?? 0,
+        rule_rearmed: run.result.rules?.rearmed ?? 0,
+        wcu_per_pulling_integration:
+          updated > 0 ? Number(((cost.wcu + indexWcu) / updated).toFixed(3)) : null,
+        queries: count((label) => label.startsWith('read.by_')),
+        read_requests: count((label) => label.startsWith('read.')),
         requests: cost.requests,
         read_units: Number(cost.rcu.toFixed(1)),
         write_units_table: Number(cost.wcu.toFixed(1)),
@@ -228,14 +245,37 @@ async function main() {
       return result;
     };
 
-    // A fresh Store is a fresh Lambda instance: its first cycle looks every integration id up.
+    // Every integration's first pull (it leaves `never_pulled`, which moves its place in the console list).
+    await measure('first', setup, meterUsage(setup.table.client), true);
+    // A fresh Store is a fresh Lambda instance: nothing cached.
     const instanceClient = client();
     const usage = meterUsage(instanceClient);
     const instance = openStore(instanceClient, 'cost');
     const cold = await measure('cold', instance, usage, true);
     const steady = await measure('steady', instance, usage, true);
     const idle = await measure('idle', instance, usage, false);
-    const output = { integrations: INTEGRATIONS, retained_files: RETAINED, steady, cold, idle };
+    // Skip to the cycle in which the check times stored at creation (T0 + threshold) come due.
+    clock = addSeconds(T0, DEFAULT_OFFLINE_AFTER_SECONDS - 300);
+    const rearm = await measure('rearm', instance, usage, true);
+    const cyclesPerThreshold = DEFAULT_OFFLINE_AFTER_SECONDS / 300;
+    const amortized =
+      steady.wcu_per_pulling_integration === null || rearm.wcu_per_pulling_integration === null
+        ? null
+        : Number(
+            (
+              steady.wcu_per_pulling_integration +
+              (rearm.wcu_per_pulling_integration - steady.wcu_per_pulling_integration) / cyclesPerThreshold
+            ).toFixed(3),
+          );
+    const output = {
+      integrations: INTEGRATIONS,
+      retained_files: RETAINED,
+      amortized_wcu_per_pulling_integration: amortized,
+      steady,
+      cold,
+      idle,
+      rearm,
+    };
     console.log(values.json ? JSON.stringify(output) : JSON.stringify(output, null, 2));
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -27,7 +27,14 @@ export interface AppFunctionProps {
 }
 
 /** The DynamoDB actions pullwatch's store issues; nothing here can scan, batch-write or drop anything. */
-export type DynamoAction = 'GetItem' | 'BatchGetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem';
+export type DynamoAction =
+  | 'GetItem'
+  | 'BatchGetItem'
+  | 'Query'
+  | 'Scan'
+  | 'PutItem'
+  | 'UpdateItem'
+  | 'DeleteItem';
 
 /** The runtime, shared with the bundle test so it builds for the same target. */
 export const NODE_RUNTIME = Runtime.NODEJS_24_X;
@@ -84,14 +91,22 @@ export class AppFunction extends Construct {
 
   /**
    * Sets TABLE_NAME and grants exactly these DynamoDB actions, on the table and on the named indexes only
-   * (no `index/*` wildcard).
+   * (no `index/*` wildcard); `on: 'indexes'` leaves the table itself out (a Scan of one sparse index).
    */
-  bindTable(table: ITable, actions: DynamoAction[], indexes: string[] = []): this {
+  bindTable(
+    table: ITable,
+    actions: DynamoAction[],
+    indexes: string[] = [],
+    on: 'table and indexes' | 'indexes' = 'table and indexes',
+  ): this {
     this.fn.addEnvironment('TABLE_NAME', table.tableName);
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
         actions: actions.map((action) => `dynamodb:${action}`),
-        resources: [table.tableArn, ...indexes.map((index) => `${table.tableArn}/index/${index}`)],
+        resources: [
+          ...(on === 'indexes' ? [] : [table.tableArn]),
+          ...indexes.map((index) => `${table.tableArn}/index/${index}`),
+        ],
       }),
     );
     return this;

@@ -25,7 +25,7 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { DEPLOYMENT_ORG } from '../shared/issue/index.ts';
 import { ALERT_TOPIC_DISPLAY_NAME } from '../shared/notify/gsm7.ts';
-import { INDEX, TABLE } from '../shared/table/schema.ts';
+import { INDEX, TABLE, TTL_ATTRIBUTE } from '../shared/table/schema.ts';
 import { AppFunction } from './app-function.ts';
 import type { Settings, Subscriber } from './settings.ts';
 import { Watchdog } from './watchdog.ts';
@@ -75,6 +75,8 @@ export class PullwatchStack extends Stack {
       partitionKey: attribute(TABLE.partitionKey),
       sortKey: attribute(TABLE.sortKey),
       billingMode: BillingMode.PAY_PER_REQUEST,
+      // Pull-history day items carry it; nothing else does.
+      timeToLiveAttribute: TTL_ATTRIBUTE,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       deletionProtection: true,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -151,13 +153,15 @@ export class PullwatchStack extends Stack {
         ...(settings.consoleUrl ? { PULLWATCH_CONSOLE_URL: settings.consoleUrl } : {}),
       },
     })
-      // Ingest: the ledger and integrations, by id (lookup) or bouncer name (lapi); rules: due integrations,
-      // issues, transitions; notify: the outbox; the cycle: its lock and the deployment record.
+      // Ingest: the ledger and integrations, by id or bouncer name (lapi); rules: due integrations, issues,
+      // transitions; notify: the outbox; the cycle: its lock and the deployment record.
       .bindTable(
         table,
         ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
-        [INDEX.byCheck, INDEX.byOutbox, INDEX.byLookup, INDEX.byLapiName],
+        [INDEX.byDue, INDEX.byOutbox, INDEX.byLapiName],
       )
+      // The one-off move of integrations written before the id keys finds them through the retired index.
+      .bindTable(table, ['Scan'], [INDEX.byLookup], 'indexes')
       .bindLogSource(logBucket, settings.logPrefix)
       .bindTopic(alertTopic);
 

@@ -7,6 +7,7 @@ import { Integrations } from './integration/data.ts';
 import { Issues } from './issue/data.ts';
 import { Outbox } from './notify/outbox.ts';
 import { Organizations } from './org/data.ts';
+import { PullDays } from './pulls/history-data.ts';
 import { Table } from './table/index.ts';
 
 /**
@@ -23,6 +24,7 @@ export interface Store {
   ledger: Ledger;
   deployment: Deployment;
   history: History;
+  pullDays: PullDays;
 }
 
 export function openStore(client: DynamoDBClient, tableName: string): Store {
@@ -37,5 +39,6 @@ export function openStore(client: DynamoDBClient, tableName: string): Store {
     ledger: new Ledger(table),
     deployment: new Deployment(table),
     history: new History(table),
+    pullDays: new PullDays(table),
   };
 }

@@ -36,7 +36,7 @@ describe('GET /v1/integrations/{id}', () => {
     const raw = await w.store.table.doc.send(
       new GetCommand({
         TableName: w.store.table.name,
-        Key: { pk: `ORG#${w.tenant.orgId}`, sk: `INT#${created.id}` },
+        Key: { pk: `INT#${created.id}`, sk: `INT#${created.id}` },
       }),
     );
     const hashes = [raw.Item?.credentials?.password_hash, raw.Item?.credentials?.previous_password_hash];

@@ -6,7 +6,7 @@ import { createApiKey } from '../shared/auth/index.ts';
 import type { Integration } from '../shared/integration/index.ts';
 import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { createOrg } from '../shared/org/index.ts';
-import { addRecord, applyPulls, emptySummary } from '../shared/pulls/index.ts';
+import { addRecord, applyPulls, closedHours, emptySummary } from '../shared/pulls/index.ts';
 import type { Store } from '../shared/store.ts';
 import type { Iso } from '../shared/time.ts';
 import { freshStore, type MeteredStore, startTestDb, TEST_SECRET } from './kit/db.ts';
@@ -121,6 +121,7 @@ export async function recordPull(
     ip: '203.0.113.7',
     user_agent: 'FW',
   });
+  await store.pullDays.add(id, closedHours(integration, summary));
   const next = applyPulls(integration, summary);
   if (next) await store.integrations.save(next, integration.version, now);
 }
@@ -323,12 +324,12 @@ export function useApiFile(): ApiFile {
       return reply.body as Created;
     },
     storedIntegration: (orgId: string, id: string): Promise<Integration> => stored(api.s, id, orgId),
-    /** The integration's item exactly as stored, storage attributes included. */
+    /** The integration's item exactly as stored, storage attributes included (undefined if not that org's). */
     async rawIntegrationItem(orgId: string, id: string) {
       const { Item } = await api.s.store.table.doc.send(
-        new GetCommand({ TableName: api.s.store.table.name, Key: { pk: `ORG#${orgId}`, sk: `INT#${id}` } }),
+        new GetCommand({ TableName: api.s.store.table.name, Key: { pk: `INT#${id}`, sk: `INT#${id}` } }),
       );
-      return Item;
+      return Item?.org_id === orgId ? Item : undefined;
     },
     async listAll(tenant: Tenant): Promise<Array<Record<string, unknown>>> {
       const reply = await api.call('GET', '/v1/integrations?limit=100', { key: tenant.readKey });

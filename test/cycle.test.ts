@@ -174,8 +174,8 @@ describe('ingest of pull-log files', () => {
     expect(report.ingest?.records).toBe(4);
     const listed = await w.store.integrations.list(w.orgId, { limit: 100 });
     expect(listed.items.map((integration) => integration.id)).toEqual([known.id]);
-    expect(await w.store.integrations.orgOf('int_00000000deadbeef')).toBeNull();
-    expect(await w.store.integrations.orgOf('someone-elses-firewall')).toBeNull();
+    expect(await w.store.integrations.byId('int_00000000deadbeef')).toBeNull();
+    expect(await w.store.integrations.byId('someone-elses-firewall')).toBeNull();
     // One integration write (the known one's pull); no integration is created for the unknown ids.
     expect(integrationWrites(w.store) - (before['write.INT'] ?? 0)).toBe(1);
   });

@@ -498,7 +498,7 @@ describe('what counts as a pull', () => {
     expect(report.integrations_updated).toBe(1);
     const listed = await w.store.integrations.list(w.orgId, { limit: 100 });
     expect(listed.items.map((integration) => integration.id)).toEqual([fw.id]);
-    expect(await w.store.integrations.orgOf(UNKNOWN_ID)).toBeNull();
+    expect(await w.store.integrations.byId(UNKNOWN_ID)).toBeNull();
     const { Items = [] } = await w.store.table.doc.send(new ScanCommand({ TableName: w.store.table.name }));
     expect(JSON.stringify(Items)).not.toContain(UNKNOWN_ID);
     expect(JSON.stringify(Items)).not.toContain('int_abc"');

@@ -359,9 +359,11 @@ describe('addRecord and applyPulls', () => {
       last_attempt_at: at(11),
       last_attempt_status: 200,
     });
-    expect(
-      applyPulls(current, fold([record({ time: at(5) }), record({ time: at(6), status: 500 })])),
-    ).toBeNull();
+    const old = fold([record({ time: at(5) }), record({ time: at(6), status: 500 })]);
+    // An old success still marks its minute in the pull history, once; the pull facts stay where they were.
+    const historyOnly = applyPulls(current, old) as Integration;
+    expect({ ...historyOnly, recent_pulls: null }).toEqual(current);
+    expect(applyPulls(historyOnly, old)).toBeNull();
     expect(applyPulls(current, fold([]))).toBeNull();
     const failing = applyPulls(current, fold([record({ time: at(12), status: 403 })]));
     expect(failing).toMatchObject({

@@ -63,7 +63,7 @@ describe('cost of the rule pass', () => {
     expect(large.report.pipeline).toBe('fresh');
     // The same requests, and about the same capacity, whether the table holds 22 or 202 integrations.
     expect(large.reads).toEqual(small.reads);
-    expect(Object.keys(large.reads).sort()).toEqual(['read.CYCLE', 'read.by_check']);
+    expect(Object.keys(large.reads).sort()).toEqual(['read.CYCLE', 'read.INT', 'read.by_due']);
     expect(large.readUnits).toBeLessThanOrEqual(small.readUnits + 1);
     expect(large.readUnits / large.report.candidates).toBeLessThanOrEqual(2);
   });

@@ -16,8 +16,9 @@ import {
   patchIntegration,
   refreshCredentials,
 } from '../integration/ops.ts';
-import { IntegrationView, integrationView } from '../integration/view.ts';
+import { IntegrationView, integrationView, PullHistoryView } from '../integration/view.ts';
 import type { Issue } from '../issue/index.ts';
+import { historyDays, pullHistory } from '../pulls/history.ts';
 import { TransitionSchema } from './history.ts';
 import { IssueSchema, issueView } from './issues.ts';
 import { problemResponses } from './problem.ts';
@@ -63,6 +64,7 @@ const IntegrationDetail = IntegrationSchema.extend({
     description:
       'source lapi: the bouncer entry of the engine snapshot that fed the last pull (its name, or name@ip for an auto-created or TLS entry)',
   }),
+  pull_history: z.object(PullHistoryView.shape).openapi('PullHistory'),
 }).openapi('IntegrationDetail');
 
 /** The one definition of grace_seconds' bounds: the domain's constant, checked here at the edge. */
@@ -228,9 +230,11 @@ export function integrationRoutes({ store, secret, now, credentialsChanged }: Ro
       const at = now();
       const integration = await getIntegration(store, org_id, c.req.valid('param').id);
       const refs = Object.values(integration.open_issues).filter((ref) => ref !== undefined);
-      const [issues, transitions] = await Promise.all([
+      const days = historyDays(at);
+      const [issues, transitions, pullDays] = await Promise.all([
         Promise.all(refs.map((ref) => store.issues.get(org_id, ref.id))),
         store.history.transitions(org_id, integration.id, { limit: RECENT_TRANSITIONS }),
+        store.pullDays.days(integration.id, days.from, days.to),
       ]);
       const { credentials } = integration;
       return c.json(
@@ -248,6 +252,7 @@ export function integrationRoutes({ store, secret, now, credentialsChanged }: Ro
           },
           transitions: transitions.items.map(({ integration_id: _id, ...transition }) => transition),
           lapi_entry: integration.lapi?.entry ?? null,
+          pull_history: pullHistory(integration.recent_pulls, pullDays, at),
         },
         200,
       );

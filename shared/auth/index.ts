@@ -56,10 +56,11 @@ export async function authenticate(
 ): Promise<Caller | null> {
   if (!KEY_PATTERN.test(presented)) return null;
   const hash = keyedHash(secret, 'api-key', presented);
-  const record = await store.keys.byHash(hash);
+  // Answered from memory for up to KEY_CACHE_SECONDS (the bound on a revocation made by another process).
+  const record = await store.keys.byHash(hash, now);
   // The lookup is by hash already; comparing again in constant time guards against a store that matched loosely.
   if (!record || !sameDigest(record.hash, hash)) return null;
-  const lastUsed = (record as ApiKeyRecord & { last_used_at?: string }).last_used_at;
+  const lastUsed = record.last_used_at;
   // Last use is kept to the minute or so; writing it on every request would double the API's write cost.
   if (!lastUsed || Date.parse(now) - Date.parse(lastUsed) > KEY_TOUCH_SECONDS * 1000) {
     await store.keys.touch(hash, now, KEY_TOUCH_SECONDS);

@@ -7,6 +7,7 @@ import {
   addLapiState,
   addRecord,
   applyPulls,
+  closedHours,
   emptySummary,
   mergeSummary,
   type PullRecord,
@@ -318,6 +319,8 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     report.skipped[reason] = (report.skipped[reason] ?? 0) + n;
   };
 
+  // Integrations written before the id keys are moved first, or their pulls would look unknown.
+  await store.integrations.moveToIdKeys();
   const listing = source.scan ? await source.scan() : { files: await source.list(), refused: [] };
   const files = listing.files;
   report.files_refused = listing.refused;
@@ -374,41 +377,47 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     }
   }
 
-  // Resolve each integration to its organization; a pull for an unknown id never creates anything.
+  // Resolve each integration to its organization: the items themselves, read by id in batches of 100 (so a
+  // fresh process makes no lookup per id). A pull for an unknown id never creates anything.
   const unknownKeys: string[] = [];
   const unknown = (key: string, records: number) => {
     count('unknown_integration', records);
     unknownKeys.push(key);
   };
+  const current = new Map(
+    (await store.integrations.byIds([...byId.keys()])).map((integration) => [integration.id, integration]),
+  );
   const byTarget = new Map<string, { org_id: string; id: string; summary: PullSummary }>();
-  await inParallel([...byId], WRITE_CONCURRENCY, async ([integrationId, summary]) => {
-    const orgId = await store.integrations.orgOf(integrationId);
-    if (orgId === null) unknown(integrationId, summary.records);
-    else byTarget.set(integrationId, { org_id: orgId, id: integrationId, summary });
-  });
+  for (const [integrationId, summary] of byId) {
+    const found = current.get(integrationId);
+    if (found) byTarget.set(integrationId, { org_id: found.org_id, id: integrationId, summary });
+    else unknown(integrationId, summary.records);
+  }
+  const extra: Array<{ org_id: string; id: string; summary: PullSummary }> = [];
   for (const { orgId, summary } of lapiByName.values()) {
     const id = await store.integrations.lapiIntegrationId(orgId, summary.integration_id);
     if (id === null) {
       unknown(`${orgId}#${summary.integration_id}`, Math.max(1, summary.records));
       continue;
     }
-    const existing = byTarget.get(id);
-    if (existing) mergeSummary(existing.summary, summary);
-    else byTarget.set(id, { org_id: orgId, id, summary: { ...summary, integration_id: id } });
+    extra.push({ org_id: orgId, id, summary: { ...summary, integration_id: id } });
   }
-  for (const removal of await lapiRemovals(store, censuses)) {
-    const existing = byTarget.get(removal.id);
-    if (existing) mergeSummary(existing.summary, removal.summary);
-    else byTarget.set(removal.id, removal);
+  extra.push(...(await lapiRemovals(store, censuses)));
+  for (const target of extra) {
+    const existing = byTarget.get(target.id);
+    if (existing) mergeSummary(existing.summary, target.summary);
+    else byTarget.set(target.id, target);
   }
+  const unread = [...byTarget.values()].filter((target) => !current.has(target.id));
+  for (const integration of await store.integrations.getMany(unread))
+    current.set(integration.id, integration);
   const targets = [...byTarget.values()];
 
-  const current = new Map(
-    (await store.integrations.getMany(targets)).map((integration) => [integration.id, integration]),
-  );
   await inParallel(targets, WRITE_CONCURRENCY, async (target) => {
     let integration = current.get(target.id) ?? null;
     for (let attempt = 0; integration !== null; attempt += 1) {
+      // Pull history the integration item lets go of goes to the day items first (see closedHours).
+      await store.pullDays.add(target.id, closedHours(integration, target.summary));
       const next = applyPulls(integration, target.summary);
       if (next === null) return;
       try {

@@ -1,36 +1,44 @@
 import { bucketOf, isIssuedId } from '../crypto.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
 import { decodeCursor, isConditionFailure, type Page, type Row, type Table } from '../table/index.ts';
-import { orgOfPartition, orgPartition } from '../table/keys.ts';
+import { orgPartition } from '../table/keys.ts';
 import { INDEX, SHARDS } from '../table/schema.ts';
 import type { Iso } from '../time.ts';
-import { consoleRank, Integration, nextCheckAt } from './index.ts';
+import { consoleRank, Integration, scheduledCheckAt } from './index.ts';
 
 /** Names cannot hold control characters, so this separator sorts below anything a name contains. */
 const LIST_SEPARATOR = '\u0001';
 
-const keyOf = (orgId: string, id: string) => ({ pk: orgPartition(orgId), sk: `INT#${id}` });
+/** An integration's own partition: the id is random and global, so it is the whole key (see schema.ts). */
+const keyOf = (id: string) => ({ pk: `INT#${id}`, sk: `INT#${id}` });
+/** Where versions before the id keys kept it, in its organization's partition. */
+const legacyKeyOf = (orgId: string, id: string) => ({ pk: orgPartition(orgId), sk: `INT#${id}` });
 const listPartition = (orgId: string) => `INT#${orgId}`;
 
 /** An integration as stored: the schema drops the attributes that key the indexes and fills later defaults. */
 const toIntegration = (row: Row): Integration => Integration.parse(row);
 
+/** With the check time a write stores (see `scheduledCheckAt`). */
+const scheduled = (integration: Integration, now: Iso): Integration => ({
+  ...integration,
+  due_at: scheduledCheckAt(integration, now),
+});
+
 /**
- * The item of an integration: its facts, plus the attributes that place it in the indexes (the schedule
- * index's check time, the list order, the id and lapi-name lookups).
+ * The item of an integration: its facts, plus the attributes that place it in the indexes (the rule pass's
+ * check time, the list order, the lapi-name lookup). An index key is left out rather than stored null.
  */
-function itemOf(integration: Integration, now: Iso): Row {
-  const checkAt = nextCheckAt(integration, now);
+function itemOf(integration: Integration): Row {
+  const { due_at: dueAt, ...facts } = integration;
   return {
-    ...keyOf(integration.org_id, integration.id),
+    ...keyOf(integration.id),
     entity: 'integration',
-    lookup_id: integration.id,
     ...(integration.source === 'lapi' ? { lapi_name: `${integration.org_id}#${integration.name}` } : {}),
     list_pk: listPartition(integration.org_id),
     list_sk: [consoleRank(integration), integration.name.toLowerCase(), integration.id].join(LIST_SEPARATOR),
     name_lc: integration.name.toLowerCase(),
-    ...integration,
-    ...(checkAt === null ? {} : { check_shard: String(bucketOf(integration.id, SHARDS)), check_at: checkAt }),
+    ...facts,
+    ...(dueAt === null ? {} : { due_shard: String(bucketOf(integration.id, SHARDS)), due_at: dueAt }),
   };
 }
 
@@ -48,27 +56,40 @@ export interface IntegrationListOptions {
  * writes only: no transactions), so concurrent writers cannot both win.
  */
 export class Integrations {
-  /** Integration id -> organization. Never changes for an id, so it is safe to keep for the process. */
-  private readonly orgOfIntegration = new Map<string, string>();
+  /** Set once a pass found no item left in the old layout: the move is not looked for again by this process. */
+  private moved = false;
 
   constructor(private readonly table: Table) {}
 
-  async create(integration: Integration, now: Iso): Promise<void> {
-    await this.table.put({ Item: itemOf(integration, now), ConditionExpression: 'attribute_not_exists(pk)' });
+  /** Stores a new integration; returns it as stored (with its check time). */
+  async create(integration: Integration, now: Iso): Promise<Integration> {
+    const stored = scheduled(integration, now);
+    await this.table.put({ Item: itemOf(stored), ConditionExpression: 'attribute_not_exists(pk)' });
+    return stored;
   }
 
+  /** An organization's integration; another organization's answers null, exactly like a missing one. */
   async get(orgId: string, id: string): Promise<Integration | null> {
-    if (!isIssuedId(id)) return null;
-    const row = await this.table.get(keyOf(orgId, id), true);
-    return row ? toIntegration(row) : null;
+    const found = await this.byId(id, true);
+    return found?.org_id === orgId ? found : null;
   }
 
-  /** A batch read (strongly consistent unless told otherwise); missing ones are simply absent. */
+  /**
+   * A batch read (strongly consistent unless told otherwise) of an organization's integrations; missing ones,
+   * and ones of another organization, are simply absent.
+   */
   async getMany(refs: Array<{ org_id: string; id: string }>, consistent = true): Promise<Integration[]> {
-    const rows = await this.table.batchGet(
-      refs.map((ref) => keyOf(ref.org_id, ref.id)),
-      consistent,
-    );
+    const orgOf = new Map(refs.map((ref) => [ref.id, ref.org_id]));
+    const found = await this.byIds([...orgOf.keys()], consistent);
+    return found.filter((integration) => orgOf.get(integration.id) === integration.org_id);
+  }
+
+  /**
+   * Integrations by id alone, whatever their organization, in batches of 100 (the ingest only knows the ids
+   * in the logs). Unknown ids are simply absent. Tenancy is the caller's to enforce.
+   */
+  async byIds(ids: string[], consistent = true): Promise<Integration[]> {
+    const rows = await this.table.batchGet([...new Set(ids)].filter(isIssuedId).map(keyOf), consistent);
     return rows.map(toIntegration);
   }
 
@@ -77,10 +98,10 @@ export class Integrations {
    * Returns the stored integration (with its new version); throws ConflictError otherwise.
    */
   async save(next: Integration, expectedVersion: number, now: Iso): Promise<Integration> {
-    const stored: Integration = { ...next, version: expectedVersion + 1 };
+    const stored = scheduled({ ...next, version: expectedVersion + 1 }, now);
     try {
       await this.table.put({
-        Item: itemOf(stored, now),
+        Item: itemOf(stored),
         ConditionExpression: '#version = :expected',
         ExpressionAttributeNames: { '#version': 'version' },
         ExpressionAttributeValues: { ':expected': expectedVersion },
@@ -97,7 +118,7 @@ export class Integrations {
   async delete(integration: Integration): Promise<void> {
     try {
       await this.table.delete({
-        Key: keyOf(integration.org_id, integration.id),
+        Key: keyOf(integration.id),
         ConditionExpression: '#version = :expected',
         ExpressionAttributeNames: { '#version': 'version' },
         ExpressionAttributeValues: { ':expected': integration.version },
@@ -133,7 +154,7 @@ export class Integrations {
       const cursor = decodeCursor(options.cursor);
       if (!isIssuedId(cursor.i) || !cursor.s.endsWith(`${LIST_SEPARATOR}${cursor.i}`))
         throw new ValidationError('cursor is not valid', 'cursor');
-      start = { ...keyOf(orgId, cursor.i), list_pk: listPartition(orgId), list_sk: cursor.s };
+      start = { ...keyOf(cursor.i), list_pk: listPartition(orgId), list_sk: cursor.s };
     }
     return this.table.paged(
       {
@@ -154,32 +175,13 @@ export class Integrations {
     );
   }
 
-  /** The organization that owns an integration id, from the lookup index (the ingest only knows the id). */
-  async orgOf(integrationId: string): Promise<string | null> {
-    if (!isIssuedId(integrationId)) return null;
-    const cached = this.orgOfIntegration.get(integrationId);
-    if (cached) return cached;
-    const { rows } = await this.table.query({
-      IndexName: INDEX.byLookup,
-      KeyConditionExpression: 'lookup_id = :id',
-      ExpressionAttributeValues: { ':id': integrationId },
-      Limit: 1,
-    });
-    const pk = rows[0]?.pk;
-    if (typeof pk !== 'string') return null;
-    const orgId = orgOfPartition(pk);
-    this.orgOfIntegration.set(integrationId, orgId);
-    return orgId;
-  }
-
   /**
    * An integration found by its id alone, whatever its organization (the credential verifier only knows the id
-   * in the URL). Tenancy is the caller's to enforce; the id is random, so it names at most one integration.
+   * in the URL): one GetItem. Tenancy is the caller's to enforce; the id is random, so it names at most one.
    */
   async byId(id: string, consistent = false): Promise<Integration | null> {
-    const orgId = await this.orgOf(id);
-    if (orgId === null) return null;
-    const row = await this.table.get(keyOf(orgId, id), consistent);
+    if (!isIssuedId(id)) return null;
+    const row = await this.table.get(keyOf(id), consistent);
     return row ? toIntegration(row) : null;
   }
 
@@ -195,13 +197,66 @@ export class Integrations {
     return typeof sk === 'string' ? sk.slice('INT#'.length) : null;
   }
 
-  /** Integrations whose next check time has come: the rule pass's candidates. */
+  /**
+   * Integrations whose check time has come: the rule pass's candidates. The index holds keys only, so the
+   * items are then read whole (strongly consistent: the pass decides on them).
+   */
   async due(now: Iso): Promise<Integration[]> {
     const rows = await this.table.dueRows(
-      { name: INDEX.byCheck, shard: 'check_shard', at: 'check_at' },
+      { name: INDEX.byDue, shard: 'due_shard', at: 'due_at' },
       SHARDS,
       now,
     );
-    return rows.map(toIntegration);
+    return this.byIds(
+      rows.map((row) => (row.pk as string).slice('INT#'.length)),
+      true,
+    );
+  }
+
+  /**
+   * Moves integrations written by versions before the id keys (ORG#{org} / INT#{id}, found through the retired
+   * by_lookup index, which only they populate) to their id key, with the new index attributes. Idempotent and
+   * safe to run concurrently and to resume after a crash: each is copied (unless a copy at least as new is
+   * there), then the old item is deleted only if it has not changed since it was read; otherwise it is copied
+   * again. The old check time (by_check's key) becomes the new one as it is. Runs before the ingest (once per
+   * process: one Scan request when nothing is left) and when a local store opens. Returns how many were moved.
+   */
+  async moveToIdKeys(): Promise<number> {
+    if (this.moved) return 0;
+    const legacy = await this.table.scanAll({ IndexName: INDEX.byLookup });
+    let count = 0;
+    for (const entry of legacy) {
+      const key = { pk: entry.pk as string, sk: entry.sk as string };
+      for (let attempt = 0; attempt < 5; attempt += 1) {
+        const row = await this.table.get(key, true);
+        if (!row) break;
+        const integration = {
+          ...toIntegration(row),
+          due_at: typeof row.check_at === 'string' ? row.check_at : null,
+        };
+        await this.table.conditionally(
+          this.table.put({
+            Item: itemOf(integration),
+            ConditionExpression: 'attribute_not_exists(pk) OR #version < :version',
+            ExpressionAttributeNames: { '#version': 'version' },
+            ExpressionAttributeValues: { ':version': integration.version },
+          }),
+        );
+        const deleted = await this.table.conditionally(
+          this.table.delete({
+            Key: legacyKeyOf(integration.org_id, integration.id),
+            ConditionExpression: '#version = :version',
+            ExpressionAttributeNames: { '#version': 'version' },
+            ExpressionAttributeValues: { ':version': integration.version },
+          }),
+        );
+        if (deleted) {
+          count += 1;
+          break;
+        }
+      }
+    }
+    this.moved = legacy.length === 0 || count === legacy.length;
+    return count;
   }
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AuthOutcome } from '../auth/verify.ts';
 import { ISSUE_TYPE_INFO } from '../issue/types.ts';
+import { RecentPulls } from '../pulls/history.ts';
 import { addSeconds, type Iso, secondsBetween } from '../time.ts';
 
 export const INTEGRATION_KINDS = ['firewall', 'remediation_component'] as const;
@@ -149,9 +150,16 @@ export const Integration = z.object({
    * (the newest pull may be a cycle or more later). Null otherwise.
    */
   resumed_at: Time.nullable().default(null),
+  /** The last 48 hours of pulls and the minutes of the open hours (pulls/history.ts); null before any. */
+  recent_pulls: RecentPulls.nullable().default(null),
   open_issues: z.partialRecord(IssueType, OpenIssueRef),
   /** How many issues of this integration have been resolved; keeps a re-opened issue's id new. */
   issue_seq: z.number().int().default(0),
+  /**
+   * When the rule pass will look at it next (the by_due index key): at or before `nextCheckAt`, never after.
+   * See `scheduledCheckAt`. Null: nothing can change without new facts. Items of older versions lack it.
+   */
+  due_at: Time.nullable().default(null),
   /** Incremented by every write; writes are conditional on the version they read. */
   version: z.number().int(),
 });
@@ -185,8 +193,10 @@ export function newIntegration(
     expired_rejections: [],
     lapi: null,
     resumed_at: null,
+    recent_pulls: null,
     open_issues: {},
     issue_seq: 0,
+    due_at: null,
     version: 1,
   };
 }
@@ -267,6 +277,21 @@ export function nextCheckAt(integration: Integration, now: Iso): Iso | null {
   // Otherwise the only change time alone can bring is crossing the threshold.
   if (integration.paused || integration.open_issues[offlineIssueType(integration.kind)]) return null;
   return offlineAt(integration);
+}
+
+/**
+ * The check time to store with a write: the exact `nextCheckAt`, or the one already stored while that is still
+ * ahead and no later than the exact one. Looking early is always safe (the rule pass finds nothing to do and
+ * re-arms the integration at its exact time); looking late never happens. Keeping the stored time is what makes
+ * a pull cheap: a pull only moves the threshold crossing later, so it keeps `due_at` and, the index holding keys
+ * only, writes no index entry. A continuously pulling integration is re-armed once per threshold instead of
+ * re-indexed at every pull.
+ */
+export function scheduledCheckAt(integration: Integration, now: Iso): Iso | null {
+  const exact = nextCheckAt(integration, now);
+  const armed = integration.due_at;
+  if (exact === null) return null;
+  return armed !== null && armed > now && armed <= exact ? armed : exact;
 }
 
 /**

@@ -101,9 +101,12 @@ export async function createIntegration(
     },
     now,
   );
-  await store.integrations.create(integration, now);
-  await audit(store, integration, 'created', actor, now, { username: credentials.username });
-  return { integration, credentials: { username: credentials.username, password: credentials.password } };
+  const stored = await store.integrations.create(integration, now);
+  await audit(store, stored, 'created', actor, now, { username: credentials.username });
+  return {
+    integration: stored,
+    credentials: { username: credentials.username, password: credentials.password },
+  };
 }
 
 export async function getIntegration(store: Store, orgId: string, id: string): Promise<Integration> {

@@ -24,8 +24,11 @@ export interface LocalContext {
 export async function openLocal(config: Config, options: { publish: boolean }): Promise<LocalContext> {
   const db = config.DYNAMODB_ENDPOINT ? null : await openLocalDatabase(config.PULLWATCH_DATA_DIR, options);
   const store = createStore(config, db?.endpoint ?? config.DYNAMODB_ENDPOINT);
+  let moved = 0;
   try {
     await store.table.ensure();
+    // Data of an older version: integrations move to their id keys before any command reads them.
+    moved = await store.integrations.moveToIdKeys();
   } catch (error) {
     await db?.close();
     throw error;
@@ -37,6 +40,10 @@ export async function openLocal(config: Config, options: { publish: boolean }): 
       `pullwatch: repaired the database's indexes after an unclean stop: ${repaired.removed} orphan entries removed, ${repaired.written} written (${repaired.items} items checked in ${repaired.ms} ms)\n`,
     );
   }
+  if (repaired && repaired.added.length > 0) {
+    process.stderr.write(`pullwatch: added the indexes ${repaired.added.join(', ')} to the database\n`);
+  }
+  if (moved > 0) process.stderr.write(`pullwatch: moved ${moved} integrations to their id keys\n`);
   const gate = gateDatabase(store.table.client);
   let closing: Promise<void> | null = null;
   return {

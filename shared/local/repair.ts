@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { TABLE } from '../table/schema.ts';
 
 /**
  * Index repair of the embedded database, run when this process is about to open the LevelDB files itself
@@ -28,6 +29,8 @@ import { createRequire } from 'node:module';
 
 export interface RepairReport {
   tables: number;
+  /** Secondary indexes the schema defines that the stored table lacked, added and filled (see below). */
+  added: string[];
   items: number;
   /** Index entries deleted because no item (or no item with that key) stands behind them. */
   removed: number;
@@ -47,6 +50,8 @@ interface Level {
 
 interface TableDescription {
   TableName: string;
+  TableArn?: string;
+  AttributeDefinitions?: Array<{ AttributeName: string; AttributeType: string }>;
   GlobalSecondaryIndexes?: Array<{ IndexName: string }>;
   LocalSecondaryIndexes?: Array<{ IndexName: string }>;
 }
@@ -80,20 +85,67 @@ async function* entries(db: Level, prefix: string): AsyncGenerator<[string, unkn
 }
 
 /**
- * Makes every secondary-index entry of every table in the LevelDB at `path` agree with its item. Throws if
- * the files are locked (another process has them open): the caller waits and tries again, as for dynalite.
+ * Adds to a stored table the global secondary indexes the schema defines and it lacks (dynalite's UpdateTable
+ * cannot create one; DynamoDB's can, and the CDK stack does it there). The repair below then fills them from
+ * the items, in the same atomic batch. Returns the names added.
  */
-export async function repairIndexes(path: string): Promise<RepairReport> {
+function addMissingIndexes(table: TableDescription, schema: typeof TABLE): string[] {
+  const present = new Set((table.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
+  const missing = schema.indexes.filter((index) => !present.has(index.name));
+  if (missing.length === 0) return [];
+  const attributes = table.AttributeDefinitions ?? [];
+  for (const index of missing) {
+    for (const key of [index.partitionKey, index.sortKey]) {
+      if (key && !attributes.some((known) => known.AttributeName === key.name)) {
+        attributes.push({ AttributeName: key.name, AttributeType: key.type });
+      }
+    }
+    table.GlobalSecondaryIndexes = [
+      ...(table.GlobalSecondaryIndexes ?? []),
+      {
+        IndexName: index.name,
+        IndexArn: `${table.TableArn ?? table.TableName}/index/${index.name}`,
+        KeySchema: [
+          { AttributeName: index.partitionKey.name, KeyType: 'HASH' },
+          ...(index.sortKey ? [{ AttributeName: index.sortKey.name, KeyType: 'RANGE' }] : []),
+        ],
+        Projection:
+          typeof index.projection === 'string'
+            ? { ProjectionType: index.projection }
+            : { ProjectionType: 'INCLUDE', NonKeyAttributes: index.projection.include },
+        IndexStatus: 'ACTIVE',
+        IndexSizeBytes: 0,
+        ItemCount: 0,
+        ProvisionedThroughput: { ReadCapacityUnits: 0, WriteCapacityUnits: 0, NumberOfDecreasesToday: 0 },
+      } as { IndexName: string },
+    ];
+  }
+  table.AttributeDefinitions = attributes;
+  return missing.map((index) => index.name);
+}
+
+/**
+ * Makes every secondary-index entry of every table in the LevelDB at `path` agree with its item, after adding
+ * the indexes `schema` defines that a table made by an older version lacks. Throws if the files are locked
+ * (another process has them open): the caller waits and tries again, as for dynalite.
+ */
+export async function repairIndexes(path: string, schema: typeof TABLE = TABLE): Promise<RepairReport> {
   const started = performance.now();
   const db = new Level(path, { valueEncoding: 'json' });
   await db.open();
-  const report: RepairReport = { tables: 0, items: 0, removed: 0, written: 0, ms: 0 };
+  const report: RepairReport = { tables: 0, added: [], items: 0, removed: 0, written: 0, ms: 0 };
   try {
-    const tables: TableDescription[] = [];
-    for await (const [, value] of entries(db, 'table~')) tables.push(value as TableDescription);
+    const tables: Array<{ key: string; table: TableDescription }> = [];
+    for await (const [key, value] of entries(db, 'table~'))
+      tables.push({ key, table: value as TableDescription });
     const batch: Parameters<Level['batch']>[0] = [];
-    for (const table of tables) {
+    for (const { key: tableKey, table } of tables) {
       report.tables += 1;
+      const added = addMissingIndexes(table, schema);
+      if (added.length > 0) {
+        batch.push({ type: 'put', key: tableKey, value: table });
+        report.added.push(...added);
+      }
       const kinds = [
         { type: 'global', indexes: table.GlobalSecondaryIndexes ?? [] },
         { type: 'local', indexes: table.LocalSecondaryIndexes ?? [] },

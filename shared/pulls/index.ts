@@ -1,6 +1,7 @@
 import type { AuthOutcome } from '../auth/verify.ts';
 import { type Integration, MIN_OFFLINE_AFTER_SECONDS, offlineIssueType } from '../integration/index.ts';
 import { addSeconds, type Iso } from '../time.ts';
+import { addPull, foldHours, type HourBits, type HourKey, mergeHours, sameRecent } from './history.ts';
 
 /** One request to an integration's blocklist endpoint, whatever log format it came from. */
 export interface PullRecord {
@@ -156,6 +157,8 @@ export interface PullSummary {
   lapi: LapiState | null;
   /** Successes that may end a silence: see `addResumption`. Ascending. */
   resumptions: Iso[];
+  /** Minutes with accepted and refused pulls, by hour: unions (see history.ts). */
+  hours: Map<HourKey, HourBits>;
 }
 
 export function emptySummary(integrationId: string): PullSummary {
@@ -168,6 +171,7 @@ export function emptySummary(integrationId: string): PullSummary {
     expired_rejections: [],
     lapi: null,
     resumptions: [],
+    hours: new Map(),
   };
 }
 
@@ -242,9 +246,11 @@ export function addRecord(summary: PullSummary, record: PullRecord): void {
   if (kind === 'success') {
     summary.last_success = later(summary.last_success, seen, seenKey);
     summary.resumptions = addResumption(summary.resumptions, record.time);
+    addPull(summary.hours, record.time, 'accepted');
   }
   summary.last_attempt = later(summary.last_attempt, { ...seen, status: record.status }, attemptKey);
   if (kind === 'auth_failure') {
+    addPull(summary.hours, record.time, 'refused');
     // Cheap append; trimmed when the summary is merged or applied.
     summary.rejections.push(record.time);
     if (summary.rejections.length > 4 * MAX_REJECTIONS_KEPT) {
@@ -279,6 +285,7 @@ export function mergeSummary(into: PullSummary, other: PullSummary): void {
   );
   into.lapi = mergeLapi(into.lapi, other.lapi);
   for (const time of other.resumptions) into.resumptions = addResumption(into.resumptions, time);
+  mergeHours(into.hours, other.hours);
 }
 
 /**
@@ -327,6 +334,8 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
   const merged = mergeLapi(integration.lapi, summary.lapi);
   const lapi = sameLapi(merged, integration.lapi) ? integration.lapi : merged;
   const resumed = resumedAt(integration, summary);
+  const folded = foldHours(integration.recent_pulls, summary.hours).recent;
+  const recent = sameRecent(folded, integration.recent_pulls) ? integration.recent_pulls : folded;
   const next: Integration = {
     ...integration,
     last_pull_at: success?.at ?? null,
@@ -342,13 +351,24 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
     expired_rejections: expiredRejections,
     lapi,
     resumed_at: resumed,
+    recent_pulls: recent,
   };
   const changed =
     success !== storedSuccess ||
     attempt !== storedAttempt ||
     lapi !== integration.lapi ||
     resumed !== integration.resumed_at ||
+    recent !== integration.recent_pulls ||
     rejections.join() !== integration.rejections.join() ||
     expiredRejections.join() !== integration.expired_rejections.join();
   return changed ? next : null;
+}
+
+/**
+ * The hours of pull history that `applyPulls` moves off the integration item (or that arrived too late for
+ * it): the caller adds them to the day items before it writes the integration. A crash or a lost race in
+ * between re-adds the same minutes, a union, so nothing is counted twice and nothing is lost.
+ */
+export function closedHours(integration: Integration, summary: PullSummary): Map<HourKey, HourBits> {
+  return foldHours(integration.recent_pulls, summary.hours).closed;
 }

@@ -5,6 +5,7 @@ import {
   type IssueType,
   isSnoozed,
   offlineIssueType,
+  scheduledCheckAt,
   statusOf,
   wantedIssueTypes,
 } from '../integration/index.ts';
@@ -23,6 +24,8 @@ export interface IssueChange {
 
 export interface RulesReport {
   candidates: number;
+  /** Candidates with nothing to change whose check time was moved to their exact next check. */
+  rearmed: number;
   opened: IssueChange[];
   resolved: IssueChange[];
   /** Offline issues not opened because the pull-log feed itself is stale. */
@@ -63,6 +66,7 @@ export async function runRules(options: RulesOptions): Promise<RulesReport> {
   const { store, now, staleAfterSeconds: staleAfter } = options;
   const report: RulesReport = {
     candidates: 0,
+    rearmed: 0,
     opened: [],
     resolved: [],
     held: 0,
@@ -154,7 +158,21 @@ async function settle(
     const opening = toOpen.filter((issue) => !snoozed && !(holdOffline && issue.type === offlineType));
     report.held += toOpen.length - opening.length;
     const toResolve = (Object.keys(current.open_issues) as IssueType[]).filter((type) => !wanted.has(type));
-    if (opening.length === 0 && toResolve.length === 0) return;
+    if (opening.length === 0 && toResolve.length === 0) {
+      // Nothing to change. Looked at early (a pull kept the stored check time, see scheduledCheckAt): re-arm it
+      // at its exact time. A held or due-now candidate stays as it is, and is looked at again next pass.
+      const rearmed = scheduledCheckAt(current, now);
+      if (rearmed === current.due_at || (rearmed !== null && rearmed <= now)) return;
+      try {
+        await store.integrations.save(current, current.version, now);
+        report.rearmed += 1;
+        return;
+      } catch (error) {
+        if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+        integration = await store.integrations.get(current.org_id, current.id);
+        continue;
+      }
+    }
 
     try {
       const resolved: IssueChange[] = [];

@@ -15,8 +15,10 @@ import {
   PutCommand,
   type PutCommandInput,
   paginateQuery,
+  paginateScan,
   QueryCommand,
   type QueryCommandInput,
+  type ScanCommandInput,
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -129,6 +131,18 @@ export class Table {
   async queryAll(input: Input<QueryCommandInput>): Promise<Row[]> {
     const rows: Row[] = [];
     for await (const page of paginateQuery({ client: this.doc }, { ...input, TableName: this.name })) {
+      rows.push(...(page.Items ?? []));
+    }
+    return rows;
+  }
+
+  /**
+   * Every row of a scan, across all its pages. Only for one-off upgrades over a sparse index that is empty once
+   * they are done; nothing on the schedule scans.
+   */
+  async scanAll(input: Input<ScanCommandInput>): Promise<Row[]> {
+    const rows: Row[] = [];
+    for await (const page of paginateScan({ client: this.doc }, { ...input, TableName: this.name })) {
       rows.push(...(page.Items ?? []));
     }
     return rows;

@@ -1,3 +1,2 @@
 /** Key conventions shared by the data modules (the layout is documented in `schema.ts`). */
 export const orgPartition = (orgId: string) => `ORG#${orgId}`;
-export const orgOfPartition = (pk: string) => pk.slice('ORG#'.length);

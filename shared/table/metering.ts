@@ -11,6 +11,8 @@ export interface Usage {
   requests: Record<string, number>;
   readUnits: number;
   writeUnits: number;
+  /** Capacity units by the same labels as `requests`. */
+  units: Record<string, number>;
 }
 
 const READS = new Set(['GetItemCommand', 'QueryCommand', 'ScanCommand', 'BatchGetItemCommand']);
@@ -32,7 +34,7 @@ function targetOf(input: Record<string, unknown>): string {
 }
 
 export function meterUsage(client: DynamoDBClient): Usage {
-  const usage: Usage = { requests: {}, readUnits: 0, writeUnits: 0 };
+  const usage: Usage = { requests: {}, readUnits: 0, writeUnits: 0, units: {} };
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const input = args.input as Record<string, unknown>;
@@ -50,6 +52,7 @@ export function meterUsage(client: DynamoDBClient): Usage {
       }>) {
         if (verb === 'read') usage.readUnits += entry.CapacityUnits ?? 0;
         else usage.writeUnits += entry.CapacityUnits ?? 0;
+        usage.units[label] = (usage.units[label] ?? 0) + (entry.CapacityUnits ?? 0);
       }
       return result;
     },

@@ -3,27 +3,45 @@
  *
  *   pk                     sk              what
  *   ORG#{org}              ORG             organization
- *   ORG#{org}              INT#{id}        integration: settings, credential hashes, pull facts, open issues
+ *   INT#{id}               INT#{id}        integration: settings, credential hashes, pull facts, open issues
+ *                                          (keyed by id, so the ingest and the credential verifier, which only
+ *                                          know the id, read it with one GetItem or BatchGet; tenancy is
+ *                                          checked on read. Older versions keyed it ORG#{org} / INT#{id}: see
+ *                                          `moveIntegrationsToIdKeys` in integration/data.ts)
  *   ORG#{org}              ISSUE#{id}      issue, with its own notification (outbox) record
  *   APIKEY#{hmac}          APIKEY          API key, found by the keyed hash of the presented key
  *   FILE#{source key}      FILE            ingest ledger: one entry per pull-log file or S3 object
  *   DEPLOYMENT             CYCLE           last cycle outcome and pull-log freshness (for /v1/health)
+ *   PULLS#{integration id} PULLS#{day}     pull history of one UTC day: minute bitmaps per hour, string sets
+ *                                          only ever ADDed to; expire by TTL (`expires_at`) after ~9 days
  *
  * Sparse indexes (an item is in an index only while it carries the index's key attributes):
- *   by_check   (check_shard, check_at)    integrations the rule pass must look at by a given time
+ *   by_due     (due_shard, due_at)        integrations the rule pass must look at by a given time. Keys only: a
+ *                                         write that keeps `due_at` (a pull, see `scheduledCheckAt`) costs no
+ *                                         index write at all
  *   by_outbox  (outbox_shard, outbox_at)  issues with an undelivered notification
- *   by_lookup  (lookup_id)                integration id -> its organization, for the ingest
+ *   by_check, by_lookup                   retired (by_due and id keys replace them): no item this version
+ *                                         writes carries their keys. They stay in the table definition only so
+ *                                         a deployed stack changes one index per update (CloudFormation adds or
+ *                                         removes one GSI at a time) and so the move to id keys can find the
+ *                                         items written before it; remove them in a later release.
  *   by_lapi    (lapi_name)                "{org}#{name}" of a `source: lapi` integration, for bouncer snapshots
  *   by_list    (list_pk, list_sk)         an organization's integrations in console order (alert state, then
  *                                         name) and its API keys: pages without reading the whole partition
  */
 export const INDEX = {
+  byDue: 'by_due',
+  /** Retired: see above. */
   byCheck: 'by_check',
   byOutbox: 'by_outbox',
+  /** Retired: see above. */
   byLookup: 'by_lookup',
   byLapiName: 'by_lapi',
   byList: 'by_list',
 } as const;
+
+/** The TTL attribute (epoch seconds): items carrying it are deleted by DynamoDB after that time. */
+export const TTL_ATTRIBUTE = 'expires_at';
 
 /** Shards spread the schedule indexes over several partitions; each pass queries them all. */
 export const SHARDS = 4;
@@ -45,6 +63,14 @@ export const TABLE = {
   partitionKey: { name: 'pk', type: 'S' } as KeyAttribute,
   sortKey: { name: 'sk', type: 'S' } as KeyAttribute,
   indexes: [
+    {
+      name: INDEX.byDue,
+      partitionKey: { name: 'due_shard', type: 'S' },
+      sortKey: { name: 'due_at', type: 'S' },
+      // Keys only: DynamoDB writes an index entry only when the write changes the entry's key or a projected
+      // attribute (Developer Guide, "Global secondary indexes", section on provisioned throughput: writes).
+      projection: 'KEYS_ONLY',
+    },
     {
       name: INDEX.byCheck,
       partitionKey: { name: 'check_shard', type: 'S' },
