@@ -1,6 +1,12 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { duration, exact } from '../shared/console/client/format.ts';
+import {
+  duration,
+  exact,
+  hoursOf,
+  summarizeHistory,
+  summarizeHours,
+} from '../shared/console/client/format.ts';
 import { CONTENT_SECURITY_POLICY } from '../shared/console/index.ts';
 import { addSeconds } from '../shared/time.ts';
 import { launchBrowser, openPage, seriousViolations, signIn, type WatchedPage } from './kit/browser.ts';
@@ -305,6 +311,78 @@ describe('issues', () => {
     await settled(tab);
     expect(await tab.getByRole('heading', { level: 1 }).innerText()).toContain(issue?.integration_name);
     expect(await tab.locator('.diagnosis').innerText()).toContain(issue?.diagnosis.summary);
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('pull timelines', () => {
+  interface Listed {
+    name: string;
+    timeline_48h: { start: string; hours: string };
+  }
+
+  it("draws each row's last 48 hours as the API gives them, in shapes and words as well as colours", async () => {
+    const { page: tab, problems } = await page();
+    await signIn(tab, world.readKey);
+    const listed = (await apiGet<{ items: Listed[] }>('/v1/integrations?limit=50')).items;
+    for (const name of ['HQ pfSense', 'Edge FortiGate', 'Lab OPNsense', 'Branch Palo Alto']) {
+      const timeline = listed.find((item) => item.name === name)?.timeline_48h;
+      if (!timeline) throw new Error(`no timeline_48h for ${name}`);
+      const strip = (await rowOf(tab, name)).timeline.locator('.strip');
+      expect(await strip.getAttribute('data-hours')).toBe(timeline.hours);
+      expect(await strip.locator('.hour').count()).toBe(48);
+      for (const [state, char] of [
+        ['accepted', 'a'],
+        ['refused', 'r'],
+        ['both', 'b'],
+        ['silent', '.'],
+      ]) {
+        expect(await strip.locator(`.hour.${state}`).count(), `${name} ${state}`).toBe(
+          [...timeline.hours].filter((hour) => hour === char).length,
+        );
+      }
+      expect(await strip.getAttribute('aria-label')).toBe(
+        `Last 48 hours: ${summarizeHours(hoursOf(timeline))}`,
+      );
+    }
+    // What the person reads: HQ pfSense's pulls were accepted, then only refused since its password changed.
+    const hq = (await rowOf(tab, 'HQ pfSense')).timeline.locator('.strip');
+    expect(await hq.getAttribute('aria-label')).toBe(
+      'Last 48 hours: pulls accepted in 21 of 48 hours, only refused in 26, silent in 1',
+    );
+    expect(await hq.locator('.hour').first().getAttribute('title')).toBe(
+      '2026-11-26 13:00 UTC: pulls accepted',
+    );
+    expect(await hq.locator('.hour').nth(30).getAttribute('title')).toBe(
+      '2026-11-27 19:00 UTC: pulls refused only',
+    );
+    expect(await tab.locator('.legend').first().innerText()).toContain('refused only');
+    expect(problems).toEqual([]);
+  });
+
+  it("draws the integration's last 7 days, accepted above the line and refused below, with a caption", async () => {
+    const { page: tab, problems } = await page();
+    await signIn(tab, world.readKey);
+    const id = world.named['HQ pfSense']?.id;
+    const detail = await apiGet<{ pull_history: { start: string; accepted: number[]; refused: number[] } }>(
+      `/v1/integrations/${id}`,
+    );
+    const history = detail.pull_history;
+    await tab.goto(`/integrations/${id}`);
+    await settled(tab);
+    const chart = tab.getByRole('region', { name: 'Pulls, last 7 days' });
+    const picture = chart.getByRole('img');
+    const sentence = `Last 7 days: ${summarizeHistory(history)}`;
+    expect(await picture.getAttribute('aria-label')).toBe(sentence);
+    expect(await chart.locator('figcaption').innerText()).toContain(sentence);
+    expect(await chart.locator('rect.accepted').count()).toBe(
+      history.accepted.filter((count) => count > 0).length,
+    );
+    expect(await chart.locator('rect.refused').count()).toBe(
+      history.refused.filter((count) => count > 0).length,
+    );
+    expect(await chart.locator('rect.accepted').count()).toBeGreaterThan(100);
+    expect(await chart.locator('rect.refused').count()).toBe(26);
     expect(problems).toEqual([]);
   });
 });
