@@ -165,18 +165,18 @@ describe('the integrations list', () => {
     await signIn(tab, world.readKey);
     const total = 6 + FILLERS;
     const first = await listedNames(tab);
-    await tab.getByText('Showing 1–50, more on the next page.').waitFor();
+    await tab.locator('#page-summary', { hasText: 'Showing 1–50, more on the next page.' }).waitFor();
     expect(await tab.getByRole('button', { name: 'Previous page' }).isDisabled()).toBe(true);
 
     await tab.getByRole('button', { name: 'Next page' }).click();
-    await tab.getByText(`Showing 51–${total}.`).waitFor();
+    await tab.locator('#page-summary', { hasText: `Showing 51–${total}.` }).waitFor();
     const second = await listedNames(tab);
     expect(second).toHaveLength(total - 50);
     expect(second.filter((name) => first.includes(name))).toEqual([]);
     expect(await tab.getByRole('button', { name: 'Next page' }).isDisabled()).toBe(true);
 
     await tab.getByRole('button', { name: 'Previous page' }).click();
-    await tab.getByText('Showing 1–50, more on the next page.').waitFor();
+    await tab.locator('#page-summary', { hasText: 'Showing 1–50, more on the next page.' }).waitFor();
     expect(await listedNames(tab)).toEqual(first);
     expect(problems).toEqual([]);
   });
