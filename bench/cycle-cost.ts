@@ -37,7 +37,7 @@ import type { Notification } from '../shared/notify/render.ts';
 import { createOrg } from '../shared/org/index.ts';
 import { cycleSettings } from '../shared/runtime.ts';
 import { openStore, type Store } from '../shared/store.ts';
-import { meterUsage, type Usage } from '../shared/table/metering.ts';
+import { itemSize, meterUsage, type Usage } from '../shared/table/metering.ts';
 import { TABLE } from '../shared/table/schema.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
 
@@ -69,22 +69,6 @@ function since(usage: Usage, before: Usage) {
   return { requests, rcu: usage.readUnits - before.readUnits, wcu: usage.writeUnits - before.writeUnits };
 }
 
-/** DynamoDB's item size: attribute names plus values (strings in UTF-8, numbers ~1 byte per 2 digits). */
-function sizeOf(value: unknown): number {
-  if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
-  if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace('.', '').length / 2) + 1;
-  if (typeof value === 'boolean' || value === null || value === undefined) return 1;
-  if (Array.isArray(value)) return 3 + value.reduce((sum: number, item) => sum + 1 + sizeOf(item), 0);
-  return (
-    3 +
-    Object.entries(value as Record<string, unknown>).reduce(
-      (sum, [key, item]) => sum + 1 + Buffer.byteLength(key, 'utf8') + sizeOf(item),
-      0,
-    )
-  );
-}
-const itemSize = (item: Record<string, unknown>) =>
-  Object.entries(item).reduce((sum, [key, value]) => sum + Buffer.byteLength(key, 'utf8') + sizeOf(value), 0);
 const kb = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
 
 /** Index write units one base-table write from `before` to `after` costs, per index, by DynamoDB's rules. */

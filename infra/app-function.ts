@@ -112,21 +112,6 @@ export class AppFunction extends Construct {
     return this;
   }
 
-  /**
-   * Sets TABLE_NAME and grants Query on the named indexes only, not on the table: for a reader that finds items
-   * through an index and reads them by key (with `bindTable(table, ['GetItem'])`).
-   */
-  bindIndexQuery(table: ITable, indexes: string[]): this {
-    this.fn.addEnvironment('TABLE_NAME', table.tableName);
-    this.role.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: ['dynamodb:Query'],
-        resources: indexes.map((index) => `${table.tableArn}/index/${index}`),
-      }),
-    );
-    return this;
-  }
-
   /** Sets where the ingest reads pull logs and grants read-only access under that prefix, nothing else. */
   bindLogSource(bucket: IBucket, prefix: string): this {
     this.fn.addEnvironment('PULLWATCH_LOG_BUCKET', bucket.bucketName);

@@ -300,9 +300,8 @@ export class PullwatchStack extends Stack {
       timeout: Duration.seconds(5),
       environment: { PULLWATCH_DEPLOYMENT: this.stackName },
     })
-      // Read-only: an integration by id is the by_lookup index (its organization) and then its item.
+      // Read-only: an integration is one item keyed by its id.
       .bindTable(table, ['GetItem'])
-      .bindIndexQuery(table, [INDEX.byLookup])
       .bindKeySecret(keySecret);
     if (settings.blocklistApiId) {
       // Any authorizer of that API may invoke it (the authorizer's id exists only once the operator creates it).

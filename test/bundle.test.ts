@@ -704,11 +704,11 @@ describe('the bundled Lambda entries, run as deployed', () => {
     expect(
       calls.filter((call) => call.caller === 'HTTP status API' && /^(s3|sns):/.test(call.action)),
     ).toEqual([]);
-    // The authorizer reads: an integration's organization on by_lookup, then its item; the key secret once.
+    // The authorizer reads: an integration's item by its id; the key secret once.
     expect(
       [
         ...new Set(calls.filter((call) => call.caller === 'pull authorizer').map((call) => call.action)),
       ].sort(),
-    ).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'secretsmanager:GetSecretValue']);
+    ).toEqual(['dynamodb:GetItem', 'secretsmanager:GetSecretValue']);
   });
 });

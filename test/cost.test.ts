@@ -8,7 +8,7 @@ import { createIntegration } from '../shared/integration/ops.ts';
 import { createOrg } from '../shared/org/index.ts';
 import { runRules } from '../shared/rules/index.ts';
 import { openStore, type Store } from '../shared/store.ts';
-import { meterUsage } from '../shared/table/metering.ts';
+import { itemSize, meterUsage } from '../shared/table/metering.ts';
 import { TABLE } from '../shared/table/schema.ts';
 import { addSeconds } from '../shared/time.ts';
 import { freshStore, localClient, TEST_SECRET, testDb, useTestDb } from './kit/db.ts';
@@ -73,6 +73,57 @@ describe('cost of a pull', () => {
       // The stored check time is kept (it is earlier than the real crossing), so every index entry is as it was.
       expect(indexEntries(item)).toEqual(indexEntries(first));
     }
+  });
+
+  it('keeps the item of a pulling integration under 1 KB: no null or empty fact, the attempt that was the pull stored once, each read back', async () => {
+    const w = await world();
+    const fw = await addIntegration(w, { name: 'Paris edge FortiGate 600E', vendor: 'fortigate' });
+    const device = { user_agent: 'FortiGate/7.4.3 build2573', ip: '203.0.113.7', auth: 'current' as const };
+    await drop(w, [pull(fw.id, at(0.5), { ...device, status: 401, auth: 'wrong_password' })]);
+    await cycle(w, at(0.6));
+    await drop(w, [pull(fw.id, at(1), device)], 'pulls.jsonl');
+    await cycle(w, at(1.1));
+    const item = await rawItem(w.store, fw.id);
+    expect(
+      Object.entries(item).filter(
+        ([, value]) => value === null || (Array.isArray(value) && value.length === 0),
+      ),
+    ).toEqual([]);
+    expect(item.last_attempt_at).toBeUndefined();
+    // DynamoDB's item size (attribute names plus values): under 1 KB is one write unit per pull.
+    expect(itemSize(item)).toBeLessThan(1024);
+    const read = await current(w, fw.id);
+    expect(read).toMatchObject({
+      last_pull_at: at(1),
+      last_attempt_at: at(1),
+      last_attempt_status: 200,
+      last_attempt_ip: device.ip,
+      last_attempt_user_agent: device.user_agent,
+      last_attempt_auth: 'current',
+      snoozed_until: null,
+      resumed_at: null,
+      lapi: null,
+      rejections: [],
+      expired_rejections: [],
+    });
+    // A refused attempt after the pull is stored in full again.
+    await drop(
+      w,
+      [pull(fw.id, at(1.2), { ...device, status: 401, auth: 'previous_expired', ip: '203.0.113.8' })],
+      'late.jsonl',
+    );
+    await cycle(w, at(1.3));
+    expect(await rawItem(w.store, fw.id)).toMatchObject({
+      last_attempt_at: at(1.2),
+      last_attempt_ip: '203.0.113.8',
+    });
+    expect(await current(w, fw.id)).toMatchObject({
+      last_pull_at: at(1),
+      last_pull_ip: device.ip,
+      last_attempt_at: at(1.2),
+      last_attempt_auth: 'previous_expired',
+      expired_rejections: [at(1.2)],
+    });
   });
 
   it('the rule pass re-arms an integration looked at early, and the issue opens at last pull + threshold exactly', async () => {

@@ -433,19 +433,12 @@ describe('the CDK stack', () => {
       const statements = statementsOf(template, authorizer).filter(
         (statement) => !String(statement.Action).startsWith('logs:'),
       );
-      // Read-only, each action on its resource: GetItem on the table, Query on the by_lookup index only.
+      // Read-only, each action on its resource: GetItem on the table (an integration is keyed by its id).
       expect(statements).toEqual([
         {
           Action: 'dynamodb:GetItem',
           Effect: 'Allow',
           Resource: { 'Fn::GetAtt': [expect.any(String), 'Arn'] },
-        },
-        {
-          Action: 'dynamodb:Query',
-          Effect: 'Allow',
-          Resource: {
-            'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.any(String), 'Arn'] }, `/index/${INDEX.byLookup}`]],
-          },
         },
         { Action: 'secretsmanager:GetSecretValue', Effect: 'Allow', Resource: { Ref: expect.any(String) } },
       ]);

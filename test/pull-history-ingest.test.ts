@@ -198,10 +198,9 @@ describe('what the history costs', () => {
     expect(cost.cycles).toBe(288);
     // One integration write per integration per cycle: the history rides on it.
     expect(cost.integration_writes).toBe(2 * 288);
-    // The history adds at most ~140 bytes to the item (pull-history.test.ts). Since the auth-outcome fields
-    // of main, the item is ~980 bytes without it, so with it a pull write is 2 WCU instead of 1 until the key
-    // rewrite of issue 14 shrinks the item: not hidden here, stated in the report, bounded so it cannot grow.
-    expect(cost.wcu_per_integration_write).toBeLessThanOrEqual(2);
+    // The history adds at most ~140 bytes to the item (pull-history.test.ts), and the item stays under 1 KB:
+    // a pull write is still one write unit.
+    expect(cost.wcu_per_integration_write).toBe(1);
     expect(cost.history_writes).toBeGreaterThan(0);
     expect(cost.history_writes).toBeLessThanOrEqual(2 * 24);
     expect(cost.history_write_units).toBe(cost.history_writes);

@@ -16,7 +16,62 @@ const legacyKeyOf = (orgId: string, id: string) => ({ pk: orgPartition(orgId), s
 const listPartition = (orgId: string) => `INT#${orgId}`;
 
 /** An integration as stored: the schema drops the attributes that key the indexes and fills later defaults. */
-const toIntegration = (row: Row): Integration => Integration.parse(row);
+/**
+ * Item size is cost: DynamoDB charges a write unit per started KB of the item, so every pull of an item past
+ * 1 KB costs double. Attribute names count as much as values, so facts that are null or an empty list are
+ * left out of the item and put back on read: the nullable ones as null, the others by their schema default.
+ */
+const fields = Object.entries(Integration.shape);
+const NULL_WHEN_ABSENT = fields
+  .filter(([, field]) => field.safeParse(null).success && !field.safeParse(undefined).success)
+  .map(([name]) => name);
+const OMITTED_WHEN_EMPTY = new Set(
+  fields
+    .filter(([, field]) => {
+      const absent = field.safeParse(undefined);
+      return absent.success && Array.isArray(absent.data) && absent.data.length === 0;
+    })
+    .map(([name]) => name),
+);
+const NULLABLE = new Set(fields.filter(([, field]) => field.safeParse(null).success).map(([name]) => name));
+
+/** The last attempt's details, which most of the time are those of the last pull (the attempt was the pull). */
+const ATTEMPT_DETAILS = [
+  ['last_attempt_at', 'last_pull_at'],
+  ['last_attempt_ip', 'last_pull_ip'],
+  ['last_attempt_user_agent', 'last_pull_user_agent'],
+  ['last_attempt_auth', 'last_pull_auth'],
+] as const;
+
+function compact(integration: Record<string, unknown>): Row {
+  const facts = { ...integration };
+  // Stored once when the last attempt was the last pull: the read copies them back (its status stays stored).
+  if (
+    facts.last_attempt_at !== null &&
+    ATTEMPT_DETAILS.every(([attempt, pull]) => facts[attempt] === facts[pull])
+  ) {
+    for (const [attempt] of ATTEMPT_DETAILS) delete facts[attempt];
+  }
+  return Object.fromEntries(
+    Object.entries(facts).filter(
+      ([name, value]) =>
+        !(value === null && NULLABLE.has(name)) &&
+        !(Array.isArray(value) && value.length === 0 && OMITTED_WHEN_EMPTY.has(name)),
+    ),
+  );
+}
+
+function toIntegration(row: Row): Integration {
+  const attemptWasPull = row.last_attempt_at === undefined && typeof row.last_attempt_status === 'number';
+  const attempt = attemptWasPull
+    ? Object.fromEntries(ATTEMPT_DETAILS.map(([attempt, pull]) => [attempt, row[pull] ?? null]))
+    : {};
+  return Integration.parse({
+    ...Object.fromEntries(NULL_WHEN_ABSENT.map((name) => [name, null])),
+    ...row,
+    ...attempt,
+  });
+}
 
 /** With the check time a write stores (see `scheduledCheckAt`). */
 const scheduled = (integration: Integration, now: Iso): Integration => ({
@@ -37,7 +92,7 @@ function itemOf(integration: Integration): Row {
     list_pk: listPartition(integration.org_id),
     list_sk: [consoleRank(integration), integration.name.toLowerCase(), integration.id].join(LIST_SEPARATOR),
     name_lc: integration.name.toLowerCase(),
-    ...facts,
+    ...compact(facts),
     ...(dueAt === null ? {} : { due_shard: String(bucketOf(integration.id, SHARDS)), due_at: dueAt }),
   };
 }

@@ -60,3 +60,21 @@ export function meterUsage(client: DynamoDBClient): Usage {
   );
   return usage;
 }
+
+/** DynamoDB's item size: attribute names plus values (strings in UTF-8, numbers ~1 byte per 2 digits). */
+function sizeOf(value: unknown): number {
+  if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
+  if (typeof value === 'number') return Math.ceil(String(Math.abs(value)).replace('.', '').length / 2) + 1;
+  if (typeof value === 'boolean' || value === null || value === undefined) return 1;
+  if (Array.isArray(value)) return 3 + value.reduce((sum: number, item) => sum + 1 + sizeOf(item), 0);
+  return (
+    3 +
+    Object.entries(value as Record<string, unknown>).reduce(
+      (sum, [key, item]) => sum + 1 + Buffer.byteLength(key, 'utf8') + sizeOf(item),
+      0,
+    )
+  );
+}
+/** The size DynamoDB bills an item by (a write unit per started KB). */
+export const itemSize = (item: Record<string, unknown>) =>
+  Object.entries(item).reduce((sum, [key, value]) => sum + Buffer.byteLength(key, 'utf8') + sizeOf(value), 0);

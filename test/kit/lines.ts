@@ -20,6 +20,7 @@ export function pullRecord(
     status: extra.status ?? 200,
     ip: extra.ip === undefined ? '203.0.113.7' : extra.ip,
     user_agent: extra.user_agent === undefined ? 'FortiGate/7.4.3' : extra.user_agent,
+    ...(extra.auth ? { auth: extra.auth } : {}),
   };
 }
 
