@@ -35,6 +35,25 @@ async function pulledAtOne() {
 const refresh = (w: World, fw: Integration, grace: number, when: Iso) =>
   refreshCredentials(w.store, TEST_SECRET, w.orgId, fw.id, grace, when);
 
+describe('which credential the device used last', () => {
+  it('at the same instant, a pull with the current password wins over one with the replaced password, in either order', async () => {
+    for (const order of [
+      ['previous_in_grace', 'current'],
+      ['current', 'previous_in_grace'],
+    ] as const) {
+      const { w, fw } = await pulledAtOne();
+      await refresh(w, fw, 3600, at(2));
+      await drop(
+        w,
+        order.map((auth) => authPull(fw.id, at(2.5), 200, auth)),
+        `same-instant-${order[0]}.jsonl`,
+      );
+      await cycle(w, at(2.6));
+      expect(credentialLastUsed(await current(w, fw.id)), order.join(' then ')).toBe('current');
+    }
+  });
+});
+
 describe('diagnosis from the credential presented', () => {
   it('previous_expired after the grace opens integration_auth_failing at the first such refusal, credentials_not_updated naming both times', async () => {
     const { w, fw } = await pulledAtOne();

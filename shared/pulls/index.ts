@@ -201,7 +201,11 @@ function addResumption(times: Iso[], time: Iso): Iso[] {
 
 // Logs often have one-second resolution, so equal times are common. Ties are broken on the content, never on
 // the order lines arrive in.
-const seenKey = (seen: Seen) => [seen.at, seen.ip ?? '', seen.user_agent ?? '', seen.auth ?? ''] as const;
+/** At the same instant the current password outranks the replaced one: the device has been given the new one. */
+const authRank = (auth: AuthOutcome | null) =>
+  auth === 'current' ? 2 : auth === 'previous_in_grace' ? 1 : 0;
+const seenKey = (seen: Seen) =>
+  [seen.at, authRank(seen.auth), seen.ip ?? '', seen.user_agent ?? '', seen.auth ?? ''] as const;
 const attemptKey = (attempt: Attempt) =>
   [
     attempt.at,
