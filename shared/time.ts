@@ -21,6 +21,9 @@ export const laterOf = (a: Iso | null, b: Iso | null): Iso | null => {
   return a >= b ? a : b;
 };
 
+/** The minute of an instant as operators read it in messages and pages: `2026-11-21 10:00 UTC`. */
+export const minuteUtc = (at: Iso): string => `${at.slice(0, 16).replace('T', ' ')} UTC`;
+
 /** "3 h 12 min", "2 d 4 h": a human duration for alert texts. */
 export function humanDuration(totalSeconds: number): string {
   const seconds = Math.max(0, Math.floor(totalSeconds));

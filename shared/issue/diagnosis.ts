@@ -1,6 +1,6 @@
 import type { Integration, Vendor } from '../integration/index.ts';
 import { lapiRemoved } from '../pulls/index.ts';
-import type { Iso } from '../time.ts';
+import { minuteUtc } from '../time.ts';
 
 export const DIAGNOSIS_CODES = [
   'never_pulled',
@@ -68,9 +68,6 @@ function bouncerSteps(): string[] {
   ];
 }
 
-/** A time as operators read it in a message: `2026-11-21 10:00 UTC`. */
-const readable = (time: Iso) => `${time.slice(0, 10)} ${time.slice(11, 16)} UTC`;
-
 /**
  * The probable cause of an idle integration, from the facts recorded about its pulls.
  * Pure: the same facts always give the same diagnosis.
@@ -114,9 +111,9 @@ export function diagnose(integration: Integration): Diagnosis {
     const graceEnd = integration.credentials.previous_valid_until ?? rotatedAt;
     return {
       code: 'credentials_not_updated',
-      summary: `The device still presents the password that was replaced on ${readable(rotatedAt)}; ${
+      summary: `The device still presents the password that was replaced on ${minuteUtc(rotatedAt)}; ${
         graceEnd > rotatedAt
-          ? `its grace ended on ${readable(graceEnd)}`
+          ? `its grace ended on ${minuteUtc(graceEnd)}`
           : 'it was replaced without a grace period'
       }, so every pull is refused.`,
       steps: ['Enter the new password in the device, then trigger a manual update.', ...steps],

@@ -1,6 +1,6 @@
 import type { Criticality, Issue, NotificationEvent } from '../issue/index.ts';
 import { ISSUE_TYPE_INFO, type MessageParts } from '../issue/types.ts';
-import { humanDuration, type Iso, secondsBetween } from '../time.ts';
+import { humanDuration, type Iso, minuteUtc, secondsBetween } from '../time.ts';
 import { SMS_BUDGET, toGsm7 } from './gsm7.ts';
 import { capEmail, emailLineBytes, publishBytes, SNS_PUBLISH_BUDGET_BYTES } from './sns-size.ts';
 
@@ -50,8 +50,6 @@ const clip = (text: string, max: number) => {
   }
   return `${out}...`;
 };
-
-const minuteUtc = (at: Iso) => `${at.slice(0, 16).replace('T', ' ')} UTC`;
 
 /** What the messages call the subject of an integration issue; null for the deployment's feed. */
 function subjectOf(issue: Issue): { noun: string; name: string } | null {

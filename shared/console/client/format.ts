@@ -3,6 +3,8 @@
  * tests can pin them.
  */
 
+import { minuteUtc, secondsBetween } from '../../time.ts';
+
 export type Status = 'never_pulled' | 'online' | 'offline' | 'paused';
 
 /** Status as words: the colour of its badge only repeats them. */
@@ -25,19 +27,8 @@ export const ISSUE_LABEL: Record<string, string> = {
   pipeline_stale: 'Pull-log feed stale',
 };
 
-/** "3 h 12 min", "2 d 4 h" (the same words as the alert texts). */
-export function duration(totalSeconds: number): string {
-  const seconds = Math.max(0, Math.floor(totalSeconds));
-  const days = Math.floor(seconds / 86400);
-  const hours = Math.floor((seconds % 86400) / 3600);
-  const minutes = Math.floor((seconds % 3600) / 60);
-  if (days > 0) return hours > 0 ? `${days} d ${hours} h` : `${days} d`;
-  if (hours > 0) return minutes > 0 ? `${hours} h ${minutes} min` : `${hours} h`;
-  if (minutes > 0) return `${minutes} min`;
-  return `${seconds} s`;
-}
-
-export const secondsBetween = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 1000;
+/** Durations read with the same words as the alert texts: "3 h 12 min", "2 d 4 h". */
+export { humanDuration as duration, secondsBetween } from '../../time.ts';
 
 /** "12 min ago", "3 h ago", "just now"; a time ahead of `now` reads "in 2 h". */
 export function relative(at: string, now: string): string {
@@ -55,8 +46,7 @@ export function relative(at: string, now: string): string {
 
 /** "2026-11-28 14:05 UTC": the exact time, in one zone for everyone who reads the same page. */
 export function exact(at: string): string {
-  const text = new Date(at).toISOString();
-  return `${text.slice(0, 10)} ${text.slice(11, 16)} UTC`;
+  return minuteUtc(new Date(at).toISOString());
 }
 
 export type HourState = 'silent' | 'accepted' | 'refused' | 'both';
