@@ -9,7 +9,7 @@ import { DirectorySource } from '../shared/ingest/sources.ts';
 import { type Integration, newIntegration } from '../shared/integration/index.ts';
 import { openLocal } from '../shared/local/context.ts';
 import { startDynalite } from '../shared/local/embedded-db.ts';
-import { INDEX, TABLE } from '../shared/table/schema.ts';
+import { createTableInput, INDEX, TABLE } from '../shared/table/schema.ts';
 import { localClient } from './kit/db.ts';
 import { drop, tempDir, useTempDirs } from './kit/files.ts';
 import { pull } from './kit/lines.ts';
@@ -67,35 +67,7 @@ describe('opening local data of the previous layout', () => {
     const raw = await startDynalite(path);
     const client = localClient(raw);
     const indexes = TABLE.indexes.filter((index) => index.name !== INDEX.byDue);
-    const attributes = new Set([
-      'pk',
-      'sk',
-      ...indexes.flatMap((i) => [i.partitionKey.name, i.sortKey?.name]),
-    ]);
-    await client.send(
-      new CreateTableCommand({
-        TableName: 'pullwatch',
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [...attributes]
-          .filter((name): name is string => !!name)
-          .map((name) => ({ AttributeName: name, AttributeType: 'S' })),
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-        GlobalSecondaryIndexes: indexes.map((index) => ({
-          IndexName: index.name,
-          KeySchema: [
-            { AttributeName: index.partitionKey.name, KeyType: 'HASH' as const },
-            ...(index.sortKey ? [{ AttributeName: index.sortKey.name, KeyType: 'RANGE' as const }] : []),
-          ],
-          Projection:
-            typeof index.projection === 'string'
-              ? { ProjectionType: index.projection }
-              : { ProjectionType: 'INCLUDE', NonKeyAttributes: index.projection.include },
-        })),
-      }),
-    );
+    await client.send(new CreateTableCommand(createTableInput('pullwatch', indexes)));
     await client.send(
       new PutCommand({ TableName: 'pullwatch', Item: legacyItem(facts as Integration, at(25)) }),
     );

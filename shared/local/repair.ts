@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { TABLE } from '../table/schema.ts';
+import { indexSchema, TABLE } from '../table/schema.ts';
 
 /**
  * Index repair of the embedded database, run when this process is about to open the LevelDB files itself
@@ -103,16 +103,8 @@ function addMissingIndexes(table: TableDescription, schema: typeof TABLE): strin
     table.GlobalSecondaryIndexes = [
       ...(table.GlobalSecondaryIndexes ?? []),
       {
-        IndexName: index.name,
+        ...indexSchema(index),
         IndexArn: `${table.TableArn ?? table.TableName}/index/${index.name}`,
-        KeySchema: [
-          { AttributeName: index.partitionKey.name, KeyType: 'HASH' },
-          ...(index.sortKey ? [{ AttributeName: index.sortKey.name, KeyType: 'RANGE' }] : []),
-        ],
-        Projection:
-          typeof index.projection === 'string'
-            ? { ProjectionType: index.projection }
-            : { ProjectionType: 'INCLUDE', NonKeyAttributes: index.projection.include },
         IndexStatus: 'ACTIVE',
         IndexSizeBytes: 0,
         ItemCount: 0,

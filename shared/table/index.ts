@@ -23,7 +23,7 @@ import {
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { ValidationError } from '../errors.ts';
-import { TABLE } from './schema.ts';
+import { createTableInput } from './schema.ts';
 
 /**
  * The table layer: one DynamoDB table reached through the document client, and the few patterns every data
@@ -229,40 +229,8 @@ export class Table {
     } catch (error) {
       if (!(error instanceof ResourceNotFoundException)) throw error;
     }
-    const attributes = new Map<string, 'S'>();
-    for (const key of [
-      TABLE.partitionKey,
-      TABLE.sortKey,
-      ...TABLE.indexes.flatMap((index) => [index.partitionKey, index.sortKey]),
-    ]) {
-      if (key) attributes.set(key.name, key.type);
-    }
     try {
-      await this.client.send(
-        new CreateTableCommand({
-          TableName: this.name,
-          BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({
-            AttributeName,
-            AttributeType,
-          })),
-          KeySchema: [
-            { AttributeName: TABLE.partitionKey.name, KeyType: 'HASH' },
-            { AttributeName: TABLE.sortKey.name, KeyType: 'RANGE' },
-          ],
-          GlobalSecondaryIndexes: TABLE.indexes.map((index) => ({
-            IndexName: index.name,
-            KeySchema: [
-              { AttributeName: index.partitionKey.name, KeyType: 'HASH' as const },
-              ...(index.sortKey ? [{ AttributeName: index.sortKey.name, KeyType: 'RANGE' as const }] : []),
-            ],
-            Projection:
-              typeof index.projection === 'string'
-                ? { ProjectionType: index.projection }
-                : { ProjectionType: 'INCLUDE', NonKeyAttributes: index.projection.include },
-          })),
-        }),
-      );
+      await this.client.send(new CreateTableCommand(createTableInput(this.name)));
     } catch (error) {
       // Another process created it first: fine.
       if (!(error instanceof Error && error.name === 'ResourceInUseException')) throw error;

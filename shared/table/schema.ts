@@ -29,6 +29,8 @@
  *   by_list    (list_pk, list_sk)         an organization's integrations in console order (alert state, then
  *                                         name) and its API keys: pages without reading the whole partition
  */
+import type { CreateTableCommandInput, GlobalSecondaryIndex } from '@aws-sdk/client-dynamodb';
+
 export const INDEX = {
   byDue: 'by_due',
   /** Retired: see above. */
@@ -114,3 +116,46 @@ export const TABLE = {
     },
   ] satisfies IndexDefinition[],
 };
+
+/** An index as DynamoDB's CreateTable and DescribeTable spell it: name, key schema, projection. */
+export function indexSchema(index: IndexDefinition): GlobalSecondaryIndex {
+  return {
+    IndexName: index.name,
+    KeySchema: [
+      { AttributeName: index.partitionKey.name, KeyType: 'HASH' },
+      ...(index.sortKey ? [{ AttributeName: index.sortKey.name, KeyType: 'RANGE' as const }] : []),
+    ],
+    Projection:
+      typeof index.projection === 'string'
+        ? { ProjectionType: index.projection }
+        : { ProjectionType: 'INCLUDE', NonKeyAttributes: index.projection.include },
+  };
+}
+
+/** CreateTable's input for the table with these indexes (the schema's unless told: tests build older ones). */
+export function createTableInput(
+  name: string,
+  indexes: IndexDefinition[] = TABLE.indexes,
+): CreateTableCommandInput {
+  const attributes = new Map<string, 'S'>();
+  for (const key of [
+    TABLE.partitionKey,
+    TABLE.sortKey,
+    ...indexes.flatMap((index) => [index.partitionKey, index.sortKey]),
+  ]) {
+    if (key) attributes.set(key.name, key.type);
+  }
+  return {
+    TableName: name,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({
+      AttributeName,
+      AttributeType,
+    })),
+    KeySchema: [
+      { AttributeName: TABLE.partitionKey.name, KeyType: 'HASH' },
+      { AttributeName: TABLE.sortKey.name, KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: indexes.map(indexSchema),
+  };
+}
