@@ -24,7 +24,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { defaultConfig } from '../shared/config.ts';
 import { runCycle } from '../shared/cycle.ts';
@@ -32,7 +31,7 @@ import { withCycleLock } from '../shared/deployment/cycle-lock.ts';
 import { DirectorySource, type LogSource } from '../shared/ingest/sources.ts';
 import { DEFAULT_OFFLINE_AFTER_SECONDS } from '../shared/integration/index.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
-import { startDynalite } from '../shared/local/embedded-db.ts';
+import { localDynamoClient, startDynalite } from '../shared/local/embedded-db.ts';
 import type { Notification } from '../shared/notify/render.ts';
 import { createOrg } from '../shared/org/index.ts';
 import { cycleSettings } from '../shared/runtime.ts';
@@ -132,12 +131,7 @@ function s3Counted(source: LogSource) {
 
 async function main() {
   const db = await startDynalite();
-  const client = () =>
-    new DynamoDBClient({
-      endpoint: db.endpoint,
-      region: 'local',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+  const client = () => localDynamoClient(db.endpoint);
   const setup = openStore(client(), 'cost');
   await setup.table.ensure();
   const dir = await mkdtemp(join(tmpdir(), 'pullwatch-cost-'));

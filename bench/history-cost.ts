@@ -13,11 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ingest } from '../shared/ingest/index.ts';
 import { DirectorySource } from '../shared/ingest/sources.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
-import { startDynalite } from '../shared/local/embedded-db.ts';
+import { localDynamoClient, startDynalite } from '../shared/local/embedded-db.ts';
 import { createOrg } from '../shared/org/index.ts';
 import { openStore, type Store } from '../shared/store.ts';
 import { meterUsage, type Usage } from '../shared/table/metering.ts';
@@ -125,11 +124,7 @@ async function main() {
   });
   const db = await startDynalite();
   try {
-    const client = new DynamoDBClient({
-      endpoint: db.endpoint,
-      region: 'local',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    const client = localDynamoClient(db.endpoint);
     const usage = meterUsage(client);
     const store = openStore(client, 'history_cost');
     await store.table.ensure();

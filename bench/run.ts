@@ -9,7 +9,7 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { createApp } from '../shared/api/app.ts';
@@ -19,7 +19,7 @@ import { keyedHash } from '../shared/crypto.ts';
 import { ingest } from '../shared/ingest/index.ts';
 import { DirectorySource } from '../shared/ingest/sources.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
-import { startDynalite } from '../shared/local/embedded-db.ts';
+import { localDynamoClient, startDynalite } from '../shared/local/embedded-db.ts';
 import { parseLine } from '../shared/pulls/parse.ts';
 import { runRules } from '../shared/rules/index.ts';
 import { cycleSettings } from '../shared/runtime.ts';
@@ -262,11 +262,7 @@ async function apiLatency(store: Store, orgId: string) {
 
 async function main() {
   const db = await startDynalite();
-  const client = new DynamoDBClient({
-    endpoint: db.endpoint,
-    region: 'local',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  const client = localDynamoClient(db.endpoint);
   const usage = meterUsage(client);
   const store = openStore(client, 'bench');
   await store.table.ensure();

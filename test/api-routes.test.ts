@@ -1,4 +1,3 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createApp } from '../shared/api/app.ts';
@@ -21,7 +20,7 @@ import {
   type World,
   withFaults,
 } from './api-kit.ts';
-import { TEST_SECRET } from './kit/db.ts';
+import { localClient, TEST_SECRET } from './kit/db.ts';
 import { at, T0 } from './kit/time.ts';
 
 const api = useApiFile();
@@ -650,11 +649,7 @@ describe('the error mapping', () => {
     const w = await world();
     await create(w, { name: 'Edge FW' });
     // dynalite cannot throttle, so a client of our own fails each Query the way the SDK reports throttling.
-    const client503 = new DynamoDBClient({
-      endpoint: api.db.endpoint,
-      region: 'local',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    const client503 = localClient(api.db);
     client503.middlewareStack.add(
       (next, context) => async (args) => {
         if (context.commandName !== 'QueryCommand') return next(args);

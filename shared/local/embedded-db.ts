@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, type DynamoDBClientConfig, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { type RepairReport, repairIndexes } from './repair.ts';
 
@@ -26,11 +26,18 @@ interface Published {
 
 const publishedPath = (dataDir: string) => join(dataDir, 'db.json');
 
-async function answers(endpoint: string): Promise<boolean> {
-  const client = new DynamoDBClient({
+/** A client of a local DynamoDB-protocol server, which checks no credentials (the runner, tests, benches). */
+export function localDynamoClient(endpoint: string, options: DynamoDBClientConfig = {}): DynamoDBClient {
+  return new DynamoDBClient({
     endpoint,
     region: 'local',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    ...options,
+  });
+}
+
+async function answers(endpoint: string): Promise<boolean> {
+  const client = localDynamoClient(endpoint, {
     maxAttempts: 1,
     requestHandler: { requestTimeout: 2000, connectionTimeout: 1000 },
   });

@@ -3,7 +3,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createApp } from '../../shared/api/app.ts';
 import { createApiKey } from '../../shared/auth/index.ts';
 import { runCycle } from '../../shared/cycle.ts';
@@ -17,6 +16,7 @@ import { ContentPullLog } from '../../shared/local/pull-log.ts';
 import { createOrg } from '../../shared/org/index.ts';
 import { openStore, type Store } from '../../shared/store.ts';
 import { addSeconds, type Iso } from '../../shared/time.ts';
+import { localClient } from './db.ts';
 import { lines, pull } from './lines.ts';
 
 /**
@@ -53,11 +53,7 @@ export interface ConsoleWorld {
 
 export async function startConsoleWorld(): Promise<ConsoleWorld> {
   const db: EmbeddedDb = await startDynalite();
-  const client = new DynamoDBClient({
-    endpoint: db.endpoint,
-    region: 'local',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  const client = localClient(db);
   const store = openStore(client, 'console');
   await store.table.ensure();
   const logs = await mkdtemp(join(tmpdir(), 'pullwatch-console-'));

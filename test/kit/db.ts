@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll } from 'vitest';
-import { type EmbeddedDb, startDynalite } from '../../shared/local/embedded-db.ts';
+import { type EmbeddedDb, localDynamoClient, startDynalite } from '../../shared/local/embedded-db.ts';
 import { openStore, type Store } from '../../shared/store.ts';
 import { meterUsage, type Usage } from '../../shared/table/metering.ts';
 
@@ -40,12 +40,7 @@ export function testDb(): EmbeddedDb {
  * inject faults and must see every one.
  */
 export function localClient(db: EmbeddedDb, options: { maxAttempts?: number } = {}): DynamoDBClient {
-  return new DynamoDBClient({
-    endpoint: db.endpoint,
-    region: 'local',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    ...options,
-  });
+  return localDynamoClient(db.endpoint, options);
 }
 
 /** A store on a fresh table of its own, through `client`. */
