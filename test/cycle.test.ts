@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TransportError } from '../shared/errors.ts';
 import { ingest } from '../shared/ingest/index.ts';
-import { type Integration, newIntegration } from '../shared/integration/index.ts';
+import type { Integration } from '../shared/integration/index.ts';
 import { patchIntegration } from '../shared/integration/ops.ts';
 import { type Issue, offlineIssueFor } from '../shared/issue/index.ts';
 import { runNotify } from '../shared/notify/index.ts';
@@ -20,7 +20,16 @@ import { drop, useTempDirs } from './kit/files.ts';
 import { pull, pullRecord } from './kit/lines.ts';
 import { events, quietFilePublisher, readOutbox, recorder } from './kit/publishers.ts';
 import { at, T0 } from './kit/time.ts';
-import { addIntegration, current, cycle, issuesOf, SETTINGS, type World, world } from './kit/world.ts';
+import {
+  addIntegration,
+  current,
+  cycle,
+  integrationInMemory,
+  issuesOf,
+  SETTINGS,
+  type World,
+  world,
+} from './kit/world.ts';
 
 /**
  * The cycle end to end: ingest, the offline rule and the notify pass, with the outbox file of the product's
@@ -625,23 +634,7 @@ describe('resumed_at folds like the other pull facts', () => {
   it('is the first success after the issue opened, for any order, split and repetition of the records', () => {
     const opened = at(10);
     const base: Integration = {
-      ...newIntegration(
-        {
-          id: 'int_0000000000000001',
-          org_id: 'org_0000000000000001',
-          name: 'Edge',
-          kind: 'firewall',
-          credentials: {
-            username: 'u',
-            password_hash: 'h',
-            rotated_at: T0,
-            previous_password_hash: null,
-            previous_valid_until: null,
-          },
-          offline_after_seconds: 3600,
-        },
-        T0,
-      ),
+      ...integrationInMemory({ offline_after_seconds: 3600 }),
       last_pull_at: at(9),
       open_issues: { fw_integration_offline: { id: 'iss_1', opened_at: opened } },
     };

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AUTH_OUTCOMES, type AuthOutcome } from '../shared/auth/verify.ts';
-import { credentialLastUsed, type Integration, newIntegration } from '../shared/integration/index.ts';
+import { credentialLastUsed, type Integration } from '../shared/integration/index.ts';
 import { refreshCredentials } from '../shared/integration/ops.ts';
 import { addRecord, applyPulls, emptySummary, mergeSummary, type PullRecord } from '../shared/pulls/index.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
@@ -9,7 +9,17 @@ import { TEST_SECRET, useTestDb } from './kit/db.ts';
 import { drop, useTempDirs } from './kit/files.ts';
 import { pull } from './kit/lines.ts';
 import { at, minutes } from './kit/time.ts';
-import { addIntegration, current, cycle, issuesOf, only, sentTo, type World, world } from './kit/world.ts';
+import {
+  addIntegration,
+  current,
+  cycle,
+  integrationInMemory,
+  issuesOf,
+  only,
+  sentTo,
+  type World,
+  world,
+} from './kit/world.ts';
 
 /**
  * Detection and diagnosis from the credential a device presented: pull-log lines carrying `auth` go through the
@@ -155,23 +165,7 @@ describe('diagnosis from the credential presented', () => {
 
 describe('order independence of the auth facts', () => {
   const ID = 'int_00000000000000aa';
-  const base = () =>
-    newIntegration(
-      {
-        id: ID,
-        org_id: 'org_00000000000000aa',
-        name: 'fw',
-        kind: 'firewall',
-        credentials: {
-          username: 'pw-x',
-          password_hash: '00',
-          rotated_at: at(0),
-          previous_password_hash: null,
-          previous_valid_until: null,
-        },
-      },
-      at(0),
-    );
+  const base = () => integrationInMemory({ id: ID, org_id: 'org_00000000000000aa', name: 'fw' }, at(0));
   const facts = (integration: Integration | null) =>
     integration && {
       last_pull_at: integration.last_pull_at,

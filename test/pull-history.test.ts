@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Integration, newIntegration } from '../shared/integration/index.ts';
+import type { Integration } from '../shared/integration/index.ts';
 import {
   dayElements,
   decodeMinutes,
@@ -22,29 +22,13 @@ import {
 import { addSeconds, type Iso } from '../shared/time.ts';
 import { pullRecord } from './kit/lines.ts';
 import { at, T0 } from './kit/time.ts';
+import { integrationInMemory } from './kit/world.ts';
 
 // Pure: the history model folded through the same functions the ingest uses, with the day items as a map.
 
 const ID = 'int_0000000000000001';
 
-function fresh(): Integration {
-  return newIntegration(
-    {
-      id: ID,
-      org_id: 'org_0000000000000001',
-      name: 'Edge',
-      kind: 'firewall',
-      credentials: {
-        username: 'u',
-        password_hash: 'h',
-        rotated_at: T0,
-        previous_password_hash: null,
-        previous_valid_until: null,
-      },
-    },
-    T0,
-  );
-}
+const fresh = (): Integration => integrationInMemory({ id: ID });
 
 /** The integration item and the day items, changed as the ingest changes them. */
 class Model {

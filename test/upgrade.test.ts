@@ -6,14 +6,15 @@ import { loadConfig } from '../shared/config.ts';
 import { newId } from '../shared/crypto.ts';
 import { ingest } from '../shared/ingest/index.ts';
 import { DirectorySource } from '../shared/ingest/sources.ts';
-import { type Integration, newIntegration } from '../shared/integration/index.ts';
+import type { Integration } from '../shared/integration/index.ts';
 import { openLocal } from '../shared/local/context.ts';
 import { startDynalite } from '../shared/local/embedded-db.ts';
 import { createTableInput, INDEX, TABLE } from '../shared/table/schema.ts';
 import { localClient } from './kit/db.ts';
 import { drop, tempDir, useTempDirs } from './kit/files.ts';
 import { pull } from './kit/lines.ts';
-import { at, T0 } from './kit/time.ts';
+import { at } from './kit/time.ts';
+import { integrationInMemory } from './kit/world.ts';
 
 /**
  * Local data written by the version before id keys and the by_due index: a table without by_due, integrations in
@@ -45,22 +46,7 @@ describe('opening local data of the previous layout', () => {
   it('adds the by_due index, moves integrations to id keys, and they are ingested and checked as before', async () => {
     const dataDir = await tempDir('upgrade');
     const path = join(dataDir, 'db');
-    const old = newIntegration(
-      {
-        id: newId('int'),
-        org_id: ORG,
-        name: 'Old FortiGate',
-        kind: 'firewall',
-        credentials: {
-          username: 'pw-old',
-          password_hash: 'h'.repeat(64),
-          rotated_at: T0,
-          previous_password_hash: null,
-          previous_valid_until: null,
-        },
-      },
-      T0,
-    );
+    const old = integrationInMemory({ id: newId('int'), org_id: ORG, name: 'Old FortiGate' });
     const { due_at: _, ...facts } = { ...old, last_pull_at: at(1) };
 
     // The previous version's table: every index but by_due.

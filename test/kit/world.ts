@@ -4,7 +4,7 @@ import { expect } from 'vitest';
 import { defaultConfig } from '../../shared/config.ts';
 import { type CycleReport, runCycle } from '../../shared/cycle.ts';
 import { DirectorySource } from '../../shared/ingest/sources.ts';
-import type { Integration, NewIntegration } from '../../shared/integration/index.ts';
+import { type Integration, type NewIntegration, newIntegration } from '../../shared/integration/index.ts';
 import { createIntegration } from '../../shared/integration/ops.ts';
 import type { Issue } from '../../shared/issue/index.ts';
 import type { Publisher } from '../../shared/notify/publishers.ts';
@@ -90,6 +90,33 @@ export async function world(options: CycleSettings & { heartbeat?: boolean } = {
 }
 
 /** An integration of the world's organization (or `options.orgId`): a FortiGate named 'Edge FortiGate' unless `input` says otherwise. */
+/**
+ * An integration built in memory (never stored), with placeholder credentials: for the pure folds and checks.
+ * `fields` override the defaults (an id, an organization, the name "Edge", a firewall).
+ */
+export function integrationInMemory(
+  fields: Partial<Parameters<typeof newIntegration>[0]> = {},
+  now: Iso = T0,
+): Integration {
+  return newIntegration(
+    {
+      id: 'int_0000000000000001',
+      org_id: 'org_0000000000000001',
+      name: 'Edge',
+      kind: 'firewall',
+      credentials: {
+        username: 'u',
+        password_hash: 'h'.repeat(64),
+        rotated_at: now,
+        previous_password_hash: null,
+        previous_valid_until: null,
+      },
+      ...fields,
+    },
+    now,
+  );
+}
+
 export async function addIntegration(
   w: Pick<World, 'store' | 'orgId'>,
   input: Partial<NewIntegration> = {},
