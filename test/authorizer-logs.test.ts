@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AUTH_OUTCOMES } from '../shared/auth/verify.ts';
 import { parseLine } from '../shared/pulls/parse.ts';
+import { GUIDE, HTTP_API_LOG_FIELDS } from './kit/guide.ts';
 
 /**
  * docs/deploy-aws.md, "Verifying pulls with the PullAuthorizer", gives the blocklist API an access-log format that
@@ -10,17 +9,10 @@ import { parseLine } from '../shared/pulls/parse.ts';
  * with it, for every row of the guide's denial table, read by the real parser.
  */
 
-const GUIDE = readFileSync(join(import.meta.dirname, '..', 'docs', 'deploy-aws.md'), 'utf8');
 const ID = 'int_5f1c0a9e3b7d2c41';
 
 const FORMAT = JSON.stringify({
-  requestTime: '$context.requestTime',
-  httpMethod: '$context.httpMethod',
-  rawPath: '$context.path',
-  status: '$context.status',
-  ip: '$context.identity.sourceIp',
-  userAgent: '$context.identity.userAgent',
-  requestId: '$context.requestId',
+  ...HTTP_API_LOG_FIELDS,
   auth: '$context.authorizer.outcome',
   authError: '$context.authorizer.error',
 });

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseLine } from '../shared/pulls/parse.ts';
+import { GUIDE, HTTP_API_LOG_FIELDS } from './kit/guide.ts';
 
 /**
  * docs/deploy-aws.md tells operators how to get the blocklist endpoint's access logs into the bucket, and
@@ -9,19 +8,10 @@ import { parseLine } from '../shared/pulls/parse.ts';
  * access-log formats copied from the guide (the test fails if the guide's text drifts from them).
  */
 
-const GUIDE = readFileSync(join(import.meta.dirname, '..', 'docs', 'deploy-aws.md'), 'utf8');
 const ID = 'int_5f1c0a9e3b7d2c41';
 
 /** The access-log formats the guide gives for API Gateway (HTTP API, and REST API). */
-const HTTP_API_FORMAT = JSON.stringify({
-  requestTime: '$context.requestTime',
-  httpMethod: '$context.httpMethod',
-  rawPath: '$context.path',
-  status: '$context.status',
-  ip: '$context.identity.sourceIp',
-  userAgent: '$context.identity.userAgent',
-  requestId: '$context.requestId',
-});
+const HTTP_API_FORMAT = JSON.stringify(HTTP_API_LOG_FIELDS);
 const REST_API_FORMAT = JSON.stringify({
   requestTime: '$context.requestTime',
   httpMethod: '$context.httpMethod',
