@@ -371,11 +371,14 @@ describe('crashes of the real CLI: the final state equals a clean run', () => {
     expect(state.integrations, report).toEqual(expected.integrations);
     // Nothing lost, nothing unexpected.
     expect(units(state), report).toEqual(units(expected));
-    // Sent twice only through the window the FilePublisher cannot see: a digest published, then the process
-    // killed before all its entries were recorded; the rest go out again, at most once more each.
+    // Sent again only through the window the FilePublisher cannot see: a digest published, then the process
+    // killed before all its entries were recorded; the next run sends the rest again. Each kill in that window
+    // can cost one more copy and no more, so a unit goes out at most once per kill placed just after a message,
+    // plus the first time (seed 274841 killed three runs in a row just after the same digest: three copies).
+    const killsAfterAMessage = tally.points.filter((point) => point.includes('notify#')).length;
     const twice = [...counts(state)].filter(([, count]) => count > 1);
     for (const [unit, count] of twice) {
-      expect(count, `${unit}; ${report}`).toBe(2);
+      expect(count, `${unit}; ${report}`).toBeLessThanOrEqual(1 + killsAfterAMessage);
       expect(
         state.deliveries.some((d) => d.unit === unit && d.digest),
         `${unit} sent twice without a digest; ${report}`,
