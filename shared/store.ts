@@ -7,6 +7,7 @@ import { Integrations } from './integration/data.ts';
 import { Issues } from './issue/data.ts';
 import { Outbox } from './notify/outbox.ts';
 import { Organizations } from './org/data.ts';
+import { Outages } from './outage/data.ts';
 import { PullDays } from './pulls/history-data.ts';
 import { Table } from './table/index.ts';
 
@@ -25,6 +26,7 @@ export interface Store {
   deployment: Deployment;
   history: History;
   pullDays: PullDays;
+  outages: Outages;
 }
 
 export function openStore(client: DynamoDBClient, tableName: string): Store {
@@ -40,5 +42,6 @@ export function openStore(client: DynamoDBClient, tableName: string): Store {
     deployment: new Deployment(table),
     history: new History(table),
     pullDays: new PullDays(table),
+    outages: new Outages(table),
   };
 }

@@ -123,10 +123,18 @@ describe('API Gateway console-default formats and nginx user names', () => {
       protocol: 'HTTP/1.1',
       responseLength: '51234',
     });
-    expect(parseLine(line)).toEqual({ ok: false, reason: 'no_request_path' });
+    expect(parseLine(line)).toEqual({
+      ok: false,
+      reason: 'no_request_path',
+      time: '2026-11-20T10:00:00.000Z',
+    });
     const routed = JSON.parse(line);
     routed.routeKey = 'GET /v1/integrations/{id}/content';
-    expect(parseLine(JSON.stringify(routed))).toEqual({ ok: false, reason: 'no_request_path' });
+    expect(parseLine(JSON.stringify(routed))).toEqual({
+      ok: false,
+      reason: 'no_request_path',
+      time: '2026-11-20T10:00:00.000Z',
+    });
   });
 
   it('REST resourcePath (the route template) is skipped as route_template_only, in JSON and in CLF', () => {
@@ -140,11 +148,20 @@ describe('API Gateway console-default formats and nginx user names', () => {
       protocol: 'HTTP/1.1',
       responseLength: '51234',
     });
-    expect(parseLine(json)).toEqual({ ok: false, reason: 'route_template_only' });
+    // Not a pull, but the line's time still says the feed delivers.
+    expect(parseLine(json)).toEqual({
+      ok: false,
+      reason: 'route_template_only',
+      time: '2026-11-20T10:00:00.000Z',
+    });
     // The REST console's CLF default: ip caller user [requestTime] "httpMethod resourcePath protocol" status length requestId
     const clf =
       '203.0.113.7 - - [20/Nov/2026:10:00:00 +0000] "GET /v1/integrations/{id}/content HTTP/1.1" 200 51234 c6af9ac6-7b61-11e6-9a41-93e8deadbeef';
-    expect(parseLine(clf)).toEqual({ ok: false, reason: 'route_template_only' });
+    expect(parseLine(clf)).toEqual({
+      ok: false,
+      reason: 'route_template_only',
+      time: '2026-11-20T10:00:00.000Z',
+    });
     // With $context.path it is read.
     const withPath = JSON.parse(json);
     withPath.path = `/prod/v1/integrations/${IDS.fw1}/content`;

@@ -167,6 +167,7 @@ describe('the cycle metrics', () => {
       samples: [],
       integrations_updated: 5,
       newest_record_at: T0,
+      feed_seen_at: T0,
     },
     rules: null,
     notify: null,

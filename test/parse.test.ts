@@ -135,7 +135,6 @@ describe('parseLine: canonical JSON lines (format 1)', () => {
       ['"a string"', 'unrecognized'],
       ['42', 'unrecognized'],
       // A well-formed access-log line for another path is not a pull.
-      ['203.0.113.7 - - [21/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5', 'other_path'],
       [line({ integration_id: ID, status: 200 }), 'missing_field'],
       [line({ time: base.time, status: 200 }), 'missing_field'],
       [line({ time: base.time, integration_id: ID }), 'missing_field'],
@@ -165,6 +164,24 @@ describe('parseLine: canonical JSON lines (format 1)', () => {
         parsed: { ok: false, reason },
       });
     }
+  });
+
+  it('skips a line of another path (a health check) as other_path, keeping its time as a sign the feed is alive', () => {
+    expect(parseLine('203.0.113.7 - - [21/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5')).toEqual({
+      ok: false,
+      reason: 'other_path',
+      time: '2026-11-21T10:00:00.000Z',
+    });
+    expect(
+      parseLine(
+        '203.0.113.7 - - [21/Nov/2026:10:00:00 +0000] "GET /healthz?probe=1 HTTP/1.1" 204 0 "-" "kube-probe/1.29"',
+      ),
+    ).toEqual({ ok: false, reason: 'other_path', time: '2026-11-21T10:00:00.000Z' });
+    // A time that cannot be read is no sign of anything.
+    expect(parseLine('203.0.113.7 - - [99/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5')).toEqual({
+      ok: false,
+      reason: 'other_path',
+    });
   });
 
   it('counts a time that is not an ISO 8601 date as bad_time instead of guessing one', () => {

@@ -25,7 +25,10 @@ export const HealthSchema = z
     now: Time,
     last_cycle_at: Time.nullable(),
     last_cycle_outcome: z.enum(CYCLE_OUTCOMES).nullable(),
+    /** The newest successful or attempted pull read from the feed. */
     newest_record_at: Time.nullable(),
+    /** The newest sign of life of the feed: any log line, any bouncer snapshot; what `pipeline` is judged on. */
+    feed_seen_at: Time.nullable(),
     feed_age_seconds: z.number().int().nullable(),
     pipeline: z.enum(['fresh', 'stale', 'unknown']),
     last_ingest: IngestCounts.nullable(),
@@ -57,8 +60,8 @@ export function healthRoutes({ store, now, staleAfterSeconds }: RouteDeps) {
   return router().openapi(getHealth, async (c) => {
     const at = now();
     const deployment = await store.deployment.get();
-    const newest = deployment.newest_record_at;
-    const stale = staleAfterSeconds > 0 && newest !== null && addSeconds(newest, staleAfterSeconds) <= at;
+    const fed = deployment.feed_seen_at;
+    const stale = staleAfterSeconds > 0 && fed !== null && addSeconds(fed, staleAfterSeconds) <= at;
     const health: HealthView = {
       status:
         deployment.last_cycle_outcome === 'failed' ||
@@ -69,9 +72,10 @@ export function healthRoutes({ store, now, staleAfterSeconds }: RouteDeps) {
       now: at,
       last_cycle_at: deployment.last_cycle_at,
       last_cycle_outcome: deployment.last_cycle_outcome,
-      newest_record_at: newest,
-      feed_age_seconds: newest ? secondsBetween(newest, at) : null,
-      pipeline: newest === null ? 'unknown' : stale ? 'stale' : 'fresh',
+      newest_record_at: deployment.newest_record_at,
+      feed_seen_at: fed,
+      feed_age_seconds: fed ? secondsBetween(fed, at) : null,
+      pipeline: fed === null ? 'unknown' : stale ? 'stale' : 'fresh',
       last_ingest: deployment.last_ingest,
       notifications: deployment.notifications,
     };

@@ -10,6 +10,20 @@ const Diagnosis = z.object({
   code: z.enum(DIAGNOSIS_CODES),
   summary: z.string(),
   steps: z.array(z.string()),
+  group: z
+    .object({
+      key: z.string(),
+      scope: z.enum(['engine', 'organization']),
+      engine: z.string().nullable(),
+      silent: z.number().int(),
+      of: z.number().int(),
+      since: Time,
+    })
+    .optional()
+    .openapi({
+      description:
+        'For shared_outage: the integrations that went silent together (how many, out of how many, since when, which engine).',
+    }),
 });
 
 export const IssueSchema = z

@@ -17,6 +17,8 @@ export interface DeploymentState {
   last_cycle_at: Iso | null;
   last_cycle_outcome: 'ok' | 'failed' | null;
   newest_record_at: Iso | null;
+  /** The newest sign of life of the feed (any line, any snapshot); see IngestReport.feed_seen_at. */
+  feed_seen_at: Iso | null;
   last_ingest: IngestCounts | null;
   /** The open pipeline_stale issue, if any, and how many have been resolved (keeps new ids new). */
   pipeline_issue: { id: string; opened_at: Iso } | null;
@@ -34,6 +36,7 @@ export interface NotificationFailures {
 /** What an ingest report says, as far as the deployment record keeps it. */
 export interface IngestSummary {
   newest_record_at: Iso | null;
+  feed_seen_at?: Iso | null;
   files_processed: number;
   files_failed: unknown[];
   files_set_aside: unknown[];
@@ -54,6 +57,9 @@ export class Deployment {
       last_cycle_outcome:
         (row?.last_cycle_outcome as DeploymentState['last_cycle_outcome'] | undefined) ?? null,
       newest_record_at: (row?.newest_record_at as Iso | undefined) ?? null,
+      // Records written before the feed's own mark: the newest pull was the only sign of life then.
+      feed_seen_at:
+        (row?.feed_seen_at as Iso | undefined) ?? (row?.newest_record_at as Iso | undefined) ?? null,
       last_ingest: (row?.last_ingest as IngestCounts | undefined) ?? null,
       pipeline_issue: (row?.pipeline_issue as DeploymentState['pipeline_issue'] | undefined) ?? null,
       pipeline_seq: typeof row?.pipeline_seq === 'number' ? row.pipeline_seq : 0,
@@ -99,13 +105,20 @@ export class Deployment {
       UpdateExpression: 'SET last_ingest = :counts',
       ExpressionAttributeValues: { ':counts': counts },
     });
-    if (report.newest_record_at === null) return;
+    await this.moveForward('newest_record_at', report.newest_record_at);
+    await this.moveForward('feed_seen_at', report.feed_seen_at ?? report.newest_record_at);
+  }
+
+  /** Sets a time mark of the deployment record to `at` if that is later; never moves it back. */
+  private async moveForward(attribute: 'newest_record_at' | 'feed_seen_at', at: Iso | null): Promise<void> {
+    if (at === null) return;
     await this.table.conditionally(
       this.table.update({
         Key: CYCLE_KEY,
-        UpdateExpression: 'SET newest_record_at = :newest',
-        ConditionExpression: 'attribute_not_exists(newest_record_at) OR newest_record_at < :newest',
-        ExpressionAttributeValues: { ':newest': report.newest_record_at },
+        UpdateExpression: 'SET #mark = :at',
+        ConditionExpression: 'attribute_not_exists(#mark) OR #mark < :at',
+        ExpressionAttributeNames: { '#mark': attribute },
+        ExpressionAttributeValues: { ':at': at },
       }),
     );
   }

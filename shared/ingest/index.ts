@@ -69,6 +69,12 @@ export interface IngestReport {
   samples: SkipSample[];
   integrations_updated: number;
   newest_record_at: Iso | null;
+  /**
+   * The newest sign of life of the feed itself: any access-log line with a readable time (other paths, health
+   * checks and aborted requests included) and each snapshot's own time. The pipeline guard judges the feed by
+   * this, not by the newest pull: a whole engine whose bouncers all went silent still delivers fresh snapshots.
+   */
+  feed_seen_at: Iso | null;
 }
 
 /** What one file taught, kept apart until the file has been read to its end. */
@@ -76,6 +82,8 @@ interface FileResult {
   lines: number;
   records: number;
   newest: Iso | null;
+  /** See IngestReport.feed_seen_at. */
+  delivered: Iso | null;
   skipped: Partial<Record<SkipReason, number>>;
   samples: SkipSample[];
   /** By integration id (log lines) ... */
@@ -100,6 +108,7 @@ function newResult(): FileResult {
     lines: 0,
     records: 0,
     newest: null,
+    delivered: null,
     skipped: {},
     samples: [],
     byId: new Map(),
@@ -145,6 +154,7 @@ async function readLogFile(file: LogFile, latestAllowed: Iso): Promise<FileResul
   const accept = (record: PullRecord, line: string) => {
     result.records += 1;
     result.newest = laterOf(result.newest, record.time);
+    result.delivered = laterOf(result.delivered, record.time);
     const id = record.integration_id;
     if (!result.byId.has(id)) {
       result.firstSeen.set(id, sampleOf(file.name, lineNumber, 'unknown_integration', line));
@@ -162,8 +172,12 @@ async function readLogFile(file: LogFile, latestAllowed: Iso): Promise<FileResul
     }
     const parsed = parseLine(line, context);
     if (parsed === null) continue;
-    if (!parsed.ok) skip(result, parsed.reason, file.name, lineNumber, line);
-    else if (parsed.record.time > latestAllowed) skip(result, 'future_time', file.name, lineNumber, line);
+    if (!parsed.ok) {
+      skip(result, parsed.reason, file.name, lineNumber, line);
+      // Not a pull, but a line the feed delivered (a health check, another path): the feed is alive.
+      if (parsed.time !== undefined && parsed.time <= latestAllowed)
+        result.delivered = laterOf(result.delivered, parsed.time);
+    } else if (parsed.record.time > latestAllowed) skip(result, 'future_time', file.name, lineNumber, line);
     else accept(parsed.record, line);
   }
   return result;
@@ -196,6 +210,8 @@ async function readSnapshot(file: LogFile, latestAllowed: Iso): Promise<FileResu
   for (let index = 0; index < parsed.skipped; index += 1) skip(result, 'bad_entry', file.name, 1, null);
   // A snapshot's own time: when it was written, never later than now.
   const seenAt = file.modified_at < latestAllowed ? file.modified_at : latestAllowed;
+  // The engine printed its list then: the feed is alive, whatever the entries say about the bouncers.
+  result.delivered = laterOf(result.delivered, seenAt);
   result.census = { orgId, path: file.name, seenAt, listed: new Set() };
   for (const bouncer of parsed.bouncers) {
     // `name`, `name@ip` (auto-created for a new address) and `cn@ip` (TLS) all feed the integration `name`.
@@ -314,6 +330,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     samples: [],
     integrations_updated: 0,
     newest_record_at: null,
+    feed_seen_at: null,
   };
   const count = (reason: SkipReason, n: number) => {
     report.skipped[reason] = (report.skipped[reason] ?? 0) + n;
@@ -365,6 +382,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     report.lines += result.lines;
     report.records += result.records;
     report.newest_record_at = laterOf(report.newest_record_at, result.newest);
+    report.feed_seen_at = laterOf(report.feed_seen_at, result.delivered);
     for (const [reason, n] of Object.entries(result.skipped)) count(reason as SkipReason, n);
     report.samples.push(...result.samples.slice(0, SAMPLES_PER_RUN - report.samples.length));
     for (const [id, summary] of result.byId) mergeSummary(summaryFor(byId, id), summary);

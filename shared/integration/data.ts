@@ -269,6 +269,23 @@ export class Integrations {
   }
 
   /**
+   * Integrations whose check time falls in `[from, until]`: the ones about to become candidates. The rule pass
+   * reads them only when offline issues open, to see whether others of the same scope are about to follow.
+   */
+  async dueBetween(from: Iso, until: Iso): Promise<Integration[]> {
+    const rows = await this.table.dueRows(
+      { name: INDEX.byDue, shard: 'due_shard', at: 'due_at' },
+      SHARDS,
+      until,
+      from,
+    );
+    return this.byIds(
+      rows.map((row) => (row.pk as string).slice('INT#'.length)),
+      true,
+    );
+  }
+
+  /**
    * Moves integrations written by versions before the id keys (ORG#{org} / INT#{id}, found through the retired
    * by_lookup index, which only they populate) to their id key, with the new index attributes. Idempotent and
    * safe to run concurrently and to resume after a crash: each is copied (unless a copy at least as new is

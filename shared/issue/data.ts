@@ -26,8 +26,11 @@ export interface IssueListOptions {
 export class Issues {
   constructor(private readonly table: Table) {}
 
-  /** Writes a new issue with its opening notification pending; false if an issue with this id exists. */
-  async putIfAbsent(issue: Issue): Promise<boolean> {
+  /**
+   * Writes a new issue with its opening notification pending (due at `announceAt`, by default at once); false
+   * if an issue with this id exists.
+   */
+  async putIfAbsent(issue: Issue, announceAt: Iso = issue.detected_at): Promise<boolean> {
     return this.table.conditionally(
       this.table.put({
         Item: {
@@ -35,7 +38,7 @@ export class Issues {
           entity: 'issue',
           ...issue,
           outbox_shard: outboxShard(issue.id),
-          outbox_at: issue.detected_at,
+          outbox_at: announceAt,
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),

@@ -1,4 +1,5 @@
 import type { Integration, Vendor } from '../integration/index.ts';
+import { type DiagnosisGroup, diagnosisGroup, type OutageGroup } from '../outage/index.ts';
 import { lapiRemoved } from '../pulls/index.ts';
 import { minuteUtc } from '../time.ts';
 
@@ -12,6 +13,7 @@ export const DIAGNOSIS_CODES = [
   'no_requests',
   'bouncer_revoked',
   'bouncer_removed',
+  'shared_outage',
 ] as const;
 export type DiagnosisCode = (typeof DIAGNOSIS_CODES)[number];
 
@@ -19,6 +21,8 @@ export interface Diagnosis {
   code: DiagnosisCode;
   summary: string;
   steps: string[];
+  /** For `shared_outage`: the group this integration went silent with. */
+  group?: DiagnosisGroup;
 }
 
 /** Where each vendor keeps its external-list settings and its logs (facts from the vendors' consoles). */
@@ -197,5 +201,61 @@ export function diagnose(integration: Integration): Diagnosis {
         ? 'No request reaches the endpoint: the firewall is down, the feed is disabled or removed, or DNS, proxy or TLS blocks it.'
         : 'No request reaches the endpoint: the bouncer service is stopped or cannot reach the API.',
     steps,
+  };
+}
+
+/** "all 6 bouncers" or "5 of 6 bouncers". */
+function howMany(group: Pick<OutageGroup, 'silent' | 'of'>, noun: string): string {
+  return group.silent === group.of ? `all ${group.silent} ${noun}` : `${group.silent} of ${group.of} ${noun}`;
+}
+
+/** The shared cause in two short parts, for SMS and subjects: who went silent since when, and what to check first. */
+export function sharedOutageParts(group: Pick<OutageGroup, 'scope' | 'engine' | 'silent' | 'of' | 'since'>): {
+  what: string;
+  check: string;
+} {
+  const since = minuteUtc(group.since);
+  return group.scope === 'engine'
+    ? {
+        what: `${howMany(group, 'bouncers')} of ${group.engine} silent since ${since}`,
+        check: 'check the engine host, its network and the Local API',
+      }
+    : {
+        what: `${howMany(group, 'integrations')} of this organization silent since ${since}`,
+        check: 'check the blocklist endpoint (DNS, certificate, availability)',
+      };
+}
+
+/**
+ * An integration that went silent together with others of its engine or organization (see outage/): the shared
+ * cause comes first, its own checks after. Only a silence is reattributed; a cause the integration's own logs
+ * show (rejected credentials, errors, a removed bouncer) stays its own.
+ */
+export function withSharedOutage(integration: Integration, own: Diagnosis, group: OutageGroup): Diagnosis {
+  if (own.code !== 'no_requests') return own;
+  const since = minuteUtc(group.since);
+  if (group.scope === 'engine') {
+    return {
+      code: 'shared_outage',
+      summary: `${howMany(group, 'bouncers')} of the security engine ${group.engine} stopped pulling within minutes of each other (since ${since}) while its bouncer list keeps arriving: the engine host, its network or its Local API is the likely cause, not this bouncer.`,
+      steps: [
+        `On the engine host of ${group.engine}, check the service is running (systemctl status crowdsec) and read its log (journalctl -u crowdsec) for Local API errors.`,
+        'Check the Local API answers where the bouncers point (cscli lapi status; api.server.listen_uri in config.yaml; the port open from the bouncer hosts).',
+        "Check the network between the bouncer hosts and the engine (routing, firewall rules, DNS of the engine's name).",
+        ...bouncerSteps().slice(0, 2),
+      ],
+      group: diagnosisGroup(group),
+    };
+  }
+  return {
+    code: 'shared_outage',
+    summary: `${howMany(group, 'integrations')} of this organization stopped pulling within minutes of each other (since ${since}) while the pull logs keep arriving: the blocklist endpoint itself is the likely cause (DNS, TLS certificate, availability), not each ${integration.kind === 'firewall' ? 'firewall' : 'bouncer'}.`,
+    steps: [
+      "Resolve the blocklist endpoint's host name from outside your network and compare it with the expected address (a DNS change or expiry stops every device at once).",
+      "Check the endpoint's TLS certificate: not expired, the full chain served, the name matching (curl -v or openssl s_client against the list URL).",
+      "Request the list URL with one integration's credentials from outside: it must answer 200 with the list; check recent changes in front of it (WAF, CDN, allow lists, rate limits).",
+      ...own.steps.slice(0, 2),
+    ],
+    group: diagnosisGroup(group),
   };
 }

@@ -9,6 +9,7 @@ import {
   offlineIssueType,
   Vendor,
 } from '../integration/index.ts';
+import { DiagnosisGroup } from '../outage/index.ts';
 import type { Iso } from '../time.ts';
 import { addSeconds } from '../time.ts';
 import { DIAGNOSIS_CODES, diagnose } from './diagnosis.ts';
@@ -48,7 +49,12 @@ const IssueFields = {
   detected_at: Time,
   resolved_at: Time.nullable(),
   resolution: z.enum(RESOLUTIONS).nullable(),
-  diagnosis: z.object({ code: z.enum(DIAGNOSIS_CODES), summary: z.string(), steps: z.array(z.string()) }),
+  diagnosis: z.object({
+    code: z.enum(DIAGNOSIS_CODES),
+    summary: z.string(),
+    steps: z.array(z.string()),
+    group: DiagnosisGroup.optional(),
+  }),
   /** Delivery record per event (for reminders: the last one sent): the outbox. */
   notified: z.partialRecord(z.enum(NOTIFICATION_EVENTS), Time),
   reminders_sent: z.number().int().optional(),
@@ -149,7 +155,7 @@ export function pipelineIssue(
     newest_record_at: newestRecordAt,
     diagnosis: {
       code: 'no_requests',
-      summary: `No pull-log record has arrived since ${newestRecordAt}; offline detection is on hold until records flow again.`,
+      summary: `Nothing has arrived from the pull-log feed since ${newestRecordAt} (no log line, no bouncer list); offline detection is on hold until it delivers again.`,
       steps: [
         'Check that the blocklist endpoint still writes its access logs (and that the endpoint itself is up).',
         'Check the delivery path of the logs to the bucket or directory pullwatch reads (log shipper, Firehose, prefix).',

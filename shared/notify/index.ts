@@ -85,8 +85,20 @@ export async function runNotify(options: NotifyOptions): Promise<NotifyReport> {
 
   for (const [orgId, claimed] of byOrg) {
     const count = claimed.reduce((total, item) => total + item.events.length, 0);
-    if (count > STORM_THRESHOLD) await deliverDigest(options, orgId, claimed, reminderSeconds, report);
-    else for (const item of claimed) await deliverEach(options, item, reminderSeconds, report);
+    if (count > STORM_THRESHOLD) {
+      await deliverDigest(options, orgId, claimed, reminderSeconds, report);
+      continue;
+    }
+    // The openings of one shared outage (outage/) go out as one message naming the shared cause.
+    const byOutage = new Map<string, Claimed[]>();
+    for (const item of claimed) {
+      const key = item.events.includes('issue_opened') ? item.issue.diagnosis.group?.key : undefined;
+      if (key !== undefined) byOutage.set(key, [...(byOutage.get(key) ?? []), item]);
+    }
+    const together = [...byOutage.values()].filter((items) => items.length > 1);
+    for (const items of together) await deliverDigest(options, orgId, items, reminderSeconds, report);
+    const alone = claimed.filter((item) => !together.some((items) => items.includes(item)));
+    for (const item of alone) await deliverEach(options, item, reminderSeconds, report);
   }
   return report;
 }

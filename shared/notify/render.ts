@@ -1,5 +1,7 @@
+import { sharedOutageParts } from '../issue/diagnosis.ts';
 import type { Criticality, Issue, NotificationEvent } from '../issue/index.ts';
 import { ISSUE_TYPE_INFO, type MessageParts } from '../issue/types.ts';
+import type { DiagnosisGroup } from '../outage/index.ts';
 import { humanDuration, type Iso, minuteUtc, secondsBetween } from '../time.ts';
 import { SMS_BUDGET, toGsm7 } from './gsm7.ts';
 import { capEmail, emailLineBytes, publishBytes, SNS_PUBLISH_BUDGET_BYTES } from './sns-size.ts';
@@ -31,6 +33,7 @@ const SHORT_CAUSE: Record<Issue['diagnosis']['code'], string> = {
   no_requests: 'no requests seen',
   bouncer_revoked: 'bouncer revoked',
   bouncer_removed: 'bouncer deleted from engine',
+  shared_outage: 'shared outage',
 };
 
 /** One printable line: control characters and runs of spaces become a single space. */
@@ -227,12 +230,28 @@ export function renderDigest(
   };
   const lines = groups.map((group) => group.map(lineOf));
   const issues = `${groups.length} issue${groups.length === 1 ? '' : 's'}`;
+  // Openings that share a cause (outage/): the cause leads the message, the largest group first.
+  const shared = new Map<string, DiagnosisGroup>();
+  for (const { issue, event } of entries) {
+    const group = issue.diagnosis.group;
+    if (event === 'issue_opened' && group && !shared.has(group.key)) shared.set(group.key, group);
+  }
+  const causes = [...shared.values()]
+    .sort((a, b) => b.silent - a.silent || (a.key < b.key ? -1 : 1))
+    .map(sharedOutageParts);
+  const lead = causes[0];
+  // Nothing but one group's openings: the message is about that outage.
+  const onlyOutage =
+    lead !== undefined && causes.length === 1 && entries.every((entry) => entry.issue.diagnosis.group);
 
   const build = (part: number, parts: number, listed: number[]): Notification => {
     const inPart = listed.reduce((total, index) => total + (groups[index]?.length ?? 0), 0);
     const whole = parts === 1;
     const partOf = whole ? '' : ` (part ${part} of ${parts})`;
     const body = [
+      ...(causes.length > 0
+        ? [...causes.map((cause) => `Shared cause: ${cause.what}: ${cause.check}.`), '']
+        : []),
       whole
         ? `${entries.length} pullwatch notifications at once (${issues}): ${summary}.`
         : `Part ${part} of ${parts}: ${entries.length} pullwatch notifications at once (${issues}): ${summary}.`,
@@ -249,10 +268,19 @@ export function renderDigest(
       issue_id: null,
       issue_type: 'digest',
       criticality,
-      subject: clip(`[pullwatch] ${entries.length} notifications${partOf}: ${summary}`, SUBJECT_MAX),
+      subject: clip(
+        onlyOutage
+          ? `[pullwatch] ${criticality.toUpperCase()}${partOf}: ${lead.what}`
+          : `[pullwatch] ${entries.length} notifications${partOf}: ${summary}`,
+        SUBJECT_MAX,
+      ),
       email: `${body.join('\n')}\n`,
       sms: clip(
-        toGsm7(`${entries.length} notifications${partOf}: ${summary}. Details by email.`),
+        toGsm7(
+          lead !== undefined
+            ? `${criticality.toUpperCase()}${partOf}: ${lead.what}: ${lead.check}.${onlyOutage ? '' : ` ${entries.length} notifications; details by email.`}`
+            : `${entries.length} notifications${partOf}: ${summary}. Details by email.`,
+        ),
         SMS_BUDGET,
       ),
       attributes: { org_id: orgId, issue_type: 'digest', criticality, event: 'issue_digest' },

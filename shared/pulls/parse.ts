@@ -31,7 +31,18 @@ export type SkipReason =
 /** Kept for readers of the first version. */
 export type MalformedReason = SkipReason;
 
-export type ParsedLine = { ok: true; record: PullRecord } | { ok: false; reason: SkipReason } | null;
+/**
+ * A skipped line that is still a well-formed access-log line (another path, an aborted request, a route template)
+ * carries its time: it is no pull, but it shows the feed is delivering (see the pipeline guard).
+ */
+export type ParsedLine =
+  | { ok: true; record: PullRecord }
+  | { ok: false; reason: SkipReason; time?: string }
+  | null;
+
+/** A skip that keeps the line's time when it could be read. */
+const skipAt = (reason: SkipReason, time: string | null): ParsedLine =>
+  time === null ? { ok: false, reason } : { ok: false, reason, time };
 
 /** Lines longer than this are not access-log records; refusing them keeps memory and time bounded. */
 export const MAX_LINE_LENGTH = 16 * 1024;
@@ -312,20 +323,20 @@ function apiGateway(entry: Record<string, unknown>): ParsedLine {
   const path = [entry.path, entry.rawPath, template].find((value) => typeof value === 'string') as
     | string
     | undefined;
-  if (path === undefined && entry.status !== undefined && 'routeKey' in entry)
-    return { ok: false, reason: 'no_request_path' };
-  if (path === undefined || entry.status === undefined) return { ok: false, reason: 'missing_field' };
-  if (path === template && CONTENT_TEMPLATE.test(path)) return { ok: false, reason: 'route_template_only' };
-  const integrationId = integrationIdOfPath(path);
-  if (integrationId === null) return { ok: false, reason: 'other_path' };
-  const status = parseStatus(entry.status);
-  if (status === null) return { ok: false, reason: 'bad_status' };
   const time =
     entry.requestTimeEpoch !== undefined
       ? parseEpoch(entry.requestTimeEpoch)
       : typeof entry.requestTime === 'string'
         ? parseClfTime(entry.requestTime)
         : null;
+  if (path === undefined && entry.status !== undefined && 'routeKey' in entry)
+    return skipAt('no_request_path', time);
+  if (path === undefined || entry.status === undefined) return { ok: false, reason: 'missing_field' };
+  if (path === template && CONTENT_TEMPLATE.test(path)) return skipAt('route_template_only', time);
+  const integrationId = integrationIdOfPath(path);
+  if (integrationId === null) return skipAt('other_path', time);
+  const status = parseStatus(entry.status);
+  if (status === null) return { ok: false, reason: 'bad_status' };
   if (time === null)
     return {
       ok: false,
@@ -355,13 +366,10 @@ function apiGateway(entry: Record<string, unknown>): ParsedLine {
 function combined(line: string): ParsedLine {
   const match = COMBINED.exec(line);
   if (!match) return { ok: false, reason: 'unrecognized' };
+  const time = parseClfTime(match[2] as string);
   const integrationId = integrationIdOfPath(match[4] as string);
   if (integrationId === null)
-    return {
-      ok: false,
-      reason: CONTENT_TEMPLATE.test(match[4] as string) ? 'route_template_only' : 'other_path',
-    };
-  const time = parseClfTime(match[2] as string);
+    return skipAt(CONTENT_TEMPLATE.test(match[4] as string) ? 'route_template_only' : 'other_path', time);
   if (time === null) return { ok: false, reason: 'bad_time' };
   const status = parseStatus(Number(match[5]));
   if (status === null) return { ok: false, reason: 'bad_status' };
@@ -413,12 +421,12 @@ function ipOfClient(value: string): string | null {
 function alb(line: string): ParsedLine {
   const match = ALB.exec(line);
   if (!match) return { ok: false, reason: 'unrecognized' };
-  const request = /^([A-Z]+) (\S+)/.exec(match[4] as string);
-  if (!request) return { ok: false, reason: 'other_path' };
-  const integrationId = integrationIdOfPath(pathOfUrl(request[2] as string));
-  if (integrationId === null) return { ok: false, reason: 'other_path' };
-  if (match[3] === '-') return { ok: false, reason: 'aborted' };
   const time = parseIsoTime(match[1] as string);
+  const request = /^([A-Z]+) (\S+)/.exec(match[4] as string);
+  if (!request) return skipAt('other_path', time);
+  const integrationId = integrationIdOfPath(pathOfUrl(request[2] as string));
+  if (integrationId === null) return skipAt('other_path', time);
+  if (match[3] === '-') return skipAt('aborted', time);
   if (time === null) return { ok: false, reason: 'bad_time' };
   const status = parseStatus(match[3]);
   if (status === null) return { ok: false, reason: 'bad_status' };
@@ -458,12 +466,13 @@ function cloudFront(line: string, columns: Map<string, number>): ParsedLine {
     return { ok: false, reason: values.length < 5 ? 'unrecognized' : 'missing_field' };
   }
   if (statusText === undefined) return { ok: false, reason: 'missing_field' };
+  const time =
+    /^\d{4}-\d{2}-\d{2}$/.test(date) && /^\d{2}:\d{2}:\d{2}$/.test(clock)
+      ? parseIsoTime(`${date}T${clock}Z`)
+      : null;
   const integrationId = integrationIdOfPath(percentDecode(stem));
-  if (integrationId === null) return { ok: false, reason: 'other_path' };
-  if (statusText === '000') return { ok: false, reason: 'aborted' };
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || !/^\d{2}:\d{2}:\d{2}$/.test(clock))
-    return { ok: false, reason: 'bad_time' };
-  const time = parseIsoTime(`${date}T${clock}Z`);
+  if (integrationId === null) return skipAt('other_path', time);
+  if (statusText === '000') return skipAt('aborted', time);
   if (time === null) return { ok: false, reason: 'bad_time' };
   const status = parseStatus(statusText);
   if (status === null) return { ok: false, reason: 'bad_status' };

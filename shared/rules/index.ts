@@ -9,7 +9,9 @@ import {
   statusOf,
   wantedIssueTypes,
 } from '../integration/index.ts';
+import { withSharedOutage } from '../issue/diagnosis.ts';
 import { DEPLOYMENT_ORG, type Issue, issueFor, pipelineIssue, type Resolution } from '../issue/index.ts';
+import { OutageFinder } from '../outage/find.ts';
 import type { Store } from '../store.ts';
 import { addSeconds, type Iso, secondsBetween } from '../time.ts';
 
@@ -76,9 +78,10 @@ export async function runRules(options: RulesOptions): Promise<RulesReport> {
   const holdOffline = await guardPipeline(store, staleAfter, now, report);
   const candidates = await store.integrations.due(now);
   report.candidates = candidates.length;
+  const outages = new OutageFinder(store, now, candidates);
   for (const candidate of candidates) {
     try {
-      await settle(store, candidate, now, holdOffline, report);
+      await settle(store, candidate, now, holdOffline, outages, report);
     } catch (error) {
       // One integration's failure must not hold back the others; it is still due next pass.
       report.failed.push({
@@ -99,7 +102,9 @@ async function guardPipeline(
   report: RulesReport,
 ): Promise<boolean> {
   const deployment = await store.deployment.get();
-  const newest = deployment.newest_record_at;
+  // Judged by anything the feed delivers (a snapshot, a health-check line), not by the newest pull: when every
+  // device stops pulling while the files keep coming, that is an outage to report, not a stale feed.
+  const newest = deployment.feed_seen_at;
   const open = deployment.pipeline_issue;
   // No record ever seen: there is no feed to judge yet (a fresh install), so nothing is held.
   const stale = staleAfter > 0 && newest !== null && addSeconds(newest, staleAfter) <= now;
@@ -130,6 +135,7 @@ async function settle(
   candidate: Integration,
   now: Iso,
   holdOffline: boolean,
+  outages: OutageFinder,
   report: RulesReport,
 ): Promise<void> {
   let integration: Integration | null = candidate;
@@ -200,8 +206,16 @@ async function settle(
         );
         resolved.push({ issue_id: ref.id, integration_id: current.id, type, at });
       }
-      for (const issue of opening) {
-        if (await store.issues.putIfAbsent(issue)) written.push(issue);
+      for (const [index, plain] of opening.entries()) {
+        // Silent together with others of its engine or organization: the shared cause is its diagnosis, and
+        // its message waits (briefly) for the group's other openings so they go out as one.
+        const group = plain.type === offlineType ? await outages.groupOf(current) : null;
+        const issue = group
+          ? { ...plain, diagnosis: withSharedOutage(current, plain.diagnosis, group) }
+          : plain;
+        opening[index] = issue;
+        const announceAt = group && group.notify_at > now ? group.notify_at : now;
+        if (await store.issues.putIfAbsent(issue, announceAt)) written.push(issue);
         await store.history.putTransition(
           current,
           transition(current, issue.id, issue.type, 'issue_opened', issue.opened_at, issue.diagnosis.code),

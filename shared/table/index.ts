@@ -202,19 +202,27 @@ export class Table {
     return { items, next_cursor: more && last ? encodeCursor(last) : null };
   }
 
-  /** Rows of a sharded schedule index whose time is at most `until`, from every shard. */
+  /** Rows of a sharded schedule index whose time is at most `until` (and at least `from`), from every shard. */
   async dueRows(
     index: { name: string; shard: string; at: string },
     shards: number,
     until: string,
+    from?: string,
   ): Promise<Row[]> {
     const perShard = await Promise.all(
       Array.from({ length: shards }, (_, shard) =>
         this.queryAll({
           IndexName: index.name,
-          KeyConditionExpression: '#shard = :shard AND #at <= :until',
+          KeyConditionExpression:
+            from === undefined
+              ? '#shard = :shard AND #at <= :until'
+              : '#shard = :shard AND #at BETWEEN :from AND :until',
           ExpressionAttributeNames: { '#shard': index.shard, '#at': index.at },
-          ExpressionAttributeValues: { ':shard': String(shard), ':until': until },
+          ExpressionAttributeValues: {
+            ':shard': String(shard),
+            ':until': until,
+            ...(from === undefined ? {} : { ':from': from }),
+          },
         }),
       ),
     );

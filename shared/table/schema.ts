@@ -9,6 +9,7 @@
  *                                          checked on read. Older versions keyed it ORG#{org} / INT#{id}: see
  *                                          `moveIntegrationsToIdKeys` in integration/data.ts)
  *   ORG#{org}              ISSUE#{id}      issue, with its own notification (outbox) record
+ *   ORG#{org}              OUTAGE#{scope}  the latest shared outage of an engine or of the organization (outage/)
  *   APIKEY#{hmac}          APIKEY          API key, found by the keyed hash of the presented key
  *   FILE#{source key}      FILE            ingest ledger: one entry per pull-log file or S3 object
  *   DEPLOYMENT             CYCLE           last cycle outcome and pull-log freshness (for /v1/health)
