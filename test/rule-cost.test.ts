@@ -63,8 +63,12 @@ describe('cost of the rule pass', () => {
     expect(large.report.pipeline).toBe('fresh');
     // The same requests, and about the same capacity, whether the table holds 22 or 202 integrations.
     expect(large.reads).toEqual(small.reads);
-    expect(Object.keys(large.reads).sort()).toEqual(['read.CYCLE', 'read.INT', 'read.by_due']);
+    // read.OUTAGE: the organization's stored shared outage, read once because offline issues open in this pass
+    // (two silent together are too few to be a group, so the organization is not listed).
+    expect(Object.keys(large.reads).sort()).toEqual(['read.CYCLE', 'read.INT', 'read.OUTAGE', 'read.by_due']);
+    expect(large.reads['read.OUTAGE']).toBe(1);
     expect(large.readUnits).toBeLessThanOrEqual(small.readUnits + 1);
-    expect(large.readUnits / large.report.candidates).toBeLessThanOrEqual(2);
+    // Two units per candidate, plus half a unit for the organization's stored outage (an eventually consistent GetItem).
+    expect((large.readUnits - 0.5) / large.report.candidates).toBeLessThanOrEqual(2);
   });
 });

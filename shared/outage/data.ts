@@ -16,7 +16,8 @@ export class Outages {
   constructor(private readonly table: Table) {}
 
   async get(orgId: string, scopeKey: string): Promise<OutageGroup | null> {
-    const row = await this.table.get(outageKey(orgId, scopeKey), true);
+    // Eventually consistent (half a read unit): a group is written at least a pass before another pass needs it.
+    const row = await this.table.get(outageKey(orgId, scopeKey));
     if (row === null) return null;
     const parsed = OutageGroup.safeParse(row.group);
     return parsed.success ? parsed.data : null;
