@@ -115,6 +115,38 @@ describe('a whole engine goes silent while its bouncer list keeps arriving', () 
   });
 });
 
+describe('an engine host that goes down entirely', () => {
+  it('bouncers and their list stop together while other logs flow: the shared outage says the list stopped too', async () => {
+    const w = await world({ ...settings, heartbeat: true });
+    const names = ['fw-a', 'fw-b', 'fw-c'];
+    for (const name of names)
+      await addIntegration(w, { name, kind: 'remediation_component', source: 'lapi' });
+    for (const hour of [1, 2]) {
+      await snapshot(
+        w,
+        'engine-1',
+        Object.fromEntries(names.map((name) => [name, minutes(at(hour), -2)])),
+        at(hour),
+      );
+      await cycle(w, at(hour));
+    }
+    // Nothing more from engine-1: neither pulls nor lists. The heartbeat's logs keep the feed fresh.
+    for (const hour of [10, 20, 26.1]) expect((await cycle(w, at(hour))).rules?.pipeline).toBe('fresh');
+    const open = await issuesOf(w, 'open');
+    expect(open).toHaveLength(3);
+    for (const issue of open) {
+      expect(issue.diagnosis).toMatchObject({
+        code: 'shared_outage',
+        group: { engine: 'engine-1', silent: 3, of: 3 },
+      });
+      expect(issue.diagnosis.summary).toContain(
+        'its bouncer list has not arrived since 2026-11-20 02:00 UTC either',
+      );
+    }
+    expect(sentTo(w)).toHaveLength(1);
+  });
+});
+
 describe('firewalls of one organization', () => {
   async function fleet(w: World, size: number): Promise<Integration[]> {
     return Promise.all(

@@ -1,7 +1,10 @@
 import type { Integration, Vendor } from '../integration/index.ts';
 import { type DiagnosisGroup, diagnosisGroup, type OutageGroup } from '../outage/index.ts';
 import { lapiRemoved } from '../pulls/index.ts';
-import { minuteUtc } from '../time.ts';
+import { type Iso, minuteUtc, secondsBetween } from '../time.ts';
+
+/** An engine's bouncer list older than this (its cron prints one every few minutes) has stopped arriving. */
+const LIST_LATE_SECONDS = 1800;
 
 export const DIAGNOSIS_CODES = [
   'never_pulled',
@@ -231,13 +234,25 @@ export function sharedOutageParts(group: Pick<OutageGroup, 'scope' | 'engine' | 
  * cause comes first, its own checks after. Only a silence is reattributed; a cause the integration's own logs
  * show (rejected credentials, errors, a removed bouncer) stays its own.
  */
-export function withSharedOutage(integration: Integration, own: Diagnosis, group: OutageGroup): Diagnosis {
+export function withSharedOutage(
+  integration: Integration,
+  own: Diagnosis,
+  group: OutageGroup,
+  now: Iso,
+): Diagnosis {
   if (own.code !== 'no_requests') return own;
   const since = minuteUtc(group.since);
   if (group.scope === 'engine') {
+    // The engine's list itself late too (its cron runs on the engine host): the host is the first suspect.
+    const listed = group.engine_path ? integration.lapi?.engines[group.engine_path]?.checked_at : undefined;
+    const listLate = listed !== undefined && secondsBetween(listed, now) > LIST_LATE_SECONDS;
     return {
       code: 'shared_outage',
-      summary: `${howMany(group, 'bouncers')} of the security engine ${group.engine} stopped pulling within minutes of each other (since ${since}) while its bouncer list keeps arriving: the engine host, its network or its Local API is the likely cause, not this bouncer.`,
+      summary: `${howMany(group, 'bouncers')} of the security engine ${group.engine} stopped pulling within minutes of each other (since ${since}) ${
+        listLate && listed
+          ? `and its bouncer list has not arrived since ${minuteUtc(listed)} either: the engine host is likely down or cut off`
+          : 'while its bouncer list keeps arriving: the engine host, its network or its Local API is the likely cause'
+      }, not this bouncer.`,
       steps: [
         `On the engine host of ${group.engine}, check the service is running (systemctl status crowdsec) and read its log (journalctl -u crowdsec) for Local API errors.`,
         'Check the Local API answers where the bouncers point (cscli lapi status; api.server.listen_uri in config.yaml; the port open from the bouncer hosts).',

@@ -211,7 +211,7 @@ async function settle(
         // its message waits (briefly) for the group's other openings so they go out as one.
         const group = plain.type === offlineType ? await outages.groupOf(current) : null;
         const issue = group
-          ? { ...plain, diagnosis: withSharedOutage(current, plain.diagnosis, group) }
+          ? { ...plain, diagnosis: withSharedOutage(current, plain.diagnosis, group, now) }
           : plain;
         opening[index] = issue;
         const announceAt = group && group.notify_at > now ? group.notify_at : now;
