@@ -575,6 +575,26 @@ describe('S3 source (s3rver)', () => {
     expect(integrationWrites(w.store)).toBe(writes);
   });
 
+  it('a bouncer list in S3 shows the feed alive by its LastModified, however old its last pulls are', async () => {
+    const w = await world();
+    await addIntegration(w, { name: 'fw-edge-01', kind: 'remediation_component', source: 'lapi' });
+    const prefix = newPrefix();
+    // s3rver stamps LastModified with the real clock, in whole seconds.
+    const uploadedFrom = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
+    await upload(`${prefix}${w.orgId}/engine1.bouncers.json`, fixture(SNAPSHOT_FIXTURE));
+    const uploadedBy = new Date().toISOString();
+    const report = await run(w, addSeconds(uploadedBy, 60), new S3Source(client, BUCKET, prefix));
+
+    expect(report.newest_record_at ?? '').toMatch(/^2026-11-20T/);
+    const seen = report.feed_seen_at ?? '';
+    expect(seen >= uploadedFrom && seen <= uploadedBy).toBe(true);
+    const deployment = await w.store.deployment.get();
+    expect(deployment).toMatchObject({
+      feed_seen_at: report.feed_seen_at,
+      newest_record_at: report.newest_record_at,
+    });
+  });
+
   it('reads an object again when it is re-uploaded with new content, not when the content is the same', async () => {
     const w = await world();
     const fw = await addIntegration(w, { name: 'Edge' });
