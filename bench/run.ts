@@ -154,6 +154,58 @@ async function ruleCost(client: DynamoDBClient, usage: Usage, size: number) {
   };
 }
 
+/**
+ * What the shared-outage check costs a rule pass: `size` firewalls of one organization, of which `silent` went
+ * quiet. Baseline: they stopped hours apart (each alone: one stored-group read per pass, nothing more). Measured:
+ * they stopped in the same minute, so the pass lists the organization to decide whether they make a group
+ * (in five waves an hour apart, each wave still large enough to be looked at, the baseline lists it too)
+ * (`share` of the population silent decides it; 1 % of the fleet is not a group, half of it is).
+ */
+async function outageCost(
+  client: DynamoDBClient,
+  usage: Usage,
+  size: number,
+  silent: number,
+  together: boolean,
+) {
+  const store = openStore(client, `bench_outage_${size}_${silent}_${together ? 't' : 's'}`);
+  await store.table.ensure();
+  const org = 'org_00000000000000c0';
+  const ids: string[] = [];
+  for (let batch = 0; batch < size; batch += 50) {
+    const made = await Promise.all(
+      Array.from({ length: Math.min(50, size - batch) }, (_, index) =>
+        createIntegration(
+          store,
+          SECRET,
+          org,
+          { name: `fw-${batch + index}`, kind: 'firewall' },
+          '2026-11-19T00:00:00.000Z',
+        ),
+      ),
+    );
+    ids.push(...made.map((result) => result.integration.id));
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'pullwatch-outage-'));
+  const stream = createWriteStream(join(dir, 'pulls.jsonl'));
+  const line = (id: string, time: string) =>
+    `${JSON.stringify({ time, integration_id: id, method: 'GET', status: 200 })}\n`;
+  // The silent ones last pulled on the 20th (in the same minute, or an hour apart); the rest a minute ago.
+  ids.forEach((id, index) => {
+    if (index >= silent) stream.write(line(id, '2026-11-21T04:59:00.000Z'));
+    else
+      stream.write(line(id, together ? '2026-11-20T04:00:00.000Z' : `2026-11-20T0${index % 5}:00:00.000Z`));
+  });
+  await new Promise<void>((resolve, reject) =>
+    stream.end((error?: Error | null) => (error ? reject(error) : resolve())),
+  );
+  await ingest({ store, source: new DirectorySource(dir), now: '2026-11-21T05:00:00.000Z' });
+  await rm(dir, { recursive: true, force: true });
+  const readsBefore = usage.readUnits;
+  const report = await runRules({ store, now: '2026-11-21T05:01:00.000Z', ...SETTINGS });
+  return { opened: report.opened.length, readUnits: usage.readUnits - readsBefore };
+}
+
 /** Serves `fetch` on 127.0.0.1 on a free port, as `npm start` serves the API. */
 function listen(fetch: (request: Request) => Response | Promise<Response>) {
   return new Promise<{ url: string; close: () => Promise<void> }>((resolve) => {
@@ -320,6 +372,19 @@ async function main() {
 
     const rules = [];
     for (const size of RULE_SIZES) rules.push(await ruleCost(client, usage, size));
+    const outages: Record<string, number> = {};
+    for (const size of RULE_SIZES) {
+      for (const share of [0.01, 0.5]) {
+        const silent = Math.max(3, Math.round(size * share));
+        const apart = await outageCost(client, usage, size, silent, false);
+        const together = await outageCost(client, usage, size, silent, true);
+        const ratio = round(together.readUnits / Math.max(0.5, apart.readUnits));
+        log(
+          `shared outage check: ${silent} of ${size} silent, ${round(together.readUnits, 1)} read units together vs ${round(apart.readUnits, 1)} apart (ratio ${ratio}; ${together.opened} opened)`,
+        );
+        outages[`outage_check_read_ratio_${size}_${silent}`] = ratio;
+      }
+    }
 
     // The ingest's integrations, all in one organization, pulled by now.
     const api = await apiLatency(store, 'org_00000000000000be');
@@ -345,6 +410,7 @@ async function main() {
           [`rule_read_units_per_candidate_${rule.integrations_total}`, rule.rule_read_units_per_candidate],
         ]),
       ),
+      ...outages,
       ...api,
       ...verify,
     };
