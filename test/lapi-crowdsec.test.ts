@@ -24,8 +24,8 @@ useTempDirs();
 const CAPTURED = join(FIXTURES, 'crowdsec-1.4.6');
 const captured = (step: string) => readFileSync(join(CAPTURED, `${step}.bouncers.json`), 'utf8');
 
-/** The capture ran at 02:06:50 UTC; the integrations were made a few minutes before, as an operator would. */
-const CREATED = '2026-12-06T02:00:00.000Z';
+/** The capture ran at 02:15 UTC; the integrations were made a few minutes before, as an operator would. */
+const CREATED = '2026-12-06T02:10:00.000Z';
 const minutesAfter = (count: number) => addSeconds(CREATED, count * 60);
 
 /** One engine's snapshot, delivered the way the README's cron line delivers it: same path, overwritten. */
@@ -51,11 +51,11 @@ describe('cscli bouncers list -o json of crowdsec 1.4.6, parsed', () => {
   });
   const FIREWALL = 'crowdsec-firewall-bouncer/v0.0.25';
   const LIVE = 'crowdsec-custom-bouncer/v0.0.15';
-  const edgePulled = entry('edge-fw', '2026-12-06T02:06:50.787Z', '127.0.0.1', FIREWALL);
+  const edgePulled = entry('edge-fw', '2026-12-06T02:15:20.378Z', '127.0.0.1', FIREWALL);
   const spareNever = entry('spare-fw', null, null, null);
   const PINNED: Record<string, ReturnType<typeof entry>[]> = {
     empty: [],
-    // last_pull 02:06:50.595961837Z is the registration; nothing ever pulled.
+    // last_pull 02:15:20.29098513Z is the registration; nothing ever pulled.
     registered: [entry('edge-fw', null, null, null)],
     'stream-pulled': [edgePulled],
     mixed: [edgePulled, spareNever],
@@ -63,14 +63,21 @@ describe('cscli bouncers list -o json of crowdsec 1.4.6, parsed', () => {
     'live-first-minute': [
       edgePulled,
       spareNever,
-      entry('web-live', '2026-12-06T02:06:50.929Z', '127.0.0.1', LIVE),
+      entry('web-live', '2026-12-06T02:15:20.544Z', '127.0.0.1', LIVE),
     ],
-    'live-pulled': [edgePulled, spareNever, entry('web-live', '2026-12-06T02:07:52.062Z', '127.0.0.1', LIVE)],
+    'live-pulled': [edgePulled, spareNever, entry('web-live', '2026-12-06T02:16:21.652Z', '127.0.0.1', LIVE)],
     // 1.4 rewrites the address of the same entry; there is no edge-fw@127.0.0.2.
     'new-address': [
-      entry('edge-fw', '2026-12-06T02:07:52.117Z', '127.0.0.2', FIREWALL),
+      entry('edge-fw', '2026-12-06T02:16:21.743Z', '127.0.0.2', FIREWALL),
       spareNever,
-      entry('web-live', '2026-12-06T02:07:52.062Z', '127.0.0.1', LIVE),
+      entry('web-live', '2026-12-06T02:16:21.652Z', '127.0.0.1', LIVE),
+    ],
+    // The real Debian crowdsec-firewall-bouncer 0.0.25 sends `crowdsec-firewall-bouncer/-` (no version built in).
+    'firewall-bouncer': [
+      entry('edge-fw', '2026-12-06T02:16:21.743Z', '127.0.0.2', FIREWALL),
+      spareNever,
+      entry('web-live', '2026-12-06T02:16:21.652Z', '127.0.0.1', LIVE),
+      entry('nft-fw', '2026-12-06T02:16:32.007Z', '127.0.0.1', 'crowdsec-firewall-bouncer/-'),
     ],
   };
   for (const [step, bouncers] of Object.entries(PINNED)) {
@@ -119,7 +126,7 @@ describe('a crowdsec 1.4.6 bouncer through ingest, rules and notify', () => {
 
     // The engine keeps printing the same rows (1.4 prints the registration time every time).
     const threshold = spare.offline_after_seconds;
-    const past = addSeconds(CREATED, threshold + 600);
+    const past = addSeconds(CREATED, threshold + 1800);
     await ship(w, captured('mixed'), addSeconds(past, -60));
     await cycle(w, past);
 
@@ -133,9 +140,9 @@ describe('a crowdsec 1.4.6 bouncer through ingest, rules and notify', () => {
       last_pull_at: null,
     });
     expect(issue.diagnosis.code).toBe('never_pulled');
-    // edge-fw pulled at 02:06:50 and has been silent as long: its issue is the other one, `no_requests`.
+    // edge-fw pulled at 02:15:20 and has been silent since: its issue is the other one, `no_requests`.
     const edgeIssue = only((await issuesOf(w, 'open')).filter((open) => open.integration_id === edge.id));
-    expect(edgeIssue).toMatchObject({ opened_at: addSeconds('2026-12-06T02:06:50.787Z', threshold) });
+    expect(edgeIssue).toMatchObject({ opened_at: addSeconds('2026-12-06T02:15:20.378Z', threshold) });
     expect(edgeIssue.diagnosis.code).toBe('no_requests');
 
     const sent = only(sentTo(w).filter((message) => message.issue_id === issue.id));
@@ -144,38 +151,45 @@ describe('a crowdsec 1.4.6 bouncer through ingest, rules and notify', () => {
     expect(sent.sms).toContain('never pulled');
     for (const text of [sent.subject, sent.email, sent.sms]) {
       expect(text).not.toMatch(/last pulled/i);
-      // The registration time a 1.4 engine prints (02:06:50 on the 6th) is no pull.
+      // The registration time a 1.4 engine prints (02:15:20 on the 6th) is no pull.
       expect(text).not.toContain('2026-12-06');
     }
   });
 
-  it('pulled: online with the pull the engine recorded (stream, live within its first minute, live later, from a new address)', async () => {
+  it('pulled: online with the pull the engine recorded (stream, live within its first minute, live later, from a new address, the real firewall bouncer)', async () => {
     const w = await world({ heartbeat: true });
     const edge = await bouncer(w, 'edge-fw');
     const live = await bouncer(w, 'web-live');
+    const nft = await bouncer(w, 'nft-fw');
 
     await ship(w, captured('live-first-minute'), minutesAfter(10));
     await cycle(w, minutesAfter(10));
     expect(pullFacts(await current(w, edge))).toMatchObject({
-      last_pull_at: '2026-12-06T02:06:50.787Z',
+      last_pull_at: '2026-12-06T02:15:20.378Z',
       last_pull_ip: '127.0.0.1',
       last_pull_user_agent: 'crowdsec-firewall-bouncer/v0.0.25',
     });
     let stored = await current(w, live);
-    expect(stored.last_pull_at).toBe('2026-12-06T02:06:50.929Z');
+    expect(stored.last_pull_at).toBe('2026-12-06T02:15:20.544Z');
     expect(statusOf(stored, minutesAfter(10))).toBe('online');
 
-    await ship(w, captured('new-address'), minutesAfter(15));
+    await ship(w, captured('firewall-bouncer'), minutesAfter(15));
     await cycle(w, minutesAfter(15));
     stored = await current(w, live);
-    expect(stored.last_pull_at).toBe('2026-12-06T02:07:52.062Z');
-    expect(stored.lapi).toMatchObject({ entry: 'web-live', entry_pull_at: '2026-12-06T02:07:52.062Z' });
+    expect(stored.last_pull_at).toBe('2026-12-06T02:16:21.652Z');
+    expect(stored.lapi).toMatchObject({ entry: 'web-live', entry_pull_at: '2026-12-06T02:16:21.652Z' });
     const moved = await current(w, edge);
     expect(pullFacts(moved)).toMatchObject({
-      last_pull_at: '2026-12-06T02:07:52.117Z',
+      last_pull_at: '2026-12-06T02:16:21.743Z',
       last_pull_ip: '127.0.0.2',
     });
     expect(statusOf(moved, minutesAfter(15))).toBe('online');
+    const real = await current(w, nft);
+    expect(pullFacts(real)).toMatchObject({
+      last_pull_at: '2026-12-06T02:16:32.007Z',
+      last_pull_user_agent: 'crowdsec-firewall-bouncer/-',
+    });
+    expect(statusOf(real, minutesAfter(15))).toBe('online');
     expect(await issuesOf(w, 'open')).toEqual([]);
   });
 
