@@ -11,8 +11,8 @@ import {
 } from '../test/kit/crowdsec.ts';
 
 /**
- * `node --import tsx scripts/crowdsec-capture.ts [DIR]`: drives a real CrowdSec Local API (test/kit/crowdsec.ts)
- * through a bouncer's life and keeps what `cscli bouncers list -o json` prints at each step, unedited, as
+ * `node --import tsx scripts/crowdsec-capture.ts [DIR]`: drives a real CrowdSec Local API
+ * (test/kit/crowdsec.ts) through a bouncer's life and keeps what `cscli bouncers list -o json` prints at each step, unedited, as
  * `DIR/<step>.bouncers.json` (default test/fixtures/crowdsec-<version>/), with `capture.txt`: the engine
  * version, every command in order and the clock around each request. One step waits 61 s on purpose: the
  * engine moves a live-mode bouncer's `last_pull` at most once a minute.

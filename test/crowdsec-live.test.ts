@@ -23,7 +23,7 @@ const SUITE = hasCrowdsec
   ? `a real crowdsec Local API (${crowdsecVersion()}) seen by pullwatch`
   : 'a real crowdsec Local API seen by pullwatch (skipped: crowdsec not installed)';
 
-/** The engine's clock and ours are the same machine's; this covers the engine's own rounding and the request. */
+/** The engine's clock and ours are the same machine's; this covers the engine's rounding and the request. */
 const SLACK_MS = 2000;
 const within = (time: Iso | null, from: Iso, to: Iso) => {
   expect(time).not.toBeNull();
