@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { statusOf } from '../shared/integration/index.ts';
 import { parseSnapshot } from '../shared/pulls/lapi.ts';
@@ -106,6 +107,59 @@ describe('cscli bouncers list -o json of crowdsec 1.4.6, parsed', () => {
       const parsed = parseSnapshot(newer(lastPull));
       expect(parsed.ok && parsed.bouncers[0]?.last_pull_at).toBeNull();
     }
+  });
+});
+
+describe('any JSON in a snapshot', () => {
+  it('never throws, and a row with empty address, type and version never yields a pull', () => {
+    const text = fc.oneof(
+      fc.constant(''),
+      fc.string({ maxLength: 12 }),
+      fc.constant('crowdsec-firewall-bouncer'),
+    );
+    const time = fc.oneof(
+      fc.constant(null),
+      fc.constant('0001-01-01T00:00:00Z'),
+      fc
+        .date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true })
+        .map((date) => date.toISOString()),
+      fc.string({ maxLength: 30 }),
+    );
+    const row = fc.record(
+      {
+        name: fc.oneof(fc.string({ maxLength: 20 }), fc.constant('edge-fw@192.0.2.7')),
+        ip_address: fc.oneof(text, fc.constant('192.0.2.7')),
+        type: text,
+        version: text,
+        last_pull: time,
+        revoked: fc.boolean(),
+        auto_created: fc.boolean(),
+        extra: fc.jsonValue({ maxDepth: 2 }),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(fc.oneof(fc.array(row, { maxLength: 6 }), fc.jsonValue({ maxDepth: 3 })), (value) => {
+        const parsed = parseSnapshot(JSON.stringify(value));
+        if (!parsed.ok || !Array.isArray(value)) return;
+        const rows = (value as unknown[]).filter(
+          (item): item is Record<string, unknown> =>
+            typeof item === 'object' &&
+            item !== null &&
+            typeof (item as { name?: unknown }).name === 'string',
+        );
+        expect(parsed.bouncers).toHaveLength(rows.length);
+        rows.forEach((item, index) => {
+          const read = parsed.bouncers[index];
+          if (item.ip_address === '' && item.type === '' && item.version === '') {
+            expect(read?.last_pull_at).toBeNull();
+          }
+          if (read?.last_pull_at)
+            expect(read.last_pull_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+        });
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 
