@@ -2,16 +2,43 @@ import { isIP } from 'node:net';
 import { parseIsoTime } from './parse.ts';
 
 /**
- * LAPI bouncer snapshots: the JSON array `cscli bouncers list -o json` prints, shipped
- * from a security engine host as `<org id>/<anything>.bouncers.json`. Each bouncer feeds the integration of
- * that organization whose source is `lapi` and whose name is the bouncer's base name (see `baseName`).
+ * LAPI bouncer snapshots: the JSON array `cscli bouncers list -o json` prints, shipped from a security engine
+ * host as `<org id>/<anything>.bouncers.json`. Each bouncer feeds the integration of that organization whose
+ * source is `lapi` and whose name is the bouncer's base name (see `baseName`).
  *
- * The shape (crowdsecurity/crowdsec cmd/crowdsec-cli/clibouncer/bouncers.go, `bouncerInfo`): created_at,
- * updated_at, name, revoked, ip_address, type, version, last_pull (`*time.Time`: null until the first
- * pull), auth_type, os, featureflags, auto_created. There is no `valid` field (only the human table has a
- * "Valid" column, computed from `revoked`). In older engines `last_pull` was a plain time in the database
- * (pkg/apiserver/middlewares/v1/api_key.go of those versions subtracts it as a `time.Time` value), so a bouncer
- * that never pulled can show the zero time `0001-01-01T00:00:00Z`; that is still read as "never".
+ * Two shapes are printed, and both are read for what they mean (sources in crowdsecurity/crowdsec):
+ *
+ * - crowdsec 1.4.x (Debian 12 ships 1.4.6; captured in test/fixtures/crowdsec-1.4.6/): cscli marshals the
+ *   database row itself (cmd/crowdsec-cli/bouncers.go, `getBouncers`, stored at commit 003306697dea), so an
+ *   entry carries `id`, `api_key` (the SHA-512 of the key), `until`, and no `auto_created`, `os` or
+ *   `featureflags`. The row's `last_pull` is a plain time that defaults to the moment of registration
+ *   (pkg/database/ent/schema/bouncer.go of that era, stored at commit 007a64f7d7b9): a bouncer that never
+ *   made a request prints its registration time there, not null. What gives it away is the rest of the row:
+ *   the first authenticated request fills `ip_address` (the API-key middleware writes the client address when
+ *   the stored one is empty) and `type`/`version` (from the User-Agent, `N/A` as version when it is not
+ *   `type/version`), see pkg/apiserver/middlewares/v1/api_key.go of that era (stored at commit 0baff5355856).
+ *   So an entry whose `ip_address`, `type` and `version` are all empty has never been used, whatever
+ *   `last_pull` says (`neverUsed`). Its `created_at` is no registration time either: the schema gives it an
+ *   update default, so it moves with every write to the row (the captures show it). A request from a new
+ *   address overwrites `ip_address` in the same row (with a warning in the engine's log); 1.4 makes no
+ *   `name@ip` entry.
+ * - 1.5 and later (the boundary as pullwatch issue 19 reports it; the trees cited here are newer and only
+ *   show the result): `last_pull` is nullable and null until the first pull (pkg/database/bouncers.go, stored
+ *   at commit 0a80bcee04d7, queries `LastPullIsNil`); in the newest trees cscli prints the `bouncerInfo`
+ *   struct of cmd/crowdsec-cli/clibouncer/bouncers.go (stored at commit 14452e34b7a6, `LastPull *time.Time`),
+ *   and the entry is a chosen set of fields (created_at, updated_at, name, revoked, ip_address, type,
+ *   version, last_pull, auth_type, os, featureflags, auto_created where the version has it). There is no
+ *   `valid` field (only the human table has a "Valid" column, computed from `revoked`).
+ *
+ * When `last_pull` moves (pkg/apiserver/controllers/v1/decisions.go, stored at commit 0367a3058fee, and the
+ * 1.4 middleware above; the once-a-minute rule came with crowdsec issue #1392 / PR #1445): a stream pull
+ * (`/v1/decisions/stream`) sets it on every successful answer, a live query (`/v1/decisions`) only when the
+ * stored one is at least a minute old, and HEAD never. So a live bouncer whose first queries came within a
+ * minute of its registration shows its registration time with its address filled in: it did pull, at most a
+ * minute after that time, and it is read as a pull at that time.
+ *
+ * The zero time `0001-01-01T00:00:00Z` (what a Go `time.Time` holds when nothing set it) has not been seen
+ * from a real engine here; it is still read as "never".
  */
 export const SNAPSHOT_SUFFIX = /\.bouncers\.json(\.gz)?$/;
 /** A snapshot lists bouncers, not requests; anything this large is not one. */
@@ -54,8 +81,19 @@ export function baseName(name: string): string {
   }
 }
 
-/** cscli prints the zero time for a bouncer that never pulled. */
-const NEVER = /^0001-01-01/;
+/** A Go zero time: nothing ever set the field. */
+const ZERO_TIME = /^0001-01-01/;
+
+/**
+ * The 1.4 sign of a bouncer that has never made an authenticated request: the fields its first request
+ * fills are all still empty (see the header). Later engines print `last_pull: null` for it anyway. The three
+ * are required together so that an engine which could not tell a client's address (and left it empty) does
+ * not make a bouncer that pulled look unused: `type` and `version` come from any User-Agent, even a missing
+ * one. Missing fields (another shape) say nothing.
+ */
+function neverUsed(entry: Record<string, unknown>): boolean {
+  return entry.ip_address === '' && entry.type === '' && entry.version === '';
+}
 
 export function parseSnapshot(text: string): SnapshotResult {
   if (text.length > MAX_SNAPSHOT_BYTES) return { ok: false, reason: 'too_long' };
@@ -75,7 +113,7 @@ export function parseSnapshot(text: string): SnapshotResult {
     }
     const entry = item as Record<string, unknown>;
     const lastPull =
-      typeof entry.last_pull === 'string' && !NEVER.test(entry.last_pull)
+      typeof entry.last_pull === 'string' && !ZERO_TIME.test(entry.last_pull) && !neverUsed(entry)
         ? parseIsoTime(entry.last_pull)
         : null;
     // `revoked` is a real column of the bouncer table, printed as is. crowdsec itself only ever writes false
