@@ -96,10 +96,13 @@ describe.skipIf(!hasCrowdsec)(SUITE, () => {
     const neverIssue = only(open.filter((issue) => issue.integration_id === never.id));
     expect(neverIssue.opened_at).toBe(addSeconds(created, never.offline_after_seconds));
     expect(neverIssue.diagnosis.code).toBe('never_pulled');
+    // The two that did pull went quiet together while the engine's list kept arriving: both bouncers of that
+    // engine, a shared outage (the never-pulled one was never pulling, so it is not counted).
     for (const pulled of [stream, live]) {
-      expect(only(open.filter((issue) => issue.integration_id === pulled.id)).diagnosis.code).toBe(
-        'no_requests',
-      );
+      expect(only(open.filter((issue) => issue.integration_id === pulled.id)).diagnosis).toMatchObject({
+        code: 'shared_outage',
+        group: { scope: 'engine', engine: 'lapi-engine', silent: 2, of: 2 },
+      });
     }
   });
 
