@@ -473,6 +473,7 @@ describe('GET|HEAD /v1/integrations/{id}/content', () => {
       user_agent: null,
       bytes: 1,
       auth: 'current',
+      credential: 'header',
     });
 
     expect((await cycleAt(x, at(2.5))).ingest?.files_processed).toBe(0);
