@@ -319,4 +319,18 @@ describe.skipIf(!haveNginx)('the README nginx block in a real nginx (needs /usr/
     for (const device of Object.values(devices)) expect(stored).not.toContain(device.password);
     expect(stored).not.toContain(encodeURIComponent(WRONG));
   });
+
+  it("when the check cannot be reached: 500, pulls.log still clean, but nginx's error log quotes the query (README)", async () => {
+    await api.close();
+    const secret = 'Unreachable-Check-Secret-0001';
+    expect(await curl(content(devices.query, `?api_key=${secret}`))).toBe(500);
+    const lines = (await readFile(join(dir, 'pulls.log'), 'utf8')).trim().split('\n');
+    const last = lines.at(-1) ?? '';
+    expect(last).not.toContain(secret);
+    // No answer, so both headers are empty, and nginx writes them as "".
+    expect(last).toMatch(/" 500 \d+ "-" "FortiGate\/7\.4\.3" "" ""$/);
+    expect(parseLine(last)).toMatchObject({ ok: true, record: { status: 500 } });
+    // nginx's own error log writes the request line whole: the one place the README warns about.
+    expect(await readFile(join(dir, 'error.log'), 'utf8')).toContain(`?api_key=${secret}`);
+  });
 });

@@ -253,7 +253,9 @@ describe('nginx combined lines with the outcome field (the README log_format)', 
       [line(path, 'current', 'basic'), false, 'current'],
       [line(path, 'current', 'header'), false, 'current'],
       [line(path, 'no_credentials', 'none'), false, 'no_credentials'],
-      // nginx writes `-` when the check did not answer (pullwatch down): nothing is known, the line counts.
+      // The check did not answer (pullwatch down): nginx writes "" (or "-" for a variable never set); nothing
+      // is known, and the line still counts.
+      [line(path, '', ''), false, undefined],
       [line(path, '-', '-'), false, undefined],
       [line(path, 'current', 'QUERY'), false, 'current'],
       // Lines of the previous format: the outcome only, the query in the request.

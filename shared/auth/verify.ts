@@ -69,12 +69,12 @@ export interface PullRequestParts {
 const MAX_SECRET_LENGTH = 1024;
 
 /** The query parameter a device may carry its password in: the one name `presentedCredentials` reads. */
-export const QUERY_CREDENTIAL = 'api_key';
+const QUERY_CREDENTIAL = 'api_key';
 
 function apiKeyOfQuery(query: string): string | null {
-  if (!query.includes('api_key=')) return null;
+  if (!query.includes(`${QUERY_CREDENTIAL}=`)) return null;
   try {
-    return new URLSearchParams(query).get('api_key');
+    return new URLSearchParams(query).get(QUERY_CREDENTIAL);
   } catch {
     return null;
   }

@@ -62,7 +62,7 @@ const CLF_TIME = /^(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+
 const CONTENT_PATH = /\/integrations\/([A-Za-z0-9_-]{1,128})\/content$/;
 // `$remote_user` is logged as-is, so a basic-auth user name may hold spaces: bounded so a hostile line stays linear.
 // After the agent: the auth outcome, then the credential mark (the README's nginx format), each optional and read
-// only when it is one of the codes (nginx writes `-` for an empty variable).
+// only when it is one of the codes (nginx writes `""` when the check gave no answer, `-` for an unset variable).
 const COMBINED =
   /^(\S+) \S+ .{1,512}? \[([^\]]{1,64})\] "([A-Z]+) (\S+)(?: [^"]*)?" (\d{3}) \S+(?: "(?:[^"\\]|\\.)*" "((?:[^"\\]|\\.)*)"(?: "([^"\\]{0,32})"(?: "([^"\\]{0,16})")?)?)?/;
 /** A route template of the content endpoint (`{id}`, `{integrationId}`, `{proxy+}` ...). */
