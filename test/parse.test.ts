@@ -393,10 +393,11 @@ describe('credential_in_url: the password rode in the URL since the last success
     // A successful pull in a safer form clears it; the time of the last URL request stays.
     const cleared = ingestState(refused, [record({ time: at(3) })]);
     expect(credentialInUrl(cleared)).toBe(false);
-    expect(cleared.credential_in_url_at).toBe(at(1));
+    // Forgotten then: the item is back to its size.
+    expect(cleared.credential_in_url_at).toBeNull();
     // An old URL request delivered late changes nothing; a new one, even refused, flags again.
     const late = ingestState(cleared, [record({ time: at(0.5), status: 401, ...url })]);
-    expect([credentialInUrl(late), late.credential_in_url_at]).toEqual([false, at(1)]);
+    expect([credentialInUrl(late), late.credential_in_url_at]).toEqual([false, null]);
     expect(credentialInUrl(ingestState(cleared, [record({ time: at(4), status: 401, ...url })]))).toBe(true);
     // Never pulled, only refused URL tries: flagged.
     expect(credentialInUrl(ingestState(integration(), [record({ status: 401, ...url })]))).toBe(true);

@@ -164,7 +164,10 @@ export const Integration = z.object({
   resumed_at: Time.nullable().default(null),
   /** The last 48 hours of pulls and the minutes of the open hours (pulls/history.ts); null before any. */
   recent_pulls: RecentPulls.nullable().default(null),
-  /** The newest request whose password rode in the URL (`?api_key=`), where a log showed it; see credentialInUrl. */
+  /**
+   * The newest request whose password rode in the URL (`?api_key=`), kept only while it is not older than the last
+   * successful pull (see credentialInUrl): null once the device pulls in a safer form, so its item stays small.
+   */
   credential_in_url_at: Time.nullable().default(null),
   open_issues: z.partialRecord(IssueType, OpenIssueRef),
   /** How many issues of this integration have been resolved; keeps a re-opened issue's id new. */

@@ -79,7 +79,7 @@ export const IntegrationView = z.object({
         'or the `X-Api-Key` header instead, then refresh the credentials',
     ),
   credential_in_url_at: Time.nullable().describe(
-    'the newest request seen with its password in the URL (null: none seen)',
+    'while credential_in_url is true: the newest request seen with its password in the URL; null otherwise',
   ),
   timeline_48h: Timeline48h,
   username: z.string(),

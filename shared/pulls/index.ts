@@ -348,7 +348,10 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
   const resumed = resumedAt(integration, summary);
   const folded = foldHours(integration.recent_pulls, summary.hours).recent;
   const recent = sameRecent(folded, integration.recent_pulls) ? integration.recent_pulls : folded;
-  const inUrlAt = maxIso(integration.credential_in_url_at, summary.credential_in_url_at);
+  // Only while it can still flag (not before the last success): a device that moved to a safer form goes back
+  // to its smaller item. Dropping a time older than the newest success changes no later answer, in any order.
+  const newestInUrl = maxIso(integration.credential_in_url_at, summary.credential_in_url_at);
+  const inUrlAt = newestInUrl !== null && success !== null && newestInUrl < success.at ? null : newestInUrl;
   const next: Integration = {
     ...integration,
     last_pull_at: success?.at ?? null,
