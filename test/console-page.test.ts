@@ -175,6 +175,8 @@ describe('how the page words things', () => {
       'X-Api-Key: p/ss',
       'https://pw.example/v1/integrations/int_1/content?api_key=p%2Fss',
     ]);
+    // The URL form last, saying why it is the last resort.
+    expect(forms.at(-1)?.label).toBe('URL with ?api_key= (last resort: URLs get logged on the way)');
     expect(scopeOfKey(`pww_${'a'.repeat(43)}`)).toBe('write');
     expect(scopeOfKey(`pwr_${'a'.repeat(43)}`)).toBe('read');
     expect(scopeOfKey('pww_short')).toBeNull();

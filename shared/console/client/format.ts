@@ -151,7 +151,11 @@ export function credentialForms(contentUrl: string, username: string, password: 
     { label: 'Basic auth user', value: username },
     { label: 'Basic auth password', value: password },
     { label: 'X-Api-Key header', value: `X-Api-Key: ${password}` },
-    { label: 'URL with ?api_key=', value: `${contentUrl}?api_key=${encodeURIComponent(password)}` },
+    // Last, and said why: a URL is written into the logs of every proxy, load balancer and CDN on the way.
+    {
+      label: 'URL with ?api_key= (last resort: URLs get logged on the way)',
+      value: `${contentUrl}?api_key=${encodeURIComponent(password)}`,
+    },
   ];
 }
 
