@@ -4,7 +4,7 @@ import {
   type PullAuthorizerResult,
   pullRequestOf,
 } from '../shared/auth/http-authorizer.ts';
-import { PullVerifier } from '../shared/auth/verify.ts';
+import { credentialMarkOf, PullVerifier } from '../shared/auth/verify.ts';
 import { logger, withLambdaContext } from '../shared/logger.ts';
 import { loadSecret } from '../shared/runtime.ts';
 import { systemClock } from '../shared/time.ts';
@@ -25,7 +25,8 @@ export const handler = withLambdaContext(
   async (event: APIGatewayRequestAuthorizerEventV2): Promise<PullAuthorizerResult> => {
     const { integrationId, parts } = pullRequestOf(event);
     const verdict = await verifier.verify(integrationId, parts, systemClock());
-    logger.info('pull verified', { outcome: verdict.outcome, integration_id: integrationId });
-    return authorizerResult(integrationId, verdict);
+    const credential = credentialMarkOf(parts);
+    logger.info('pull verified', { outcome: verdict.outcome, credential, integration_id: integrationId });
+    return authorizerResult(integrationId, verdict, credential);
   },
 );

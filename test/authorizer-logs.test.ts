@@ -15,13 +15,21 @@ const FORMAT = JSON.stringify({
   ...HTTP_API_LOG_FIELDS,
   auth: '$context.authorizer.outcome',
   authError: '$context.authorizer.error',
+  credential: '$context.authorizer.credential',
 });
 
 /**
  * One line as API Gateway writes it: each variable replaced by its value, `-` for a variable with none (how
  * access logs show an empty variable).
  */
-function line(values: { path?: string; status: string; auth?: string; authError?: string; method?: string }) {
+function line(values: {
+  path?: string;
+  status: string;
+  auth?: string;
+  authError?: string;
+  method?: string;
+  credential?: string;
+}) {
   const filled: Record<string, string> = {
     '$context.requestTime': '21/Nov/2026:10:00:00 +0000',
     '$context.httpMethod': values.method ?? 'GET',
@@ -32,6 +40,7 @@ function line(values: { path?: string; status: string; auth?: string; authError?
     '$context.requestId': 'Ab1CdEfGhIjKlMn=',
     '$context.authorizer.outcome': values.auth ?? '-',
     '$context.authorizer.error': values.authError ?? '-',
+    '$context.authorizer.credential': values.credential ?? '-',
   };
   return FORMAT.replace(/\$context\.[A-Za-z.]+/g, (variable) => filled[variable] ?? variable);
 }
@@ -97,6 +106,17 @@ describe('API Gateway access logs with the PullAuthorizer outcome', () => {
   it('a value that is not an outcome code is no outcome, never a parse failure', () => {
     for (const value of ['CURRENT', 'null', 'wrong password', 'x'.repeat(300)]) {
       expect(parseLine(line({ status: '403', auth: value })), value).toEqual(pull(403));
+    }
+  });
+
+  it('the credential mark: `query` flags the record (API Gateway logs no query string), anything else does not', () => {
+    expect(parseLine(line({ status: '200', auth: 'current', credential: 'query' }))).toEqual(
+      pull(200, { auth: 'current', credential_in_url: true }),
+    );
+    for (const credential of ['basic', 'header', 'none', '-', 'QUERY', 'api_key=x']) {
+      expect(parseLine(line({ status: '200', auth: 'current', credential })), credential).toEqual(
+        pull(200, { auth: 'current' }),
+      );
     }
   });
 });

@@ -4,6 +4,7 @@ import { ingest } from '../shared/ingest/index.ts';
 import type { PullRecord } from '../shared/pulls/index.ts';
 import { newParseContext, type ParsedLine, parseLine } from '../shared/pulls/parse.ts';
 import type { Iso } from '../shared/time.ts';
+import { scanTable } from './api-kit.ts';
 import { useTestDb } from './kit/db.ts';
 import { put, useTempDirs } from './kit/files.ts';
 import { FIXTURE_IDS, type FixtureKey, fixture } from './kit/ingest.ts';
@@ -286,5 +287,78 @@ describe('ingest of ALB and CloudFront files, end to end', () => {
     ]);
     expect([b.last_pull_at, b.last_pull_ip]).toEqual(['2026-11-20T11:30:00.000Z', '198.51.100.23']);
     expect([c.last_pull_at, c.last_attempt_status]).toEqual(['2026-11-20T11:00:10.000Z', 429]);
+  });
+});
+
+describe('ALB and CloudFront lines with the password in the URL (?api_key=)', () => {
+  // AWS writes these whatever the operator sets: ALB's `request` keeps the whole URL, CloudFront's
+  // `cs-uri-query` the query. pullwatch cannot keep the password out of them, only out of its own data.
+  const SECRETS = [
+    'alb-Secret-0001',
+    'cf-Secret-0002',
+    'unknown-Secret-0003',
+    'other-Secret-0004',
+    'short-Secret-0005',
+  ];
+  const albLine = (id: string, query: string) =>
+    (fixture('alb.log').split('\n')[1] as string).replace(
+      `/v1/integrations/${IDS.fw2}/content HTTP/2.0`,
+      `/v1/integrations/${id}/content${query} HTTP/2.0`,
+    );
+  const cloudFront = (id: string, query: string) => {
+    const [version, fields, row] = fixture('cloudfront.log').split('\n') as [string, string, string];
+    return [version, fields, row.replace(IDS.fw1, id).replace('\tformat=plain\t', `\t${query}\t`)].join('\n');
+  };
+
+  it('flags the record, never reads the value', () => {
+    const alb = parseLine(albLine(IDS.fw2, `?api_key=${SECRETS[0]}`));
+    const cf = pinsOf(cloudFront(IDS.fw1, `format=plain&api_key=${SECRETS[1]}`))[2];
+    expect(alb).toMatchObject({ ok: true, record: { status: 304, credential_in_url: true } });
+    expect(cf).toMatchObject({ status: 200, credential_in_url: true });
+    for (const shown of [JSON.stringify(alb), JSON.stringify(cf)])
+      for (const secret of SECRETS) expect(shown).not.toContain(secret);
+    // No api_key, an empty one, or another parameter: no flag.
+    for (const query of ['', '?format=plain', '?api_key=', '?apikey=x', '?x_api_key=y'])
+      expect(parseLine(albLine(IDS.fw2, query)), query).not.toHaveProperty('record.credential_in_url');
+    for (const query of ['-', 'format=plain', 'api_key='])
+      expect(pinsOf(cloudFront(IDS.fw1, query))[2], query).not.toHaveProperty('credential_in_url');
+  });
+
+  it('ingested: the integrations are flagged, and the passwords are in no item, sample or report', async () => {
+    const w = await world();
+    const fw1 = await addIntegration(w, { name: 'Edge FortiGate' });
+    const fw2 = await addIntegration(w, { name: 'DC Palo Alto', vendor: 'paloalto' });
+    const quiet = await addIntegration(w, { name: 'Quiet one' });
+    await put(
+      w,
+      'alb/alb.log',
+      [
+        albLine(fw2.id, `?api_key=${SECRETS[0]}`),
+        albLine(quiet.id, '?format=plain'),
+        // Skipped lines are sampled: an unknown integration, another path.
+        albLine('int_ffff0000ffff0000', `?api_key=${SECRETS[2]}`),
+        albLine(fw2.id, `?api_key=${SECRETS[3]}`).replace('/content?', '/contents?'),
+        // A sample is cut to 200 characters, past which the lines above hold their query: a short one.
+        `https truncated "GET /v1/integrations/${fw2.id}/content?api_key=${SECRETS[4]}`,
+      ].join('\n'),
+    );
+    await put(
+      w,
+      'cf/E2EXAMPLE.2026-11-20-11.a1b2c3d4',
+      cloudFront(fw1.id, `format=plain&api_key=${SECRETS[1]}`),
+    );
+
+    const report = await ingest({ store: w.store, source: w.source, now: at(12) });
+    // The unknown integration's line is a record too, then skipped.
+    expect(report).toMatchObject({ files_processed: 2, records: 4 });
+    expect(report.skipped).toMatchObject({ unknown_integration: 1, other_path: 1, unrecognized: 1 });
+    expect(report.samples.map((sample) => sample.text).join('\n')).toContain('api_key=[redacted]');
+    const flags = await Promise.all(
+      [fw1, fw2, quiet].map(async (integration) => (await current(w, integration)).credential_in_url_at),
+    );
+    expect(flags).toEqual(['2026-11-20T11:00:00.000Z', '2026-11-20T10:01:00.500Z', null]);
+
+    const shown = [JSON.stringify(report), JSON.stringify(await scanTable(w.store))];
+    for (const text of shown) for (const secret of SECRETS) expect(text).not.toContain(secret);
   });
 });

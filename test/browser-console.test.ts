@@ -6,6 +6,7 @@ import {
   hoursOf,
   summarizeHistory,
   summarizeHours,
+  URL_CREDENTIAL_WARNING,
 } from '../shared/console/client/format.ts';
 import { CONTENT_SECURITY_POLICY } from '../shared/console/index.ts';
 import { addSeconds } from '../shared/time.ts';
@@ -239,6 +240,26 @@ describe('one integration', () => {
     expect(await tab.getByRole('heading', { name: 'Actions' }).count()).toBe(0);
     expect(await tab.getByRole('button', { name: /Pause|Refresh|Delete/ }).count()).toBe(0);
     await tab.getByText('Signed in with a read key').waitFor();
+    expect(problems).toEqual([]);
+  });
+
+  it('names the early warning in the status changes, and warns where the password rides in the URL', async () => {
+    const { page: tab, problems } = await page();
+    await signIn(tab, world.readKey);
+    await tab.getByRole('link', { name: 'HQ pfSense', exact: true }).click();
+    await tab.getByRole('heading', { level: 1, name: /HQ pfSense/ }).waitFor();
+    const changes = await tab.getByRole('region', { name: 'Status changes' }).locator('tbody').innerText();
+    expect(changes).toContain('Pulls refused started (still Online)');
+    expect(changes).not.toContain('Online → Online');
+    expect(await tab.locator('#credential-in-url').count()).toBe(0);
+
+    await tab.goto('/integrations');
+    const row = tab.locator('tr', { has: tab.getByRole('link', { name: 'nginx bouncer', exact: true }) });
+    expect(await row.innerText()).toContain('password in URL: use basic auth or X-Api-Key');
+    await tab.getByRole('link', { name: 'nginx bouncer', exact: true }).click();
+    const warning = tab.locator('#credential-in-url');
+    await warning.waitFor();
+    expect(await warning.innerText()).toContain(URL_CREDENTIAL_WARNING);
     expect(problems).toEqual([]);
   });
 

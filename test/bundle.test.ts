@@ -650,19 +650,38 @@ describe('the bundled Lambda entries, run as deployed', () => {
     for (const [index, [name, , accepted, outcome]] of cases.entries()) {
       expect(answers[index], name).toMatchObject({ isAuthorized: accepted, context: { outcome } });
     }
-    // The context the access log reads: the outcome, the integration, and its organization when it has one.
+    // The context the access log reads: the outcome, the integration, its organization when it has one, and
+    // the credential mark (`query` when the URL carried the password).
     expect(answers[0]).toEqual({
       isAuthorized: true,
-      context: { outcome: 'current', integration_id: id, org_id: orgId },
+      context: { outcome: 'current', integration_id: id, org_id: orgId, credential: 'basic' },
     });
     expect(answers[8]).toEqual({
       isAuthorized: false,
-      context: { outcome: 'unknown_integration', integration_id: 'int_ffffffffffffffff' },
+      context: {
+        outcome: 'unknown_integration',
+        integration_id: 'int_ffffffffffffffff',
+        credential: 'basic',
+      },
     });
+    expect(answers.map((answer) => answer.context.credential)).toEqual([
+      'basic',
+      'header',
+      'query',
+      'basic',
+      'header',
+      'basic',
+      'basic',
+      'none',
+      'basic',
+    ]);
 
     // One line per verification with the outcome and the integration, cold start on the first; no secret anywhere.
     const verified = logs.filter((line) => line.message === 'pull verified');
     expect(verified.map((line) => line.outcome)).toEqual(cases.map(([, , , outcome]) => outcome));
+    expect(verified.map((line) => line.credential)).toEqual(
+      answers.map((answer) => answer.context.credential),
+    );
     expect(verified.every((line) => typeof line.integration_id === 'string' && line.level === 'INFO')).toBe(
       true,
     );

@@ -14,6 +14,8 @@ import {
   scopeOfKey,
   summarizeHistory,
   summarizeHours,
+  transitionChange,
+  URL_CREDENTIAL_WARNING,
 } from '../shared/console/client/format.ts';
 import { ASSET_VERSION, CONSOLE_PATHS, CONTENT_SECURITY_POLICY } from '../shared/console/index.ts';
 import type { Store } from '../shared/store.ts';
@@ -173,8 +175,32 @@ describe('how the page words things', () => {
       'X-Api-Key: p/ss',
       'https://pw.example/v1/integrations/int_1/content?api_key=p%2Fss',
     ]);
+    // The URL form last, saying why it is the last resort.
+    expect(forms.at(-1)?.label).toBe('URL with ?api_key= (last resort: URLs get logged on the way)');
     expect(scopeOfKey(`pww_${'a'.repeat(43)}`)).toBe('write');
     expect(scopeOfKey(`pwr_${'a'.repeat(43)}`)).toBe('read');
     expect(scopeOfKey('pww_short')).toBeNull();
+  });
+
+  it('words a status change, naming the issue when the status stays (an early warning), never "Online → Online"', () => {
+    const line = (kind: string, issueType: string | null, from: string, to: string) =>
+      transitionChange({ kind, issue_type: issueType, from_status: from, to_status: to });
+    expect(line('issue_opened', 'integration_auth_failing', 'online', 'online')).toBe(
+      'Pulls refused started (still Online)',
+    );
+    expect(line('issue_resolved', 'integration_auth_failing', 'online', 'online')).toBe(
+      'Pulls refused ended (still Online)',
+    );
+    expect(line('issue_opened', 'integration_auth_failing', 'never_pulled', 'never_pulled')).toBe(
+      'Pulls refused started (still Never pulled)',
+    );
+    expect(line('issue_opened', 'fw_integration_offline', 'online', 'offline')).toBe('Online → Offline');
+    expect(line('issue_resolved', 'fw_integration_offline', 'offline', 'online')).toBe('Offline → Online');
+  });
+
+  it('names the safer credential forms where a device sends its password in the URL', () => {
+    expect(URL_CREDENTIAL_WARNING).toContain('?api_key=');
+    expect(URL_CREDENTIAL_WARNING).toContain('basic auth');
+    expect(URL_CREDENTIAL_WARNING).toContain('X-Api-Key');
   });
 });

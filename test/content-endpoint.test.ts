@@ -156,6 +156,16 @@ describe('GET|HEAD /v1/integrations/{id}/content', () => {
       ['HEAD', 200, 'current', x.id],
     ]);
     expect(lines.map((line) => line.bytes)).toEqual([...answers.map(() => Buffer.byteLength(expected)), 0]);
+    // Which form each used, `query` for the two that put the password in the URL; never the password itself.
+    expect(lines.map((line) => line.credential)).toEqual([
+      'basic',
+      'header',
+      'query',
+      'query',
+      'basic',
+      'header',
+    ]);
+    expect(JSON.stringify(lines)).not.toContain(x.password);
     // The peer address is the client's, not a made-up one.
     expect(new Set(lines.map((line) => line.ip))).toEqual(new Set(['127.0.0.1']));
   });
@@ -251,6 +261,9 @@ describe('GET|HEAD /v1/integrations/{id}/content', () => {
       last_attempt_status: 401,
       last_attempt_auth: 'no_credentials',
       credentials: { last_used: 'current' },
+      // The last pull sent its password as ?api_key=: flagged, with when.
+      credential_in_url: true,
+      credential_in_url_at: addSeconds(at(1), 10 * 60),
     });
     // A second cycle reads nothing again.
     expect((await cycleAt(x, addSeconds(at(1), 31 * 60))).ingest?.files_processed).toBe(0);
@@ -473,6 +486,7 @@ describe('GET|HEAD /v1/integrations/{id}/content', () => {
       user_agent: null,
       bytes: 1,
       auth: 'current',
+      credential: 'header',
     });
 
     expect((await cycleAt(x, at(2.5))).ingest?.files_processed).toBe(0);

@@ -392,6 +392,8 @@ describe('pullwatch end to end (local runner + CLI + API, injected time)', () =>
         method: 'GET',
         status: 304,
         ip: '203.0.113.7',
+        // The content endpoint's mark for a device that put its password in the URL.
+        credential: 'query',
       }),
     );
 
@@ -444,6 +446,8 @@ describe('pullwatch end to end (local runner + CLI + API, injected time)', () =>
         name: 'Edge FW',
         last_pull_at: secondPull,
         open_issues: 0,
+        credential_in_url: true,
+        credential_in_url_at: secondPull,
       }),
     ]);
     expect(JSON.stringify(json)).not.toContain('password');

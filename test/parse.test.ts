@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Integration, newIntegration } from '../shared/integration/index.ts';
+import { credentialInUrl, type Integration, newIntegration } from '../shared/integration/index.ts';
 import { addRecord, applyPulls, classify, emptySummary, type PullRecord } from '../shared/pulls/index.ts';
 import { MAX_LINE_LENGTH, parseLine } from '../shared/pulls/parse.ts';
 import { at, T0 } from './kit/time.ts';
@@ -398,6 +398,30 @@ describe('addRecord and applyPulls', () => {
   });
 });
 
+describe('credential_in_url: the password rode in the URL since the last successful pull, or in it', () => {
+  const url = { credential_in_url: true } as const;
+  it('is set by a pull or a refusal with the password in the URL, cleared only by a later successful pull', () => {
+    const flagged = ingestState(integration(), [record({ time: at(1), ...url })]);
+    expect(flagged.credential_in_url_at).toBe(at(1));
+    expect(credentialInUrl(flagged)).toBe(true);
+    // A scanner without credentials, or a refused basic-auth try, does not say the device stopped.
+    const refused = ingestState(flagged, [record({ time: at(2), status: 401 })]);
+    expect(credentialInUrl(refused)).toBe(true);
+    // A successful pull in a safer form clears it; the time of the last URL request stays.
+    const cleared = ingestState(refused, [record({ time: at(3) })]);
+    expect(credentialInUrl(cleared)).toBe(false);
+    // Forgotten then: the item is back to its size.
+    expect(cleared.credential_in_url_at).toBeNull();
+    // An old URL request delivered late changes nothing; a new one, even refused, flags again.
+    const late = ingestState(cleared, [record({ time: at(0.5), status: 401, ...url })]);
+    expect([credentialInUrl(late), late.credential_in_url_at]).toEqual([false, null]);
+    expect(credentialInUrl(ingestState(cleared, [record({ time: at(4), status: 401, ...url })]))).toBe(true);
+    // Never pulled, only refused URL tries: flagged.
+    expect(credentialInUrl(ingestState(integration(), [record({ status: 401, ...url })]))).toBe(true);
+    expect(credentialInUrl(integration())).toBe(false);
+  });
+});
+
 describe('order independence (property)', () => {
   const OFFSET_RANGE = 7 * 86_400;
   const methods = fc.constantFrom('GET', 'GET', 'GET', 'HEAD', 'POST');
@@ -410,9 +434,18 @@ describe('order independence (property)', () => {
     status: number,
     ip: string | null,
     userAgent: string | null,
-  ) => record({ time: at(offset / 3600), method, status, ip, user_agent: userAgent });
+    inUrl: boolean,
+  ) =>
+    record({
+      time: at(offset / 3600),
+      method,
+      status,
+      ip,
+      user_agent: userAgent,
+      ...(inUrl ? { credential_in_url: true as const } : {}),
+    });
   const recordAt = (offset: fc.Arbitrary<number>) =>
-    fc.tuple(offset, methods, statuses, ips, agents).map((fields) => toRecord(...fields));
+    fc.tuple(offset, methods, statuses, ips, agents, fc.boolean()).map((fields) => toRecord(...fields));
 
   /** Records with distinct times, and a permutation of them. */
   const distinctAndPermuted = fc

@@ -119,6 +119,26 @@ describe('GET /v1/pull-auth', () => {
     expect(expired.headers.get('x-pullwatch-auth')).toBe('previous_expired');
   });
 
+  it('X-Pullwatch-Credential says query whenever the URL carries an api_key, else the form, never a secret', async () => {
+    s.clock = at(1.5);
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ 'x-original-uri': uri(), authorization: basic(username, fresh) }, 'basic'],
+      [{ 'x-original-uri': uri(), authorization: basic(username, 'nope') }, 'basic'],
+      [{ 'x-original-uri': uri(), 'x-api-key': fresh }, 'header'],
+      [{ 'x-original-uri': uri(`?api_key=${fresh}`) }, 'query'],
+      [{ 'x-original-uri': uri('?api_key=nope') }, 'query'],
+      // Checked as basic auth, but the URL still carried a password: that is what gets logged on the way.
+      [{ 'x-original-uri': uri(`?api_key=${fresh}`), authorization: basic(username, fresh) }, 'query'],
+      [{ 'x-original-uri': uri('?api_key=') }, 'none'],
+      [{ 'x-original-uri': uri('?format=plain') }, 'none'],
+      [{ 'x-original-uri': '/v1/integrations/int_00000000deadbeef/content?api_key=x' }, 'query'],
+    ];
+    for (const [headers, mark] of cases) {
+      const answer = await pullAuth(headers);
+      expect(answer.headers.get('x-pullwatch-credential'), JSON.stringify(headers)).toBe(mark);
+    }
+  });
+
   it('api_key is taken from X-Original-URI only, not from the auth subrequest’s own query', async () => {
     s.clock = at(1.5);
     const answer = await pullAuth({ 'x-original-uri': uri() }, `/v1/pull-auth?api_key=${fresh}`);
@@ -199,6 +219,8 @@ describe('nginx combined lines with the outcome field (the README log_format)', 
           ip: '198.51.100.4',
           user_agent: 'FortiGate/7.4.3',
           auth,
+          // The old format logs `$request` whole: its query shows the password rode in the URL.
+          credential_in_url: true,
         },
       });
     }
@@ -219,6 +241,35 @@ describe('nginx combined lines with the outcome field (the README log_format)', 
     );
     expect(plain).toMatchObject({ ok: true, record: { status: 200, user_agent: 'FortiGate/7.4.3' } });
     if (plain?.ok) expect(plain.record.auth).toBeUndefined();
+  });
+
+  it('the README format: the path without its query, then the credential mark; old lines still parse', () => {
+    const line = (request: string, auth: string, mark?: string) =>
+      `198.51.100.4 - - [${clf(at(2))}] "${request}" 200 5123 "-" "FortiGate/7.4.3" "${auth}"${mark === undefined ? '' : ` "${mark}"`}`;
+    const path = `GET ${uri()} HTTP/1.1`;
+    for (const [text, inUrl, auth] of [
+      [line(path, 'current', 'query'), true, 'current'],
+      [line(path, 'wrong_password', 'query'), true, 'wrong_password'],
+      [line(path, 'current', 'basic'), false, 'current'],
+      [line(path, 'current', 'header'), false, 'current'],
+      [line(path, 'no_credentials', 'none'), false, 'no_credentials'],
+      // The check did not answer (pullwatch down): nginx writes "" (or "-" for a variable never set); nothing
+      // is known, and the line still counts.
+      [line(path, '', ''), false, undefined],
+      [line(path, '-', '-'), false, undefined],
+      [line(path, 'current', 'QUERY'), false, 'current'],
+      // Lines of the previous format: the outcome only, the query in the request.
+      [line(path, 'current'), false, 'current'],
+      [line(`GET ${uri('?api_key=hunter2')} HTTP/1.1`, 'current'), true, 'current'],
+      [line(`GET ${uri('?api_key=')} HTTP/1.1`, 'no_credentials'), false, 'no_credentials'],
+    ] as Array<[string, boolean, string | undefined]>) {
+      const parsed = parseLine(text);
+      expect(parsed?.ok, text).toBe(true);
+      if (!parsed?.ok) continue;
+      expect(parsed.record.credential_in_url === true, text).toBe(inUrl);
+      expect(parsed.record.auth, text).toBe(auth);
+      expect(JSON.stringify(parsed.record)).not.toContain('hunter2');
+    }
   });
 
   it('a basic-auth user name, an agent with escaped quotes and a HEAD keep the outcome', () => {

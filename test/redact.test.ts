@@ -153,6 +153,21 @@ describe('redact: properties', () => {
     );
   });
 
+  it('a percent-encoded parameter name is read as URL parsers read it (`api%5Fkey=` is `api_key=`)', () => {
+    const encode = (name: string) =>
+      name.replace(/[_a-z]/g, (char, at: number) =>
+        at % 2 === 0 ? `%${char.charCodeAt(0).toString(16).toUpperCase()}` : char,
+      );
+    neverSurvives(
+      fc.tuple(fc.constantFrom('?', '&'), secretName, secret, after).map(([sep, name, value, end]) => ({
+        text: `GET /c${sep}${encode(name)}=${value}${end}`,
+        planted: value,
+      })),
+    );
+    expect(redact('GET /c?api%5Fkey=hunter2 HTTP/1.1')).toBe('GET /c?api%5Fkey=[redacted] HTTP/1.1');
+    expect(redact('GET /c?format%3Dplain HTTP/1.1')).toBe('GET /c?format%3Dplain HTTP/1.1');
+  });
+
   it('userinfo in a URL never survives', () => {
     neverSurvives(
       fc

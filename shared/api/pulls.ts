@@ -1,8 +1,8 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { AuthOutcome, PullRequestParts, PullVerifier } from '../auth/verify.ts';
-import { AUTH_OUTCOMES } from '../auth/verify.ts';
+import type { AuthOutcome, CredentialMark, PullRequestParts, PullVerifier } from '../auth/verify.ts';
+import { AUTH_OUTCOMES, CREDENTIAL_MARKS, credentialMarkOf } from '../auth/verify.ts';
 import { ValidationError } from '../errors.ts';
 import { integrationIdOfPath } from '../pulls/parse.ts';
 import type { Iso } from '../time.ts';
@@ -26,6 +26,8 @@ export interface PullLogLine {
   user_agent: string | null;
   bytes: number;
   auth: AuthOutcome;
+  /** Where the credential came from: `query` when the URL carried one (the value never is). */
+  credential: CredentialMark;
 }
 
 /** Where the content endpoint's pull-log lines go (locally: files under PULLWATCH_LOG_DIR). */
@@ -47,6 +49,8 @@ export interface ContentDeps extends PullRouteDeps {
 }
 
 export const OUTCOME_HEADER = 'X-Pullwatch-Auth';
+/** For nginx's log too: whether the device sent its password in the URL (`query`), or which other form. */
+export const CREDENTIAL_HEADER = 'X-Pullwatch-Credential';
 const CHALLENGE = { 'WWW-Authenticate': 'Basic realm="pullwatch", charset="UTF-8"' } as const;
 const MAX_LOGGED_AGENT = 512;
 
@@ -54,6 +58,15 @@ const outcomeHeader = {
   [OUTCOME_HEADER]: {
     description: `the auth outcome: ${AUTH_OUTCOMES.join(', ')}`,
     schema: { type: 'string' as const, enum: [...AUTH_OUTCOMES] },
+  },
+};
+
+const credentialHeader = {
+  [CREDENTIAL_HEADER]: {
+    description:
+      '`query` when the original URI carries an `api_key` (whatever else was presented), else the form ' +
+      'presented (`basic`, `header`) or `none`; for the access log, never a secret',
+    schema: { type: 'string' as const, enum: [...CREDENTIAL_MARKS] },
   },
 };
 
@@ -83,7 +96,8 @@ const pullAuth = createRoute({
   description:
     'nginx sends the original request URI in `X-Original-URI` and passes the request headers on. The ' +
     'credentials are read from basic auth, `X-Api-Key` or the `api_key` query parameter of the original ' +
-    'URI. Records nothing: nginx logs the request, with the outcome header if its log format includes it.',
+    'URI. Records nothing: nginx logs the request, with the outcome and credential headers if its log ' +
+    "format includes them (the README's does, and logs the path without the query).",
   ...DEVICE,
   request: {
     headers: z.object({
@@ -96,12 +110,12 @@ const pullAuth = createRoute({
   responses: {
     204: {
       description: 'accepted: current password, or the previous one within its grace',
-      headers: outcomeHeader,
+      headers: { ...outcomeHeader, ...credentialHeader },
     },
     401: {
       ...problemResponses(401)[401],
       description: 'refused',
-      headers: { ...outcomeHeader, ...challengeHeader },
+      headers: { ...outcomeHeader, ...credentialHeader, ...challengeHeader },
     },
     ...problemResponses(400, 500, 503),
   },
@@ -154,8 +168,13 @@ export function pullAuthRoutes({ verifier, now }: PullRouteDeps) {
         'x-original-uri',
       );
     }
-    const verdict = await verifier.verify(id, credentialParts(c, queryOf(uri)), now());
-    const headers = { [OUTCOME_HEADER]: verdict.outcome, 'Cache-Control': 'no-store' };
+    const parts = credentialParts(c, queryOf(uri));
+    const verdict = await verifier.verify(id, parts, now());
+    const headers = {
+      [OUTCOME_HEADER]: verdict.outcome,
+      [CREDENTIAL_HEADER]: credentialMarkOf(parts),
+      'Cache-Control': 'no-store',
+    };
     return verdict.accepted ? c.body(null, 204, headers) : refused(c, headers);
   });
 }
@@ -175,7 +194,8 @@ export function contentRoutes({ verifier, now, log, blocklist, onLogError }: Con
     const at = now();
     const id = c.req.valid('param').id;
     const url = c.req.url;
-    const verdict = await verifier.verify(id, credentialParts(c, queryOf(url)), at);
+    const parts = credentialParts(c, queryOf(url));
+    const verdict = await verifier.verify(id, parts, at);
     const body = verdict.accepted ? await blocklist() : '';
     const status = verdict.accepted ? 200 : 401;
     const agent = c.req.header('user-agent');
@@ -189,6 +209,7 @@ export function contentRoutes({ verifier, now, log, blocklist, onLogError }: Con
         user_agent: agent ? agent.slice(0, MAX_LOGGED_AGENT) : null,
         bytes: c.req.method === 'HEAD' ? 0 : Buffer.byteLength(body),
         auth: verdict.outcome,
+        credential: credentialMarkOf(parts),
       });
     } catch (error) {
       onLogError?.(error);

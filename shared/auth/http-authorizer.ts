@@ -3,7 +3,7 @@ import type {
   APIGatewaySimpleAuthorizerWithContextResult,
 } from 'aws-lambda';
 import { integrationIdOfPath } from '../pulls/parse.ts';
-import type { AuthOutcome, PullRequestParts, PullVerdict } from './verify.ts';
+import type { AuthOutcome, CredentialMark, PullRequestParts, PullVerdict } from './verify.ts';
 
 /**
  * The edges of the PullAuthorizer (functions/authorizer.ts): an API Gateway HTTP API Lambda authorizer, REQUEST
@@ -24,6 +24,11 @@ export interface PullAuthorizerContext {
   integration_id: string;
   /** Only when the id names an integration. */
   org_id?: string;
+  /**
+   * `query` when the URL carried the password (API Gateway's access log has no query string, so this is how
+   * pullwatch learns it there), else `basic`, `header` or `none`.
+   */
+  credential?: CredentialMark;
 }
 
 export type PullAuthorizerResult = APIGatewaySimpleAuthorizerWithContextResult<PullAuthorizerContext>;
@@ -70,13 +75,18 @@ export function pullRequestOf(event: APIGatewayRequestAuthorizerEventV2): {
  * the access log gets the outcome wherever API Gateway fills `$context.authorizer.*` for a denied request; where
  * it writes `-` instead, the parser reads "no outcome" and the diagnosis falls back to the status (see the guide).
  */
-export function authorizerResult(integrationId: string, verdict: PullVerdict): PullAuthorizerResult {
+export function authorizerResult(
+  integrationId: string,
+  verdict: PullVerdict,
+  credential?: CredentialMark,
+): PullAuthorizerResult {
   return {
     isAuthorized: verdict.accepted,
     context: {
       outcome: verdict.outcome,
       integration_id: verdict.integration?.id ?? integrationId,
       ...(verdict.integration ? { org_id: verdict.integration.org_id } : {}),
+      ...(credential ? { credential } : {}),
     },
   };
 }

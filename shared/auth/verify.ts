@@ -41,6 +41,15 @@ export function authOutcomeOf(value: unknown): AuthOutcome | null {
 /** Where the secret came from: firewalls send basic auth (also what `https://user:pass@host/` sends). */
 export type CredentialForm = 'basic' | 'header' | 'query';
 
+/**
+ * What a pull log says about the credential of a request (`credential` in canonical and API Gateway lines, the
+ * last field of the README's nginx format): `query` whenever the URL carried one, whatever else came with it,
+ * since the URL is what proxies, load balancers and CDNs write into their own logs; otherwise the form
+ * presented, or `none`.
+ */
+export const CREDENTIAL_MARKS = ['basic', 'header', 'query', 'none'] as const;
+export type CredentialMark = (typeof CREDENTIAL_MARKS)[number];
+
 /** What a request presented. `username` is null for the key forms: the URL's `{id}` names the integration. */
 export interface PresentedCredentials {
   form: CredentialForm;
@@ -59,13 +68,32 @@ export interface PullRequestParts {
 /** Secrets longer than this are not ours (ours are 32 characters); refusing them bounds the hashing work. */
 const MAX_SECRET_LENGTH = 1024;
 
+/** The query parameter a device may carry its password in: the one name `presentedCredentials` reads. */
+const QUERY_CREDENTIAL = 'api_key';
+
 function apiKeyOfQuery(query: string): string | null {
-  if (!query.includes('api_key=')) return null;
+  if (!query.includes(`${QUERY_CREDENTIAL}=`)) return null;
   try {
-    return new URLSearchParams(query).get('api_key');
+    return new URLSearchParams(query).get(QUERY_CREDENTIAL);
   } catch {
     return null;
   }
+}
+
+/** Whether a raw query string (without `?`) carries a password that verification would read. */
+export const queryCarriesCredential = (query: string): boolean => Boolean(apiKeyOfQuery(query));
+
+/** The credential mark of a request (see CREDENTIAL_MARKS). */
+export function credentialMarkOf(parts: PullRequestParts): CredentialMark {
+  if (parts.query && queryCarriesCredential(parts.query)) return 'query';
+  return presentedCredentials(parts)?.form ?? 'none';
+}
+
+/** Reads a credential mark written by someone else: anything that is not one of the marks is null. */
+export function credentialMarkOfValue(value: unknown): CredentialMark | null {
+  return typeof value === 'string' && (CREDENTIAL_MARKS as readonly string[]).includes(value)
+    ? (value as CredentialMark)
+    : null;
 }
 
 /**

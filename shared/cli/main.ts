@@ -257,7 +257,10 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
         `last cycle: ${result.deployment.last_cycle_at ?? 'never'} (${result.deployment.last_cycle_outcome ?? '-'}); newest pull record: ${result.deployment.newest_record_at ?? 'none'}; feed last seen: ${result.deployment.feed_seen_at ?? 'never'}`,
         ...result.integrations.map(
           (view) =>
-            `  ${view.status.padEnd(12)} ${view.name} (${view.id}) last pull ${view.last_pull_at ?? 'never'}`,
+            `  ${view.status.padEnd(12)} ${view.name} (${view.id}) last pull ${view.last_pull_at ?? 'never'}` +
+            (view.credential_in_url
+              ? '\n               password sent in the URL (?api_key=): use basic auth or X-Api-Key, then refresh'
+              : ''),
         ),
         ...result.open_issues.map(
           (issue) =>

@@ -55,7 +55,8 @@ const SCHEME =
   /\b(Basic|Bearer|Digest|Token|Negotiate|NTLM|AWS4-HMAC-SHA256|SharedKey)(\s+|%20|\+)(?!\[redacted\])[^\s"'<>\\]+/gi;
 // A name followed by `=` or `:`, each side optionally quoted (or quoted with an escaped quote, as in JSON in a
 // JSON string). The look-behind anchors names at their start so a long run of letters is tried once.
-const NAMED = /(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]{1,128})(\\?["']?)(\s{0,8}[:=]\s{0,8})(\\?["']?)/g;
+// `%` too: a query parameter's name may be percent-encoded (`api%5Fkey=` is read as `api_key` by URL parsers).
+const NAMED = /(?<![A-Za-z0-9_.%-])([A-Za-z0-9_.%-]{1,128})(\\?["']?)(\s{0,8}[:=]\s{0,8})(\\?["']?)/g;
 const UNQUOTED_END = new Set('&,;"\'}]#)<>\\ \t\r\n\v\f');
 const WHOLE_VALUE_END = new Set('"\'\r\n\\');
 
@@ -76,7 +77,7 @@ function redactNamed(text: string): string {
   for (let match = NAMED.exec(text); match !== null; match = NAMED.exec(text)) {
     const [whole, name = '', , , open = ''] = match;
     const valueStart = match.index + whole.length;
-    if (!isSecretName(name)) {
+    if (!isSecretName(decodeName(name))) {
       // Go on right after the name, so a value that is itself `name=value` is looked at too.
       NAMED.lastIndex = match.index + name.length;
       continue;
@@ -91,6 +92,13 @@ function redactNamed(text: string): string {
     NAMED.lastIndex = valueEnd;
   }
   return out + text.slice(copied);
+}
+
+/** A name with its `%XX` escapes decoded (a malformed escape stays as it is). */
+function decodeName(name: string): string {
+  return name.includes('%')
+    ? name.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)))
+    : name;
 }
 
 function unquotedEnd(text: string, from: number, name: string): number {

@@ -93,6 +93,18 @@ export function credentialLastUsed(integration: Integration): 'current' | 'previ
 }
 
 /**
+ * Whether the device sends its password in the URL, where proxies, load balancers and CDNs log it: a request
+ * did so since the last successful pull, or that pull did. One maximum compared with another, so it folds in
+ * any order; a pull in a safer form clears it, a refused or credential-less request (a scanner) does not.
+ */
+export function credentialInUrl(
+  integration: Pick<Integration, 'credential_in_url_at' | 'last_pull_at'>,
+): boolean {
+  const { credential_in_url_at: at, last_pull_at: pull } = integration;
+  return at !== null && (pull === null || at >= pull);
+}
+
+/**
  * The stored facts about an integration. Status is derived from these and `now`, never stored. Parsed on every
  * read: attributes that only key the table are dropped, and fields added after an item was written get their
  * defaults here, in one place.
@@ -152,6 +164,11 @@ export const Integration = z.object({
   resumed_at: Time.nullable().default(null),
   /** The last 48 hours of pulls and the minutes of the open hours (pulls/history.ts); null before any. */
   recent_pulls: RecentPulls.nullable().default(null),
+  /**
+   * The newest request whose password rode in the URL (`?api_key=`), kept only while it is not older than the last
+   * successful pull (see credentialInUrl): null once the device pulls in a safer form, so its item stays small.
+   */
+  credential_in_url_at: Time.nullable().default(null),
   open_issues: z.partialRecord(IssueType, OpenIssueRef),
   /** How many issues of this integration have been resolved; keeps a re-opened issue's id new. */
   issue_seq: z.number().int().default(0),
@@ -194,6 +211,7 @@ export function newIntegration(
     lapi: null,
     resumed_at: null,
     recent_pulls: null,
+    credential_in_url_at: null,
     open_issues: {},
     issue_seq: 0,
     due_at: null,

@@ -3,6 +3,7 @@ import { AuthOutcome } from '../auth/verify.ts';
 import { HISTORY_HOURS, TIMELINE_HOURS, timeline48h } from '../pulls/history.ts';
 import type { Iso } from '../time.ts';
 import {
+  credentialInUrl,
   type Integration,
   IntegrationKind,
   IntegrationStatus,
@@ -70,6 +71,16 @@ export const IntegrationView = z.object({
   paused: z.boolean(),
   snoozed_until: Time.nullable(),
   open_issues: z.number().int(),
+  credential_in_url: z
+    .boolean()
+    .describe(
+      'the device sends its password in the URL (`?api_key=`), so every proxy, load balancer or CDN on the way ' +
+        'logs it: true when a request did so since the last successful pull, or that pull did. Use basic auth ' +
+        'or the `X-Api-Key` header instead, then refresh the credentials',
+    ),
+  credential_in_url_at: Time.nullable().describe(
+    'while credential_in_url is true: the newest request seen with its password in the URL; null otherwise',
+  ),
   timeline_48h: Timeline48h,
   username: z.string(),
   credentials_rotated_at: Time,
@@ -95,6 +106,8 @@ export function integrationView(integration: Integration, now: Iso): Integration
     paused: integration.paused,
     snoozed_until: integration.snoozed_until,
     open_issues: Object.keys(integration.open_issues).length,
+    credential_in_url: credentialInUrl(integration),
+    credential_in_url_at: integration.credential_in_url_at,
     timeline_48h: timeline48h(integration.recent_pulls, now),
     username: integration.credentials.username,
     credentials_rotated_at: integration.credentials.rotated_at,

@@ -13,6 +13,8 @@ export interface PullRecord {
   user_agent: string | null;
   /** Which credential the request presented, where the log says so (see auth/verify.ts); absent otherwise. */
   auth?: AuthOutcome | null;
+  /** Set when the log shows the password rode in the URL (`?api_key=`); the value itself is never kept. */
+  credential_in_url?: true;
 }
 
 export type PullClass = 'success' | 'auth_failure' | 'rate_limited' | 'server_error' | 'other';
@@ -159,6 +161,8 @@ export interface PullSummary {
   resumptions: Iso[];
   /** Minutes with accepted and refused pulls, by hour: unions (see history.ts). */
   hours: Map<HourKey, HourBits>;
+  /** The newest request whose password rode in the URL: a maximum. */
+  credential_in_url_at: Iso | null;
 }
 
 export function emptySummary(integrationId: string): PullSummary {
@@ -172,6 +176,7 @@ export function emptySummary(integrationId: string): PullSummary {
     lapi: null,
     resumptions: [],
     hours: new Map(),
+    credential_in_url_at: null,
   };
 }
 
@@ -253,6 +258,8 @@ export function addRecord(summary: PullSummary, record: PullRecord): void {
     addPull(summary.hours, record.time, 'accepted');
   }
   summary.last_attempt = later(summary.last_attempt, { ...seen, status: record.status }, attemptKey);
+  if (record.credential_in_url)
+    summary.credential_in_url_at = maxIso(summary.credential_in_url_at, record.time);
   if (kind === 'auth_failure') {
     addPull(summary.hours, record.time, 'refused');
     // Cheap append; trimmed when the summary is merged or applied.
@@ -290,6 +297,7 @@ export function mergeSummary(into: PullSummary, other: PullSummary): void {
   into.lapi = mergeLapi(into.lapi, other.lapi);
   for (const time of other.resumptions) into.resumptions = addResumption(into.resumptions, time);
   mergeHours(into.hours, other.hours);
+  into.credential_in_url_at = maxIso(into.credential_in_url_at, other.credential_in_url_at);
 }
 
 /**
@@ -340,6 +348,10 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
   const resumed = resumedAt(integration, summary);
   const folded = foldHours(integration.recent_pulls, summary.hours).recent;
   const recent = sameRecent(folded, integration.recent_pulls) ? integration.recent_pulls : folded;
+  // Only while it can still flag (not before the last success): a device that moved to a safer form goes back
+  // to its smaller item. Dropping a time older than the newest success changes no later answer, in any order.
+  const newestInUrl = maxIso(integration.credential_in_url_at, summary.credential_in_url_at);
+  const inUrlAt = newestInUrl !== null && success !== null && newestInUrl < success.at ? null : newestInUrl;
   const next: Integration = {
     ...integration,
     last_pull_at: success?.at ?? null,
@@ -356,6 +368,7 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
     lapi,
     resumed_at: resumed,
     recent_pulls: recent,
+    credential_in_url_at: inUrlAt,
   };
   const changed =
     success !== storedSuccess ||
@@ -363,6 +376,7 @@ export function applyPulls(integration: Integration, summary: PullSummary): Inte
     lapi !== integration.lapi ||
     resumed !== integration.resumed_at ||
     recent !== integration.recent_pulls ||
+    inUrlAt !== integration.credential_in_url_at ||
     rejections.join() !== integration.rejections.join() ||
     expiredRejections.join() !== integration.expired_rejections.join();
   return changed ? next : null;

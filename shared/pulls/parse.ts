@@ -1,4 +1,4 @@
-import { authOutcomeOf } from '../auth/verify.ts';
+import { authOutcomeOf, credentialMarkOfValue, queryCarriesCredential } from '../auth/verify.ts';
 import type { PullRecord } from './index.ts';
 
 /**
@@ -10,6 +10,10 @@ import type { PullRecord } from './index.ts';
  *   5. CloudFront standard logs (W3C, tab-separated, columns named by the file's most recent `#Fields:` line)
  * Canonical and API Gateway lines may carry `auth` (the auth outcome of auth/verify.ts), and combined lines may end
  * with it as one more field (the nginx `log_format` of the README); an unknown value is read as no outcome.
+ * Where a line shows that the device sent its password in the URL (an `api_key` in the query of a combined,
+ * ALB or CloudFront line; `"credential":"query"` in canonical and API Gateway lines; the README's nginx format's
+ * last field), the record says `credential_in_url: true`; otherwise it has no such field. The value itself is
+ * never read into the record.
  * W3C's `#Fields:` makes parsing stateful per file: pass one ParseContext per file (newParseContext()).
  * Nothing here throws, whatever the input: a line is a record, blank (null), or skipped with a reason.
  */
@@ -68,8 +72,10 @@ const CLF_TIME = /^(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+
 /** The path must end with the content route (any prefix: stage, version); the query string is not the path. */
 const CONTENT_PATH = /\/integrations\/([A-Za-z0-9_-]{1,128})\/content$/;
 // `$remote_user` is logged as-is, so a basic-auth user name may hold spaces: bounded so a hostile line stays linear.
+// After the agent: the auth outcome, then the credential mark (the README's nginx format), each optional and read
+// only when it is one of the codes (nginx writes `""` when the check gave no answer, `-` for an unset variable).
 const COMBINED =
-  /^(\S+) \S+ .{1,512}? \[([^\]]{1,64})\] "([A-Z]+) (\S+)(?: [^"]*)?" (\d{3}) \S+(?: "(?:[^"\\]|\\.)*" "((?:[^"\\]|\\.)*)"(?: "([a-z_]{1,32})")?)?/;
+  /^(\S+) \S+ .{1,512}? \[([^\]]{1,64})\] "([A-Z]+) (\S+)(?: [^"]*)?" (\d{3}) \S+(?: "(?:[^"\\]|\\.)*" "((?:[^"\\]|\\.)*)"(?: "([^"\\]{0,32})"(?: "([^"\\]{0,16})")?)?)?/;
 /** A route template of the content endpoint (`{id}`, `{integrationId}`, `{proxy+}` ...). */
 const CONTENT_TEMPLATE = /\/integrations\/\{[^}/]*\}\/content$/;
 /** ALB: type time elb client:port target:port 3 timings elb_status target_status received sent "request" "user_agent" ... */
@@ -284,6 +290,22 @@ function withAuth(value: unknown): { auth?: PullRecord['auth'] } {
   return auth === null ? {} : { auth };
 }
 
+/** Whether the query of a request target or URL (after `?`, before `#`) carries a password verification reads. */
+function queryHasCredential(target: string): boolean {
+  const at = target.indexOf('?');
+  if (at === -1) return false;
+  const hash = target.indexOf('#', at);
+  return queryCarriesCredential(target.slice(at + 1, hash === -1 ? undefined : hash));
+}
+
+/** `credential_in_url` as a field only when the line shows it (every other record stays as it was). */
+function withCredential(inUrl: boolean): { credential_in_url?: true } {
+  return inUrl ? { credential_in_url: true } : {};
+}
+
+/** A `credential` mark (canonical, API Gateway, the nginx format's last field) saying the URL carried it. */
+const markSaysUrl = (value: unknown): boolean => credentialMarkOfValue(value) === 'query';
+
 /** Format 1: what pullwatch's own content endpoint writes. */
 function canonical(entry: Record<string, unknown>): ParsedLine {
   const { time, integration_id: integrationId, status } = entry;
@@ -313,6 +335,7 @@ function canonical(entry: Record<string, unknown>): ParsedLine {
       ip,
       user_agent: userAgent,
       ...withAuth(entry.auth),
+      ...withCredential(markSaysUrl(entry.credential)),
     },
   };
 }
@@ -358,6 +381,8 @@ function apiGateway(entry: Record<string, unknown>): ParsedLine {
       user_agent: userAgent,
       // The Lambda authorizer's outcome, logged by the deploy guide's format as `$context.authorizer.outcome`.
       ...withAuth(entry.auth),
+      // Its credential mark (`$context.authorizer.credential`): API Gateway's paths carry no query string.
+      ...withCredential(markSaysUrl(entry.credential) || queryHasCredential(path)),
     },
   };
 }
@@ -374,6 +399,10 @@ function combined(line: string): ParsedLine {
   const status = parseStatus(Number(match[5]));
   if (status === null) return { ok: false, reason: 'bad_status' };
   const agent = match[6];
+  const target = match[4] as string;
+  // The README's format logs the path without its query and says `query` in its last field; the combined
+  // format logs the request whole (`$request`), so there the query itself says.
+  const inUrl = markSaysUrl(match[8]) || queryHasCredential(target);
   return {
     ok: true,
     record: {
@@ -384,6 +413,7 @@ function combined(line: string): ParsedLine {
       ip: match[1] === '-' ? null : (match[1] as string),
       user_agent: agent === undefined || agent === '-' ? null : unescapeLogField(agent),
       ...withAuth(match[7]),
+      ...withCredential(inUrl),
     },
   };
 }
@@ -424,7 +454,8 @@ function alb(line: string): ParsedLine {
   const time = parseIsoTime(match[1] as string);
   const request = /^([A-Z]+) (\S+)/.exec(match[4] as string);
   if (!request) return skipAt('other_path', time);
-  const integrationId = integrationIdOfPath(pathOfUrl(request[2] as string));
+  const path = pathOfUrl(request[2] as string);
+  const integrationId = integrationIdOfPath(path);
   if (integrationId === null) return skipAt('other_path', time);
   if (match[3] === '-') return skipAt('aborted', time);
   if (time === null) return { ok: false, reason: 'bad_time' };
@@ -440,6 +471,8 @@ function alb(line: string): ParsedLine {
       status,
       ip: ipOfClient(match[2] as string),
       user_agent: agent === '-' || agent === '' ? null : unescapeLogField(agent),
+      // ALB logs the request URL whole, query included, whatever the operator configures.
+      ...withCredential(queryHasCredential(path)),
     },
   };
 }
@@ -479,6 +512,8 @@ function cloudFront(line: string, columns: Map<string, number>): ParsedLine {
   if (!/^[A-Z]+$/.test(method)) return { ok: false, reason: 'bad_type' };
   const ip = column('c-ip');
   const agent = column('cs(User-Agent)');
+  // `cs-uri-query` is the query without `?` (`-` for none); CloudFront logs it whatever the operator sets.
+  const query = column('cs-uri-query');
   return {
     ok: true,
     record: {
@@ -488,6 +523,7 @@ function cloudFront(line: string, columns: Map<string, number>): ParsedLine {
       status,
       ip: ip === undefined || ip === '-' || ip === '' ? null : ip,
       user_agent: agent === undefined || agent === '-' || agent === '' ? null : percentDecode(agent),
+      ...withCredential(query !== undefined && queryCarriesCredential(query)),
     },
   };
 }

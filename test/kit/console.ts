@@ -105,7 +105,8 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
     ...hourly(hq.id, 24 * 7, 26),
     // HQ pfSense keeps trying with a password it no longer has.
     ...hourly(hq.id, 26, 0, { status: 401 }),
-    ...hourly(bouncer.id, 24 * 7, 0),
+    // The bouncer sends its key as ?api_key=: the content endpoint's lines say so (`"credential":"query"`).
+    ...hourly(bouncer.id, 24 * 7, 0).map((line) => line.replace('"bytes":', '"credential":"query","bytes":')),
   ];
   const before = (line: string) => (JSON.parse(line) as { time: string }).time <= firstCycle;
   await writeFile(join(logs, 'first.jsonl'), lines(...history.filter(before)));

@@ -77,6 +77,9 @@ export interface Integration {
   paused: boolean;
   snoozed_until: string | null;
   open_issues: number;
+  /** The device sends its password in the URL (`?api_key=`); absent from servers older than the flag. */
+  credential_in_url?: boolean;
+  credential_in_url_at?: string | null;
   username: string;
   credentials_rotated_at: string;
   /** Added by the pull-history work; shown when present. */
@@ -99,6 +102,7 @@ export interface Issue {
 export interface Transition {
   at: string;
   kind: string;
+  issue_type: string | null;
   from_status: string;
   to_status: string;
   reason: string;

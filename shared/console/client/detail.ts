@@ -17,9 +17,9 @@ import {
   exact,
   ISSUE_LABEL,
   KIND_LABEL,
-  STATUS_LABEL,
-  type Status,
   secondsBetween,
+  transitionChange,
+  URL_CREDENTIAL_WARNING,
 } from './format.ts';
 import { statusBadge } from './list.ts';
 import { chart } from './timeline.ts';
@@ -72,7 +72,6 @@ function table(caption: string, headings: string[], rows: Node[][]): HTMLElement
 }
 
 const text = (value: string) => document.createTextNode(value);
-const statusWord = (status: string) => STATUS_LABEL[status as Status] ?? status;
 
 function actions(
   context: Context,
@@ -209,6 +208,16 @@ export async function renderDetail(context: Context, id: string, message = ''): 
     { 'aria-labelledby': 'credentials-title' },
     h('h2', { id: 'credentials-title' }, 'Credentials'),
     state ? h('p', { class: detail.credentials.last_used === 'previous' ? 'warning' : '' }, state) : null,
+    detail.credential_in_url
+      ? h(
+          'p',
+          { class: 'warning', id: 'credential-in-url' },
+          URL_CREDENTIAL_WARNING,
+          detail.credential_in_url_at ? ' Last seen ' : '',
+          detail.credential_in_url_at ? ago(detail.credential_in_url_at, now) : '',
+          detail.credential_in_url_at ? '.' : '',
+        )
+      : null,
     h(
       'dl',
       { class: 'facts' },
@@ -314,7 +323,7 @@ export async function renderDetail(context: Context, id: string, message = ''): 
         ['When', 'Change', 'Reason'],
         detail.transitions.map((item) => [
           ago(item.at, now),
-          text(`${statusWord(item.from_status)} → ${statusWord(item.to_status)}`),
+          text(transitionChange(item)),
           text(item.reason.replaceAll('_', ' ')),
         ]),
       ),

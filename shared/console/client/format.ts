@@ -115,6 +115,33 @@ export function credentialState(lastUsed: 'current' | 'previous' | null | undefi
   return null;
 }
 
+/** Said wherever an integration is flagged `credential_in_url`: what is wrong, and the safer forms. */
+export const URL_CREDENTIAL_WARNING =
+  'The device sends its password in the URL (?api_key=), where proxies, load balancers and CDNs write it into ' +
+  'their logs. Configure HTTP basic auth or the X-Api-Key header instead, then refresh the credentials.';
+
+/**
+ * The change a status-history line records, in words. An issue that leaves the status as it was (an early
+ * warning: pulls refused while the integration is still online) names the issue instead of "Online → Online".
+ */
+export function transitionChange(item: {
+  kind: string;
+  issue_type?: string | null;
+  from_status: string;
+  to_status: string;
+}): string {
+  const word = (status: string) => STATUS_LABEL[status as Status] ?? status;
+  if (item.from_status !== item.to_status) return `${word(item.from_status)} → ${word(item.to_status)}`;
+  const issue = item.issue_type ? (ISSUE_LABEL[item.issue_type] ?? item.issue_type) : null;
+  const what =
+    item.kind === 'issue_opened'
+      ? `${issue ?? 'Issue'} started`
+      : item.kind === 'issue_resolved'
+        ? `${issue ?? 'Issue'} ended`
+        : item.kind.replaceAll('_', ' ');
+  return `${what} (still ${word(item.to_status)})`;
+}
+
 /** Forms a firewall's configuration takes for the same credentials. */
 export function credentialForms(contentUrl: string, username: string, password: string) {
   const url = new URL(contentUrl);
@@ -124,7 +151,11 @@ export function credentialForms(contentUrl: string, username: string, password: 
     { label: 'Basic auth user', value: username },
     { label: 'Basic auth password', value: password },
     { label: 'X-Api-Key header', value: `X-Api-Key: ${password}` },
-    { label: 'URL with ?api_key=', value: `${contentUrl}?api_key=${encodeURIComponent(password)}` },
+    // Last, and said why: a URL is written into the logs of every proxy, load balancer and CDN on the way.
+    {
+      label: 'URL with ?api_key= (last resort: URLs get logged on the way)',
+      value: `${contentUrl}?api_key=${encodeURIComponent(password)}`,
+    },
   ];
 }
 

@@ -1,7 +1,7 @@
 import { api, type Integration, type Page, query } from './api.ts';
 import type { Context } from './context.ts';
 import { ago, h, replace } from './dom.ts';
-import { KIND_LABEL, STATUS_LABEL, type Status } from './format.ts';
+import { KIND_LABEL, STATUS_LABEL, type Status, URL_CREDENTIAL_WARNING } from './format.ts';
 import { legend, strip } from './timeline.ts';
 
 /**
@@ -51,6 +51,13 @@ function row(context: Context, integration: Integration): HTMLElement {
         { class: 'sub' },
         `${KIND_LABEL[integration.kind] ?? integration.kind} · ${integration.vendor}`,
       ),
+      integration.credential_in_url
+        ? h(
+            'span',
+            { class: 'badge issue', title: URL_CREDENTIAL_WARNING },
+            'password in URL: use basic auth or X-Api-Key',
+          )
+        : null,
     ),
     h('td', {}, statusBadge(integration.status)),
     h('td', {}, ago(integration.last_pull_at, context.now())),
