@@ -1,5 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusOf } from '../shared/integration/index.ts';
+import { parseSnapshot } from '../shared/pulls/lapi.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
 import { crowdsecVersion, type Engine, hasCrowdsec, startEngine } from './kit/crowdsec.ts';
 import { useTestDb } from './kit/db.ts';
@@ -131,5 +135,22 @@ describe.skipIf(!hasCrowdsec)(SUITE, () => {
     const now = await current(w, moved);
     within(now.last_pull_at, from, to);
     expect(now.last_pull_ip).toBe('127.0.0.2');
+  });
+
+  it("the README's cron line drops 1.4's api_key (the key's hash) before the list leaves the host, and reads the same", async () => {
+    if (!engine) throw new Error('the engine did not start');
+    engine.addBouncer('cron-fw');
+    const raw = engine.listBouncers();
+    const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    // The cron block: `cscli bouncers list -o json | <filter> | aws s3 cp - s3://...`.
+    const cron = /```cron\n\*\/5 \* \* \* \* cscli bouncers list -o json \| (.+?) \| aws s3 cp - /.exec(
+      readme,
+    );
+    const filter = cron?.[1];
+    expect(filter, 'the README cron line pipes the list through a filter').toBeDefined();
+    const shipped = execFileSync('sh', ['-c', filter ?? 'false'], { input: raw, encoding: 'utf8' });
+    expect(shipped).not.toContain('api_key');
+    expect(parseSnapshot(shipped)).toEqual(parseSnapshot(raw));
+    if (crowdsecVersion().includes('1.4')) expect(raw).toContain('"api_key"');
   });
 });
