@@ -400,7 +400,7 @@ describe('addRecord and applyPulls', () => {
 
 describe('credential_in_url: the password rode in the URL since the last successful pull, or in it', () => {
   const url = { credential_in_url: true } as const;
-  it('is set by a pull or a refusal with the password in the URL, cleared only by a later successful pull', () => {
+  it('is set by a pull, or a refusal of one of its own passwords, in the URL; cleared only by a later successful pull', () => {
     const flagged = ingestState(integration(), [record({ time: at(1), ...url })]);
     expect(flagged.credential_in_url_at).toBe(at(1));
     expect(credentialInUrl(flagged)).toBe(true);
@@ -413,11 +413,17 @@ describe('credential_in_url: the password rode in the URL since the last success
     // Forgotten then: the item is back to its size.
     expect(cleared.credential_in_url_at).toBeNull();
     // An old URL request delivered late changes nothing; a new one, even refused, flags again.
-    const late = ingestState(cleared, [record({ time: at(0.5), status: 401, ...url })]);
+    const expired = { status: 401, auth: 'previous_expired', ...url } as const;
+    const late = ingestState(cleared, [record({ time: at(0.5), ...expired })]);
     expect([credentialInUrl(late), late.credential_in_url_at]).toEqual([false, null]);
-    expect(credentialInUrl(ingestState(cleared, [record({ time: at(4), status: 401, ...url })]))).toBe(true);
-    // Never pulled, only refused URL tries: flagged.
-    expect(credentialInUrl(ingestState(integration(), [record({ status: 401, ...url })]))).toBe(true);
+    expect(credentialInUrl(ingestState(cleared, [record({ time: at(4), ...expired })]))).toBe(true);
+    // Never pulled, only refused URL tries with its own (replaced) password: flagged.
+    expect(credentialInUrl(ingestState(integration(), [record(expired)]))).toBe(true);
+    // A refused URL try with a wrong password, or one the log cannot name, leaks nothing of the device's.
+    for (const refused of [{ auth: 'wrong_password' as const }, {}]) {
+      const guessed = ingestState(integration(), [record({ status: 401, ...refused, ...url })]);
+      expect([credentialInUrl(guessed), guessed.credential_in_url_at]).toEqual([false, null]);
+    }
     expect(credentialInUrl(integration())).toBe(false);
   });
 });

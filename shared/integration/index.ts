@@ -94,8 +94,9 @@ export function credentialLastUsed(integration: Integration): 'current' | 'previ
 
 /**
  * Whether the device sends its password in the URL, where proxies, load balancers and CDNs log it: a request
- * did so since the last successful pull, or that pull did. One maximum compared with another, so it folds in
- * any order; a pull in a safer form clears it, a refused or credential-less request (a scanner) does not.
+ * did so since the last successful pull (a refused one only with one of its own passwords, see `ownPassword` in
+ * pulls/index.ts), or that pull did. One maximum compared with another, so it folds in any order; a pull in a
+ * safer form clears it, a refused or credential-less request (a scanner) does not.
  */
 export function credentialInUrl(
   integration: Pick<Integration, 'credential_in_url_at' | 'last_pull_at'>,

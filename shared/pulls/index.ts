@@ -242,6 +242,14 @@ function keepRejections(times: Iso[], lastSuccess: Iso | null): Iso[] {
   return after.slice(-MAX_REJECTIONS_KEPT);
 }
 
+/**
+ * A refused request carried one of this integration's own passwords (the current one, or the replaced one in or
+ * after its grace). Only then is a refused URL credential a leaked secret; a wrong or unknown one (a scanner
+ * guessing, or a log that cannot say) proves nothing about the device.
+ */
+const ownPassword = (auth: AuthOutcome | null | undefined) =>
+  auth === 'current' || auth === 'previous_in_grace' || auth === 'previous_expired';
+
 /** Folds one record into a summary. */
 export function addRecord(summary: PullSummary, record: PullRecord): void {
   summary.records += 1;
@@ -258,7 +266,7 @@ export function addRecord(summary: PullSummary, record: PullRecord): void {
     addPull(summary.hours, record.time, 'accepted');
   }
   summary.last_attempt = later(summary.last_attempt, { ...seen, status: record.status }, attemptKey);
-  if (record.credential_in_url)
+  if (record.credential_in_url && (kind === 'success' || ownPassword(record.auth)))
     summary.credential_in_url_at = maxIso(summary.credential_in_url_at, record.time);
   if (kind === 'auth_failure') {
     addPull(summary.hours, record.time, 'refused');
