@@ -24,7 +24,7 @@ export interface Notification {
 export const SUBJECT_MAX = 99;
 
 const SHORT_CAUSE: Record<Issue['diagnosis']['code'], string> = {
-  never_pulled: 'it never pulled',
+  never_pulled: 'not set up on the device yet',
   credentials_rejected: 'credentials rejected',
   credentials_not_updated: 'new credentials not set on device',
   credentials_missing: 'device sends no credentials',
