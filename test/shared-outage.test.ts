@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { runCycle } from '../shared/cycle.ts';
 import type { Integration } from '../shared/integration/index.ts';
 import { DEPLOYMENT_ORG, type Issue } from '../shared/issue/index.ts';
 import type { Iso } from '../shared/time.ts';
@@ -185,6 +186,39 @@ describe('firewalls of one organization', () => {
     expect(message?.sms).toContain(
       'all 6 integrations of this organization silent since 2026-11-20 01:00 UTC: check the blocklist endpoint (DNS, certificate, availability)',
     );
+  });
+
+  // Deployed, a cycle lock keeps cycles apart (functions/cycle.ts); locally a `pullwatch cycle` may overlap the
+  // runner's. Each notify pass claims issues one by one, so two passes may each send part of the group.
+  it('two cycles at once decide the same group; every member is announced exactly once', async () => {
+    const w = await world(settings);
+    const firewalls = await fleet(w, 6);
+    await drop(
+      w,
+      firewalls.map((fw) => pull(fw.id, at(1))),
+    );
+    for (const hour of [2, 12, 24.5]) {
+      await drop(w, [healthCheck(minutes(at(hour), -2))]);
+      await cycle(w, at(hour));
+    }
+    await drop(w, [healthCheck(minutes(at(25.2), -2))]);
+    const both = await Promise.all([
+      runCycle({ store: w.store, source: w.source, publisher: w.publisher, now: at(25.2), ...w.settings }),
+      runCycle({ store: w.store, source: w.source, publisher: w.publisher, now: at(25.2), ...w.settings }),
+    ]);
+    for (const report of both) expect(report.errors).toEqual([]);
+    const open = await issuesOf(w, 'open');
+    expect(open).toHaveLength(6);
+    expect(new Set(open.map((issue) => issue.diagnosis.group?.key)).size).toBe(1);
+    expect(open[0]?.diagnosis.group).toMatchObject({ silent: 6, of: 6 });
+    const announced = () =>
+      firewalls.map((fw) => sentTo(w).filter((message) => message.email.includes(fw.id)).length);
+    expect(announced()).toEqual([1, 1, 1, 1, 1, 1]);
+    // A pass that claimed a single member announces it alone, still naming the shared cause.
+    for (const message of sentTo(w))
+      expect(message.sms).toMatch(/all 6 integrations of this organization|likely shared outage/);
+    await cycle(w, at(25.5));
+    expect(announced()).toEqual([1, 1, 1, 1, 1, 1]);
   });
 
   it('2 of 40 silent is two issues of their own: no shared cause, one message each', async () => {
