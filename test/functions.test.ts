@@ -168,6 +168,7 @@ describe('the cycle metrics', () => {
       integrations_updated: 5,
       newest_record_at: T0,
       feed_seen_at: T0,
+      logs_seen_at: T0,
     },
     rules: null,
     notify: null,

@@ -148,6 +148,40 @@ describe('an engine host that goes down entirely', () => {
   });
 });
 
+describe('the access logs stop while bouncer lists keep arriving', () => {
+  it("holds the firewalls' offline flips (their feed is down) but still reports a bouncer gone silent", async () => {
+    const w = await world(settings);
+    const fw = await addIntegration(w, { name: 'edge-fw' });
+    const bouncer = await addIntegration(w, { name: 'web-1', kind: 'remediation_component', source: 'lapi' });
+    await drop(w, [pull(fw.id, at(1))]);
+    // The bouncer stops at 02:00; its engine keeps printing its list. No access-log line after 01:00.
+    for (const hour of [1, 2, 4, 12, 20, 26.5]) {
+      await snapshot(
+        w,
+        'engine-1',
+        { 'web-1': hour <= 2 ? minutes(at(hour), -1) : minutes(at(2), -1) },
+        at(hour),
+      );
+      await cycle(w, at(hour));
+    }
+    const pipeline = await issuesOf(w, 'open', DEPLOYMENT_ORG);
+    expect(pipeline).toHaveLength(1);
+    expect(pipeline[0]).toMatchObject({ type: 'pipeline_stale', newest_record_at: at(1), opened_at: at(3) });
+    expect(pipeline[0]?.diagnosis.summary).toContain('bouncer lists still arrive');
+    const open = await issuesOf(w, 'open');
+    expect(open.map((issue) => [issue.integration_id, issue.type])).toEqual([
+      [bouncer.id, 'rc_integration_offline'],
+    ]);
+
+    // The access logs come back, with the firewall still silent: its issue opens at its true time.
+    await drop(w, [healthCheck(minutes(at(27), -1))]);
+    await cycle(w, at(27));
+    expect(await issuesOf(w, 'open', DEPLOYMENT_ORG)).toEqual([]);
+    const fwIssue = (await issuesOf(w, 'open')).find((issue) => issue.integration_id === fw.id);
+    expect(fwIssue).toMatchObject({ type: 'fw_integration_offline', opened_at: at(25) });
+  });
+});
+
 describe('firewalls of one organization', () => {
   async function fleet(w: World, size: number): Promise<Integration[]> {
     return Promise.all(

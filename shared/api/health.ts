@@ -29,6 +29,8 @@ export const HealthSchema = z
     newest_record_at: Time.nullable(),
     /** The newest sign of life of the feed: any log line, any bouncer snapshot; what `pipeline` is judged on. */
     feed_seen_at: Time.nullable(),
+    /** The same, from access-log lines only; `pipeline` is stale when either is too old. */
+    logs_seen_at: Time.nullable(),
     feed_age_seconds: z.number().int().nullable(),
     pipeline: z.enum(['fresh', 'stale', 'unknown']),
     last_ingest: IngestCounts.nullable(),
@@ -61,7 +63,9 @@ export function healthRoutes({ store, now, staleAfterSeconds }: RouteDeps) {
     const at = now();
     const deployment = await store.deployment.get();
     const fed = deployment.feed_seen_at;
-    const stale = staleAfterSeconds > 0 && fed !== null && addSeconds(fed, staleAfterSeconds) <= at;
+    const tooOld = (mark: string | null) =>
+      staleAfterSeconds > 0 && mark !== null && addSeconds(mark, staleAfterSeconds) <= at;
+    const stale = tooOld(fed) || tooOld(deployment.logs_seen_at);
     const health: HealthView = {
       status:
         deployment.last_cycle_outcome === 'failed' ||
@@ -74,6 +78,7 @@ export function healthRoutes({ store, now, staleAfterSeconds }: RouteDeps) {
       last_cycle_outcome: deployment.last_cycle_outcome,
       newest_record_at: deployment.newest_record_at,
       feed_seen_at: fed,
+      logs_seen_at: deployment.logs_seen_at,
       feed_age_seconds: fed ? secondsBetween(fed, at) : null,
       pipeline: fed === null ? 'unknown' : stale ? 'stale' : 'fresh',
       last_ingest: deployment.last_ingest,

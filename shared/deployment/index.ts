@@ -19,6 +19,8 @@ export interface DeploymentState {
   newest_record_at: Iso | null;
   /** The newest sign of life of the feed (any line, any snapshot); see IngestReport.feed_seen_at. */
   feed_seen_at: Iso | null;
+  /** The same, from access-log lines only; null until one arrived (bouncer lists alone say nothing of it). */
+  logs_seen_at: Iso | null;
   last_ingest: IngestCounts | null;
   /** The open pipeline_stale issue, if any, and how many have been resolved (keeps new ids new). */
   pipeline_issue: { id: string; opened_at: Iso } | null;
@@ -37,6 +39,7 @@ export interface NotificationFailures {
 export interface IngestSummary {
   newest_record_at: Iso | null;
   feed_seen_at?: Iso | null;
+  logs_seen_at?: Iso | null;
   files_processed: number;
   files_failed: unknown[];
   files_set_aside: unknown[];
@@ -60,6 +63,7 @@ export class Deployment {
       // Records written before the feed's own mark: the newest pull was the only sign of life then.
       feed_seen_at:
         (row?.feed_seen_at as Iso | undefined) ?? (row?.newest_record_at as Iso | undefined) ?? null,
+      logs_seen_at: (row?.logs_seen_at as Iso | undefined) ?? null,
       last_ingest: (row?.last_ingest as IngestCounts | undefined) ?? null,
       pipeline_issue: (row?.pipeline_issue as DeploymentState['pipeline_issue'] | undefined) ?? null,
       pipeline_seq: typeof row?.pipeline_seq === 'number' ? row.pipeline_seq : 0,
@@ -107,10 +111,14 @@ export class Deployment {
     });
     await this.moveForward('newest_record_at', report.newest_record_at);
     await this.moveForward('feed_seen_at', report.feed_seen_at ?? report.newest_record_at);
+    await this.moveForward('logs_seen_at', report.logs_seen_at ?? null);
   }
 
   /** Sets a time mark of the deployment record to `at` if that is later; never moves it back. */
-  private async moveForward(attribute: 'newest_record_at' | 'feed_seen_at', at: Iso | null): Promise<void> {
+  private async moveForward(
+    attribute: 'newest_record_at' | 'feed_seen_at' | 'logs_seen_at',
+    at: Iso | null,
+  ): Promise<void> {
     if (at === null) return;
     await this.table.conditionally(
       this.table.update({

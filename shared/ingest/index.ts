@@ -75,6 +75,8 @@ export interface IngestReport {
    * this, not by the newest pull: a whole engine whose bouncers all went silent still delivers fresh snapshots.
    */
   feed_seen_at: Iso | null;
+  /** The same, from access-log lines only (not bouncer lists): what the firewalls' own feed delivered. */
+  logs_seen_at: Iso | null;
 }
 
 /** What one file taught, kept apart until the file has been read to its end. */
@@ -331,6 +333,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     integrations_updated: 0,
     newest_record_at: null,
     feed_seen_at: null,
+    logs_seen_at: null,
   };
   const count = (reason: SkipReason, n: number) => {
     report.skipped[reason] = (report.skipped[reason] ?? 0) + n;
@@ -383,6 +386,8 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     report.records += result.records;
     report.newest_record_at = laterOf(report.newest_record_at, result.newest);
     report.feed_seen_at = laterOf(report.feed_seen_at, result.delivered);
+    if (result.census === null && !isSnapshot(file.name))
+      report.logs_seen_at = laterOf(report.logs_seen_at, result.delivered);
     for (const [reason, n] of Object.entries(result.skipped)) count(reason as SkipReason, n);
     report.samples.push(...result.samples.slice(0, SAMPLES_PER_RUN - report.samples.length));
     for (const [id, summary] of result.byId) mergeSummary(summaryFor(byId, id), summary);

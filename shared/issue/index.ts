@@ -139,6 +139,8 @@ export function pipelineIssue(
   staleAfterSeconds: number,
   seq: number,
   now: Iso,
+  /** Only the access logs stopped; bouncer lists still arrive. */
+  logsOnly = false,
 ): PipelineIssue {
   const opened = addSeconds(newestRecordAt, staleAfterSeconds);
   return {
@@ -155,7 +157,9 @@ export function pipelineIssue(
     newest_record_at: newestRecordAt,
     diagnosis: {
       code: 'no_requests',
-      summary: `Nothing has arrived from the pull-log feed since ${newestRecordAt} (no log line, no bouncer list); offline detection is on hold until it delivers again.`,
+      summary: logsOnly
+        ? `No access-log line has arrived since ${newestRecordAt} (bouncer lists still arrive); offline detection of the integrations fed by access logs is on hold until they deliver again.`
+        : `Nothing has arrived from the pull-log feed since ${newestRecordAt} (no log line, no bouncer list); offline detection is on hold until it delivers again.`,
       steps: [
         'Check that the blocklist endpoint still writes its access logs (and that the endpoint itself is up).',
         'Check the delivery path of the logs to the bucket or directory pullwatch reads (log shipper, Firehose, prefix).',

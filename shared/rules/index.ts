@@ -13,7 +13,7 @@ import { withSharedOutage } from '../issue/diagnosis.ts';
 import { DEPLOYMENT_ORG, type Issue, issueFor, pipelineIssue, type Resolution } from '../issue/index.ts';
 import { OutageFinder } from '../outage/find.ts';
 import type { Store } from '../store.ts';
-import { addSeconds, type Iso, secondsBetween } from '../time.ts';
+import { addSeconds, type Iso, laterOf, secondsBetween } from '../time.ts';
 
 const MAX_CONFLICT_RETRIES = 5;
 
@@ -75,13 +75,13 @@ export async function runRules(options: RulesOptions): Promise<RulesReport> {
     pipeline: 'unknown',
     failed: [],
   };
-  const holdOffline = await guardPipeline(store, staleAfter, now, report);
+  const hold = await guardPipeline(store, staleAfter, now, report);
   const candidates = await store.integrations.due(now);
   report.candidates = candidates.length;
   const outages = new OutageFinder(store, now, candidates);
   for (const candidate of candidates) {
     try {
-      await settle(store, candidate, now, holdOffline, outages, report);
+      await settle(store, candidate, now, hold, outages, report);
     } catch (error) {
       // One integration's failure must not hold back the others; it is still due next pass.
       report.failed.push({
@@ -94,23 +94,39 @@ export async function runRules(options: RulesOptions): Promise<RulesReport> {
   return report;
 }
 
-/** Opens or resolves the deployment-wide pipeline issue; true while offline flips must be held. */
+/** Which offline flips the pipeline guard holds: every one, those of integrations fed by access logs, or none. */
+export type OfflineHold = 'all' | 'blaas' | 'none';
+
+/**
+ * Opens or resolves the deployment-wide pipeline issue, and says which offline flips must be held. The feed is
+ * judged by anything it delivers (a bouncer list, a health-check line), not by the newest pull: when every
+ * device stops pulling while the files keep coming, that is an outage to report, not a stale feed. Two marks:
+ * - nothing at all arrived for `staleAfter` (no log line, no bouncer list): the delivery itself is down (a
+ *   bucket, a shipper), every offline flip is held;
+ * - the access logs stopped while bouncer lists still arrive: the firewalls' feed is down, their flips are held;
+ *   bouncers are still judged by their engines' lists.
+ * One engine's list stopping alone is not held: its host may be down with its bouncers (see outage/), and a
+ * missed outage costs more than a question about a cron line.
+ */
 async function guardPipeline(
   store: Store,
   staleAfter: number,
   now: Iso,
   report: RulesReport,
-): Promise<boolean> {
+): Promise<OfflineHold> {
   const deployment = await store.deployment.get();
-  // Judged by anything the feed delivers (a snapshot, a health-check line), not by the newest pull: when every
-  // device stops pulling while the files keep coming, that is an outage to report, not a stale feed.
-  const newest = deployment.feed_seen_at;
+  const anything = deployment.feed_seen_at;
+  const logs = deployment.logs_seen_at;
   const open = deployment.pipeline_issue;
-  // No record ever seen: there is no feed to judge yet (a fresh install), so nothing is held.
-  const stale = staleAfter > 0 && newest !== null && addSeconds(newest, staleAfter) <= now;
-  report.pipeline = staleAfter === 0 ? 'guard_off' : newest === null ? 'unknown' : stale ? 'stale' : 'fresh';
+  const staleSince = (at: Iso | null) => staleAfter > 0 && at !== null && addSeconds(at, staleAfter) <= now;
+  // Nothing ever seen: there is no feed to judge yet (a fresh install), so nothing is held.
+  const hold: OfflineHold = staleSince(anything) ? 'all' : staleSince(logs) ? 'blaas' : 'none';
+  const stale = hold !== 'none';
+  const newest = hold === 'blaas' ? logs : anything;
+  report.pipeline =
+    staleAfter === 0 ? 'guard_off' : anything === null ? 'unknown' : stale ? 'stale' : 'fresh';
   if (stale && newest && !open) {
-    const issue = pipelineIssue(newest, staleAfter, deployment.pipeline_seq, now);
+    const issue = pipelineIssue(newest, staleAfter, deployment.pipeline_seq, now, hold === 'blaas');
     await store.issues.putIfAbsent(issue);
     if (await store.deployment.setPipelineIssue({ id: issue.id, opened_at: issue.opened_at })) {
       report.opened.push({
@@ -121,20 +137,24 @@ async function guardPipeline(
       });
     }
   } else if (!stale && open) {
-    const at = newest && newest > open.opened_at ? newest : now;
+    const back = laterOf(logs, anything);
+    const at = back && back > open.opened_at ? back : now;
     await store.issues.resolve(DEPLOYMENT_ORG, open.id, at, 'pull_resumed');
     if (await store.deployment.clearPipelineIssue(open.id)) {
       report.resolved.push({ issue_id: open.id, integration_id: null, type: 'pipeline_stale', at });
     }
   }
-  return stale;
+  return hold;
 }
+
+const isHeld = (hold: OfflineHold, integration: Integration) =>
+  hold === 'all' || (hold === 'blaas' && integration.source === 'blaas');
 
 async function settle(
   store: Store,
   candidate: Integration,
   now: Iso,
-  holdOffline: boolean,
+  hold: OfflineHold,
   outages: OutageFinder,
   report: RulesReport,
 ): Promise<void> {
@@ -161,7 +181,8 @@ async function settle(
     const toOpen = [...wanted.values()].filter((issue) => !current.open_issues[issue.type]);
     // Held: offline flips while the log feed is stale; everything while the integration is snoozed.
     const snoozed = isSnoozed(current, now);
-    const opening = toOpen.filter((issue) => !snoozed && !(holdOffline && issue.type === offlineType));
+    const held = isHeld(hold, current);
+    const opening = toOpen.filter((issue) => !snoozed && !(held && issue.type === offlineType));
     report.held += toOpen.length - opening.length;
     const toResolve = (Object.keys(current.open_issues) as IssueType[]).filter((type) => !wanted.has(type));
     if (opening.length === 0 && toResolve.length === 0) {
