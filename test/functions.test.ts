@@ -106,13 +106,23 @@ describe('the cycle lock', () => {
   it('is held by one run at a time, even when many start at once', async () => {
     let running = 0;
     let most = 0;
+    // The holder keeps the lock until every other start has been turned away, however slow the machine is (a
+    // fixed wait let a late start take the lock legitimately after the first run gave it back).
+    let turnedAway = 0;
+    let allTried: () => void = () => {};
+    const everyoneTried = new Promise<void>((resolve) => {
+      allTried = resolve;
+    });
     const runs = await Promise.all(
       Array.from({ length: 8 }, () =>
         withCycleLock(store.table, { now: T0, leaseUntil: at(1) }, async () => {
           running += 1;
           most = Math.max(most, running);
-          await new Promise((resolve) => setTimeout(resolve, 50));
+          await everyoneTried;
           running -= 1;
+        }).then((run) => {
+          if (!run.ran && ++turnedAway === 7) allTried();
+          return run;
         }),
       ),
     );
