@@ -15,6 +15,16 @@ export const addSeconds = (at: Iso, seconds: number): Iso =>
 export const secondsBetween = (from: Iso, to: Iso): number =>
   Math.floor((Date.parse(to) - Date.parse(from)) / 1000);
 
+/**
+ * Whether a time read from a pull log was certainly before `instant`, a time pullwatch wrote itself (a refresh's
+ * `rotated_at`, in milliseconds). Many logs write whole seconds (nginx's `$time_local`, CloudFront, CLF times), so a
+ * logged time with no fraction only says "somewhere in that second": it is before `instant` when its whole second
+ * is. A millisecond time that happens to end in `.000` is read the same way; that widens it by under a second, and
+ * only towards the record.
+ */
+export const loggedBefore = (logged: Iso, instant: Iso): boolean =>
+  logged.endsWith('.000Z') ? addSeconds(logged, 1) <= instant : logged < instant;
+
 export const laterOf = (a: Iso | null, b: Iso | null): Iso | null => {
   if (a === null) return b;
   if (b === null) return a;

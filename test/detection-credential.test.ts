@@ -245,6 +245,70 @@ describe('order independence of the auth facts', () => {
     );
   });
 
+  it('records of one second: the last attempt and the last pull follow the one tie rule, in any order (fold, 300 runs)', () => {
+    // The rule written out again, independently: accepted before refused, then the credential closest to the
+    // current password (no outcome lowest). Whole-second records, as nginx and CloudFront write them.
+    const closeness = [
+      undefined,
+      'unknown_integration',
+      'no_credentials',
+      'wrong_password',
+      'previous_expired',
+      'previous_in_grace',
+      'current',
+    ];
+    const accepted = (r: PullRecord) =>
+      r.method === 'GET' && ((r.status >= 200 && r.status < 300) || r.status === 304) ? 1 : 0;
+    const rank = (r: PullRecord) => [accepted(r), closeness.indexOf(r.auth ?? undefined)] as const;
+    const outranks = (a: PullRecord, b: PullRecord) => {
+      const [x, y] = [rank(a), rank(b)];
+      return x[0] !== y[0] ? x[0] > y[0] : x[1] > y[1];
+    };
+    const best = (records: PullRecord[]) => records.reduce((a, b) => (outranks(b, a) ? b : a));
+    const sameSecond = fc
+      .record({
+        second: fc.integer({ min: 0, max: 1 }),
+        status: fc.constantFrom(200, 304, 401, 403),
+        auth: fc.option(fc.constantFrom(...AUTH_OUTCOMES), { nil: undefined }),
+      })
+      .map(
+        ({ second, status, auth }): PullRecord => ({
+          time: addSeconds(at(1), second),
+          integration_id: ID,
+          method: 'GET',
+          status,
+          ip: '203.0.113.7',
+          user_agent: 'FortiGate/7.4.3',
+          ...(auth === undefined ? {} : { auth }),
+        }),
+      );
+    fc.assert(
+      fc.property(fc.array(sameSecond, { minLength: 1, maxLength: 12 }), fc.integer(), (records, seed) => {
+        const shuffled = fc.sample(fc.shuffledSubarray(records, { minLength: records.length }), {
+          seed,
+          numRuns: 1,
+        })[0] as PullRecord[];
+        const folded = foldAll(shuffled);
+        const newest = records
+          .map((r) => r.time)
+          .sort()
+          .at(-1);
+        const last = best(records.filter((r) => r.time === newest));
+        expect(folded.last_attempt_auth).toBe(last.auth ?? null);
+        expect(rank({ ...last, status: folded.last_attempt_status ?? 0 })[0]).toBe(accepted(last));
+        const successes = records.filter((r) => accepted(r) === 1);
+        const newestSuccess = successes
+          .map((r) => r.time)
+          .sort()
+          .at(-1);
+        const lastPull =
+          successes.length > 0 ? best(successes.filter((r) => r.time === newestSuccess)) : null;
+        expect(folded.last_pull_auth).toBe(lastPull ? (lastPull.auth ?? null) : null);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('through the real ingest: shuffled lines in split files give the same integration facts and the same issue', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -8,6 +8,7 @@ import { runCycle } from '../cycle.ts';
 import { PullwatchError, ValidationError } from '../errors.ts';
 import { ingest } from '../ingest/index.ts';
 import type { LogSource } from '../ingest/sources.ts';
+import { credentialLastUsed } from '../integration/index.ts';
 import { createIntegration } from '../integration/ops.ts';
 import { integrationView } from '../integration/view.ts';
 import { type LocalContext, openLocal } from '../local/context.ts';
@@ -243,7 +244,11 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
         return {
           org_id: orgId,
           deployment,
-          integrations: integrations.map((integration) => integrationView(integration, now)),
+          integrations: integrations.map((integration) => ({
+            ...integrationView(integration, now),
+            // As in GET /v1/integrations/{id}: the credential the device presented for its last pull.
+            credentials: { last_used: credentialLastUsed(integration) },
+          })),
           open_issues: issues.items.map((issue) => ({
             id: issue.id,
             type: issue.type,

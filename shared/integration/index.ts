@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AuthOutcome } from '../auth/verify.ts';
 import { ISSUE_TYPE_INFO } from '../issue/types.ts';
 import { RecentPulls } from '../pulls/history.ts';
-import { addSeconds, type Iso, secondsBetween } from '../time.ts';
+import { addSeconds, type Iso, loggedBefore, secondsBetween } from '../time.ts';
 
 export const INTEGRATION_KINDS = ['firewall', 'remediation_component'] as const;
 export const VENDORS = [
@@ -85,11 +85,16 @@ const Time = z.string();
 export const OpenIssueRef = z.object({ id: z.string(), opened_at: Time });
 export type OpenIssueRef = z.infer<typeof OpenIssueRef>;
 
-/** Which credential the device used for its last pull, as of now: a pull before a refresh used the old one. */
+/**
+ * Which credential the device used for its last pull, as of now: a pull before a refresh used the old one. The
+ * record's own outcome is believed unless its time shows for certain that it came before the refresh: a pull
+ * logged `current` in the second the refresh fell in may well have presented the new password, and its log line
+ * cannot say otherwise.
+ */
 export function credentialLastUsed(integration: Integration): 'current' | 'previous' | null {
   const { last_pull_auth: auth, last_pull_at: at } = integration;
   if (auth === null || at === null) return null;
-  return auth === 'current' && at >= integration.credentials.rotated_at ? 'current' : 'previous';
+  return auth === 'current' && !loggedBefore(at, integration.credentials.rotated_at) ? 'current' : 'previous';
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Integration, Vendor } from '../integration/index.ts';
 import { type DiagnosisGroup, diagnosisGroup, type OutageGroup } from '../outage/index.ts';
 import { lapiRemoved } from '../pulls/index.ts';
-import { type Iso, minuteUtc, secondsBetween } from '../time.ts';
+import { type Iso, loggedBefore, minuteUtc, secondsBetween } from '../time.ts';
 
 /** An engine's bouncer list older than this (its cron prints one every few minutes) has stopped arriving. */
 const LIST_LATE_SECONDS = 1800;
@@ -147,10 +147,13 @@ export function diagnose(integration: Integration): Diagnosis {
       ],
     };
   }
+  // Logged times against the refresh's: only a pull certainly before it counts as one before it, and an attempt in
+  // the refresh's second may have come after it (see loggedBefore), so a whole-second log never claims more.
   const refreshedSinceLastPull =
     rotatedAt > integration.created_at &&
-    (integration.last_pull_at === null || rotatedAt > integration.last_pull_at);
-  const attemptSinceRefresh = integration.last_attempt_at !== null && integration.last_attempt_at > rotatedAt;
+    (integration.last_pull_at === null || loggedBefore(integration.last_pull_at, rotatedAt));
+  const attemptSinceRefresh =
+    integration.last_attempt_at !== null && !loggedBefore(integration.last_attempt_at, rotatedAt);
   // Refreshed after the last good pull, and since then only rejections or silence: the device still has the old ones.
   if (refreshedSinceLastPull && (rejected || (integration.last_pull_at !== null && !attemptSinceRefresh))) {
     return {

@@ -204,22 +204,34 @@ function addResumption(times: Iso[], time: Iso): Iso[] {
   return kept.length > MAX_RESUMPTIONS_KEPT ? kept.slice(-MAX_RESUMPTIONS_KEPT) : kept;
 }
 
-// Logs often have one-second resolution, so equal times are common. Ties are broken on the content, never on
-// the order lines arrive in.
-/** At the same instant the current password outranks the replaced one: the device has been given the new one. */
-const authRank = (auth: AuthOutcome | null) =>
-  auth === 'current' ? 2 : auth === 'previous_in_grace' ? 1 : 0;
-const seenKey = (seen: Seen) =>
-  [seen.at, authRank(seen.auth), seen.ip ?? '', seen.user_agent ?? '', seen.auth ?? ''] as const;
-const attemptKey = (attempt: Attempt) =>
+/**
+ * The one tie rule, for every "which record came last" question (the last pull, the last attempt). Many logs write
+ * whole seconds (nginx's `$time_local`, CloudFront, CLF times of API Gateway), so records with equal times are
+ * common, and then the time cannot say which came last. The content decides, never the order lines arrive in, so
+ * folding stays order-independent: an accepted request outranks a refused one (a client is challenged first and
+ * answered once it sends its credentials), then the credential closer to the current password wins (a device is
+ * refused with the replaced or a wrong password, then given the new one; never the other way round). The last
+ * fields only make the order total.
+ */
+const OUTCOME_RANK: Record<AuthOutcome, number> = {
+  unknown_integration: 1,
+  no_credentials: 2,
+  wrong_password: 3,
+  previous_expired: 4,
+  previous_in_grace: 5,
+  current: 6,
+};
+const sameInstantKey = (seen: Seen, status: number) =>
   [
-    attempt.at,
-    classify({ method: 'GET', status: attempt.status }) === 'success' ? 1 : 0,
-    attempt.status,
-    attempt.ip ?? '',
-    attempt.user_agent ?? '',
-    attempt.auth ?? '',
+    classify({ method: 'GET', status }) === 'success' ? 1 : 0,
+    seen.auth === null ? 0 : OUTCOME_RANK[seen.auth],
+    status,
+    seen.ip ?? '',
+    seen.user_agent ?? '',
   ] as const;
+// A success keeps no status: every one of them counts as the same accepted answer.
+const seenKey = (seen: Seen) => [seen.at, ...sameInstantKey(seen, 200)] as const;
+const attemptKey = (attempt: Attempt) => [attempt.at, ...sameInstantKey(attempt, attempt.status)] as const;
 
 function isAfter(a: ReadonlyArray<string | number>, b: ReadonlyArray<string | number>): boolean {
   for (let index = 0; index < a.length; index += 1) {
@@ -236,7 +248,10 @@ function later<T>(a: T | null, b: T | null, key: (value: T) => ReadonlyArray<str
   return isAfter(key(b), key(a)) ? b : a;
 }
 
-/** The newest distinct rejection times after the last success, ascending, at most MAX_REJECTIONS_KEPT. */
+/**
+ * The newest distinct rejection times after the last success, ascending, at most MAX_REJECTIONS_KEPT. A rejection
+ * logged at the same instant as the success counts before it, as the tie rule above says.
+ */
 function keepRejections(times: Iso[], lastSuccess: Iso | null): Iso[] {
   const after = [...new Set(times)].filter((time) => lastSuccess === null || time > lastSuccess).sort();
   return after.slice(-MAX_REJECTIONS_KEPT);
