@@ -98,6 +98,20 @@ function linesPerSecond(lines: string[], work: (line: string) => unknown): numbe
   return best;
 }
 
+/** `size` firewalls of one organization created at `created`, 50 at a time; their ids. */
+async function fleet(store: Store, orgId: string, size: number, created: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (let batch = 0; batch < size; batch += 50) {
+    const made = await Promise.all(
+      Array.from({ length: Math.min(50, size - batch) }, (_, index) =>
+        createIntegration(store, SECRET, orgId, { name: `fw-${batch + index}`, kind: 'firewall' }, created),
+      ),
+    );
+    ids.push(...made.map((result) => result.integration.id));
+  }
+  return ids;
+}
+
 /**
  * Cost of one rule pass: `size` integrations, of which 1 % never pulled and just crossed their threshold,
  * the rest pulled a minute ago. Read units should follow the candidates, not the table.
@@ -108,21 +122,7 @@ async function ruleCost(client: DynamoDBClient, usage: Usage, size: number) {
   const created = '2026-11-20T00:00:00.000Z';
   const pulled = '2026-11-20T23:59:00.000Z';
   const now = '2026-11-21T00:05:00.000Z';
-  const ids: string[] = [];
-  for (let batch = 0; batch < size; batch += 50) {
-    const made = await Promise.all(
-      Array.from({ length: Math.min(50, size - batch) }, (_, index) =>
-        createIntegration(
-          store,
-          SECRET,
-          'org_00000000000000bf',
-          { name: `fw-${batch + index}`, kind: 'firewall' },
-          created,
-        ),
-      ),
-    );
-    ids.push(...made.map((result) => result.integration.id));
-  }
+  const ids = await fleet(store, 'org_00000000000000bf', size, created);
   const idle = Math.max(1, Math.round(size / 100));
   const dir = await mkdtemp(join(tmpdir(), 'pullwatch-rules-'));
   const stream = createWriteStream(join(dir, 'pulls.jsonl'));
@@ -171,21 +171,7 @@ async function outageCost(
   const store = openStore(client, `bench_outage_${size}_${silent}_${together ? 't' : 's'}`);
   await store.table.ensure();
   const org = 'org_00000000000000c0';
-  const ids: string[] = [];
-  for (let batch = 0; batch < size; batch += 50) {
-    const made = await Promise.all(
-      Array.from({ length: Math.min(50, size - batch) }, (_, index) =>
-        createIntegration(
-          store,
-          SECRET,
-          org,
-          { name: `fw-${batch + index}`, kind: 'firewall' },
-          '2026-11-19T00:00:00.000Z',
-        ),
-      ),
-    );
-    ids.push(...made.map((result) => result.integration.id));
-  }
+  const ids = await fleet(store, org, size, '2026-11-19T00:00:00.000Z');
   const dir = await mkdtemp(join(tmpdir(), 'pullwatch-outage-'));
   const stream = createWriteStream(join(dir, 'pulls.jsonl'));
   const line = (id: string, time: string) =>
@@ -321,22 +307,8 @@ async function main() {
   const dir = await mkdtemp(join(tmpdir(), 'pullwatch-bench-'));
   try {
     log(`creating ${INTEGRATIONS} integrations...`);
-    const ids: string[] = [];
     const createStart = process.hrtime.bigint();
-    for (let batch = 0; batch < INTEGRATIONS; batch += 50) {
-      const created = await Promise.all(
-        Array.from({ length: Math.min(50, INTEGRATIONS - batch) }, (_, index) =>
-          createIntegration(
-            store,
-            SECRET,
-            'org_00000000000000be',
-            { name: `fw-${batch + index}`, kind: 'firewall' },
-            '2026-11-20T00:00:00.000Z',
-          ),
-        ),
-      );
-      ids.push(...created.map((result) => result.integration.id));
-    }
+    const ids = await fleet(store, 'org_00000000000000be', INTEGRATIONS, '2026-11-20T00:00:00.000Z');
     log(`  ${round(seconds(createStart))} s`);
 
     const { canonical, combined } = makeLines(ids);

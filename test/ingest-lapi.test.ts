@@ -8,7 +8,7 @@ import { addLapiState, emptySummary, lapiRemoved } from '../shared/pulls/index.t
 import type { Iso } from '../shared/time.ts';
 import { TEST_SECRET, useTestDb } from './kit/db.ts';
 import { put, useTempDirs } from './kit/files.ts';
-import { fixture, NOW, pullFacts, run, SNAPSHOT_FIXTURE } from './kit/ingest.ts';
+import { bouncerEntry, fixture, NOW, pullFacts, run, SNAPSHOT_FIXTURE } from './kit/ingest.ts';
 import { at, T0 } from './kit/time.ts';
 import { addIntegration, current, world } from './kit/world.ts';
 
@@ -40,20 +40,7 @@ describe('LAPI bouncer snapshots', () => {
     };
   }
 
-  /** A snapshot in the shape of `bouncerInfo` (crowdsec cmd/crowdsec-cli/clibouncer/bouncers.go). */
-  const bouncer = (name: string, lastPull: Iso | null, more: Record<string, unknown> = {}) => ({
-    created_at: '2026-10-02T09:14:22Z',
-    updated_at: lastPull ?? '2026-10-02T09:14:22Z',
-    name,
-    revoked: false,
-    ip_address: '192.0.2.10',
-    type: 'crowdsec-firewall-bouncer',
-    version: 'v0.0.31',
-    last_pull: lastPull,
-    auth_type: 'api-key',
-    auto_created: false,
-    ...more,
-  });
+  const bouncer = bouncerEntry;
 
   it('feeds an integration from its entries name, name@ipv4 and cn@ipv6, the newest last pull winning', async () => {
     const l = await lapiWorld();

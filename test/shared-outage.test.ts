@@ -5,6 +5,7 @@ import { DEPLOYMENT_ORG, type Issue } from '../shared/issue/index.ts';
 import type { Iso } from '../shared/time.ts';
 import { useTestDb } from './kit/db.ts';
 import { drop, put, useTempDirs } from './kit/files.ts';
+import { bouncerEntry } from './kit/ingest.ts';
 import { clf, pull } from './kit/lines.ts';
 import { at, minutes } from './kit/time.ts';
 import { addIntegration, cycle, issuesOf, sentTo, type World, world } from './kit/world.ts';
@@ -18,23 +19,9 @@ import { addIntegration, cycle, issuesOf, sentTo, type World, world } from './ki
 useTestDb();
 useTempDirs();
 
-/** An entry as crowdsec 1.5+ prints it in `cscli bouncers list -o json` (see shared/pulls/lapi.ts). */
-const entry = (name: string, lastPull: Iso) => ({
-  created_at: '2026-10-02T09:14:22Z',
-  updated_at: lastPull,
-  name,
-  revoked: false,
-  ip_address: '192.0.2.10',
-  type: 'crowdsec-firewall-bouncer',
-  version: 'v0.0.31',
-  last_pull: lastPull,
-  auth_type: 'api-key',
-  auto_created: false,
-});
-
 /** The engine host's cron line: the whole list, overwritten in place, with the time it was printed. */
 async function snapshot(w: World, engine: string, pulls: Record<string, Iso>, printedAt: Iso) {
-  const list = Object.entries(pulls).map(([name, last]) => entry(name, last));
+  const list = Object.entries(pulls).map(([name, last]) => bouncerEntry(name, last));
   await put(w, `${w.orgId}/${engine}.bouncers.json`, JSON.stringify(list), printedAt);
 }
 

@@ -32,6 +32,24 @@ export const FIXTURE_ORG = 'org_0123456789abcdef';
  */
 export const SNAPSHOT_FIXTURE = `${FIXTURE_ORG}/engine1.bouncers.json`;
 
+/**
+ * One entry of `cscli bouncers list -o json` as crowdsec 1.5+ prints it (`bouncerInfo`, crowdsec
+ * cmd/crowdsec-cli/clibouncer/bouncers.go; the 1.4 shape is in fixtures/crowdsec-1.4.6/).
+ */
+export const bouncerEntry = (name: string, lastPull: Iso | null, more: Record<string, unknown> = {}) => ({
+  created_at: '2026-10-02T09:14:22Z',
+  updated_at: lastPull ?? '2026-10-02T09:14:22Z',
+  name,
+  revoked: false,
+  ip_address: '192.0.2.10',
+  type: 'crowdsec-firewall-bouncer',
+  version: 'v0.0.31',
+  last_pull: lastPull,
+  auth_type: 'api-key',
+  auto_created: false,
+  ...more,
+});
+
 export function withIds(text: string, ids: Record<FixtureKey, string>): string {
   let out = text;
   for (const key of Object.keys(FIXTURE_IDS) as FixtureKey[])
