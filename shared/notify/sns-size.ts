@@ -1,3 +1,4 @@
+import { CHAT_LIMITS } from './chat.ts';
 import type { Notification } from './render.ts';
 
 /**
@@ -24,9 +25,25 @@ export const SNS_PUBLISH_BUDGET_BYTES = SNS_PUBLISH_LIMIT_BYTES - SNS_SIZE_MARGI
  */
 export const SMS_TYPE = 'Transactional';
 
-/** The `Message` of a `MessageStructure: json` publish: the email text for email and default, the SMS text for SMS. */
-export function snsMessageOf(notification: Pick<Notification, 'email' | 'sms'>): string {
-  return JSON.stringify({ default: notification.email, email: notification.email, sms: notification.sms });
+/**
+ * The `Message` of a `MessageStructure: json` publish, one text per protocol: the email text for `email` and
+ * `default`, the SMS text for `sms`, and the chat form as JSON for `https`.
+ *
+ * `https`: Amazon Q Developer in chat applications receives a topic's messages through an HTTPS subscription
+ * that it makes itself (endpoint `https://global.sns-api.chatbot.amazonaws.com`), so with a JSON message
+ * structure it is handed the `https` value, or `default` when there is none; a `default` in plain text is not a
+ * custom notification and would not be posted (custom-notifs.html: notifications "must use the following event
+ * format"). Webhook receivers subscribed over HTTPS get the same JSON. The Publish reference: "You can define
+ * other top-level keys that define the message you want to send to a specific transport protocol (e.g.,
+ * "http")", and the others get `default`. (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html)
+ */
+export function snsMessageOf(notification: Pick<Notification, 'email' | 'sms' | 'chat'>): string {
+  return JSON.stringify({
+    default: notification.email,
+    email: notification.email,
+    sms: notification.sms,
+    https: JSON.stringify(notification.chat),
+  });
 }
 
 /** The message attributes sent with a publish: the filter attributes and the SMS type. */
@@ -38,7 +55,7 @@ const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 
 /** The size SNS counts for a publish of `notification`, in bytes. */
 export function publishBytes(
-  notification: Pick<Notification, 'email' | 'sms' | 'subject' | 'attributes'>,
+  notification: Pick<Notification, 'email' | 'sms' | 'chat' | 'subject' | 'attributes'>,
 ): number {
   let total = bytes(snsMessageOf(notification)) + bytes(notification.subject);
   for (const [name, value] of Object.entries(snsAttributesOf(notification)))
@@ -46,13 +63,19 @@ export function publishBytes(
   return total;
 }
 
+/**
+ * The most a chat form's description can add to a publish: CHAT_LIMITS.description characters, each at most 7
+ * bytes once JSON-escaped twice (a control character is `\u0001` in the chat JSON, `\\u0001` in the message).
+ */
+export const CHAT_DESCRIPTION_MAX_BYTES = 7 * CHAT_LIMITS.description;
+
 /** What one more line of email text adds to the publish: it is in the message twice, JSON-escaped. */
 export function emailLineBytes(line: string): number {
   return 2 * (bytes(JSON.stringify(`${line}\n`)) - 2);
 }
 
 /** Cuts an email that would make the publish too large, saying so at the end. */
-export function capEmail<T extends Pick<Notification, 'email' | 'sms' | 'subject' | 'attributes'>>(
+export function capEmail<T extends Pick<Notification, 'email' | 'sms' | 'chat' | 'subject' | 'attributes'>>(
   notification: T,
   budget = SNS_PUBLISH_BUDGET_BYTES,
 ): T {
