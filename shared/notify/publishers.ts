@@ -66,7 +66,17 @@ export class FilePublisher implements Publisher {
 
   async publish(notification: Notification): Promise<string> {
     const { event, org_id, issue_id, issue_type, subject, email, sms, chat, attributes } = notification;
-    const line = JSON.stringify({ event, org_id, issue_id, issue_type, subject, email, sms, chat, attributes });
+    const line = JSON.stringify({
+      event,
+      org_id,
+      issue_id,
+      issue_type,
+      subject,
+      email,
+      sms,
+      chat,
+      attributes,
+    });
     const id = deliveryId(notification);
     try {
       await mkdir(dirname(this.path), { recursive: true });
