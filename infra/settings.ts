@@ -84,6 +84,38 @@ export const SettingsSchema = z.object({
       .regex(/^[a-z0-9]{1,32}$/, 'must be an API Gateway API id like a1b2c3d4e5')
       .optional(),
   ),
+  /**
+   * A Slack channel for the alerts, through Amazon Q Developer in chat applications: the workspace id (from the
+   * service's console, after authorizing the workspace once) and the channel id. Both or neither.
+   */
+  slackWorkspaceId: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[0-9A-Z]{1,255}$/, 'must be a Slack workspace id like T0123ABCD')
+      .optional(),
+  ),
+  slackChannelId: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9]{1,255}$/, 'must be a Slack channel id like C0123ABCD')
+      .optional(),
+  ),
+  /**
+   * A Microsoft Teams channel for the alerts: team id, channel id (URL-encoded, as in the channel's link) and
+   * tenant id. All three or none.
+   */
+  teamsTeamId: optionalText.pipe(z.uuid('must be a Microsoft Teams team id (a UUID)').optional()),
+  teamsChannelId: optionalText.pipe(
+    z
+      .string()
+      // The CloudFormation resource's pattern: the channel id URL-encoded (`:` as %3A, `@` as %40).
+      .regex(
+        /^[a-zA-Z0-9-_=+/.,]*%3[aA][a-zA-Z0-9-_=+/.,]*%40[a-zA-Z0-9-_=+/.,]*$/,
+        'must be a URL-encoded Microsoft Teams channel id like 19%3Aabc...%40thread.tacv2',
+      )
+      .optional(),
+  ),
+  teamsTenantId: optionalText.pipe(z.uuid('must be a Microsoft Entra tenant id (a UUID)').optional()),
 });
 
 export type Settings = z.infer<typeof SettingsSchema>;
@@ -104,5 +136,18 @@ export function parseSettings(context: (key: string) => unknown): Settings {
     const lines = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new Error(`invalid context: ${lines.join('; ')}`);
   }
+  const { slackWorkspaceId, slackChannelId, teamsTeamId, teamsChannelId, teamsTenantId } = parsed.data;
+  const partial = (names: string[], values: Array<string | undefined>) =>
+    values.some((value) => value !== undefined) && values.some((value) => value === undefined)
+      ? [`${names.join(', ')}: give all of them or none`]
+      : [];
+  const incomplete = [
+    ...partial(['slackWorkspaceId', 'slackChannelId'], [slackWorkspaceId, slackChannelId]),
+    ...partial(
+      ['teamsTeamId', 'teamsChannelId', 'teamsTenantId'],
+      [teamsTeamId, teamsChannelId, teamsTenantId],
+    ),
+  ];
+  if (incomplete.length > 0) throw new Error(`invalid context: ${incomplete.join('; ')}`);
   return parsed.data;
 }

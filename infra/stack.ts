@@ -27,6 +27,7 @@ import { DEPLOYMENT_ORG } from '../shared/issue/index.ts';
 import { ALERT_TOPIC_DISPLAY_NAME } from '../shared/notify/gsm7.ts';
 import { INDEX, TABLE, TTL_ATTRIBUTE } from '../shared/table/schema.ts';
 import { AppFunction } from './app-function.ts';
+import { ChatChannels } from './chat-channels.ts';
 import type { Settings, Subscriber } from './settings.ts';
 import { Watchdog } from './watchdog.ts';
 
@@ -141,6 +142,9 @@ export class PullwatchStack extends Stack {
         new SmsSubscription(subscriber.endpoint, policy ? { filterPolicy: policy } : {}),
       );
     }
+
+    // Slack and Microsoft Teams channels, when their context values are given (README, "Detection and alerts").
+    new ChatChannels(this, 'ChatChannels', { alertTopic, settings });
 
     // ---- the cycle --------------------------------------------------------------------------------------
     this.cycle = new AppFunction(this, 'Cycle', {
