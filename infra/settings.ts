@@ -34,12 +34,13 @@ const optionalText = z.preprocess((value) => (value === '' ? undefined : value),
 const Email = z.email();
 /** E.164, as SNS requires for SMS: `+` then 8 to 15 digits. */
 const Phone = z.string().regex(/^\+[1-9]\d{7,14}$/, 'must be an E.164 phone number like +15555550100');
+const HttpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
 const OrgId = z
   .string()
   .regex(/^org_[0-9a-f]{8,40}$/, 'must be an organization id like org_0123456789abcdef');
 
 /** A subscriber is an address, or an address with the organizations whose alerts it receives. */
-const subscriber = (endpoint: z.ZodString | z.ZodEmail) =>
+const subscriber = (endpoint: z.ZodString | z.ZodEmail | z.ZodURL) =>
   z.union([
     endpoint.transform((address) => ({ endpoint: address, orgIds: [] as string[] })),
     z
@@ -53,6 +54,11 @@ export const SettingsSchema = z.object({
   cycleMinutes: z.coerce.number().int().min(1).max(60).default(5),
   alertEmails: listOf(subscriber(Email)).default([]),
   alertPhones: listOf(subscriber(Phone)).default([]),
+  /**
+   * HTTPS endpoints that receive every alert's chat form as JSON, SNS-signed (SignatureVersion 2), same object
+   * form as emails. The endpoint must confirm the subscription (docs/deploy-aws.md, "Webhooks").
+   */
+  alertWebhooks: listOf(subscriber(HttpsUrl)).default([]),
   /** SMS only for critical issues: `{"criticality":["critical"]}` on every SMS subscription. */
   smsCriticalOnly: flag,
   /** Who hears about pullwatch itself being broken (the alarms). */

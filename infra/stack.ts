@@ -19,8 +19,8 @@ import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
-import { SubscriptionFilter, Topic } from 'aws-cdk-lib/aws-sns';
-import { EmailSubscription, SmsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { SubscriptionFilter, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription, SmsSubscription, UrlSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { DEPLOYMENT_ORG } from '../shared/issue/index.ts';
@@ -129,6 +129,8 @@ export class PullwatchStack extends Stack {
       displayName: ALERT_TOPIC_DISPLAY_NAME,
       enforceSSL: true,
       masterKey: Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
+      // HTTPS subscribers (webhooks) verify each message's signature: SHA256withRSA rather than the default SHA1.
+      signatureVersion: '2',
     });
     for (const subscriber of settings.alertEmails) {
       const policy = filterPolicy(subscriber, false);
@@ -140,6 +142,18 @@ export class PullwatchStack extends Stack {
       const policy = filterPolicy(subscriber, settings.smsCriticalOnly);
       alertTopic.addSubscription(
         new SmsSubscription(subscriber.endpoint, policy ? { filterPolicy: policy } : {}),
+      );
+    }
+
+    // Webhooks: the chat form as JSON, signed by SNS (docs/deploy-aws.md, "Webhooks"); not raw, so the
+    // receiver gets the signature with it.
+    for (const subscriber of settings.alertWebhooks) {
+      const policy = filterPolicy(subscriber, false);
+      alertTopic.addSubscription(
+        new UrlSubscription(subscriber.endpoint, {
+          protocol: SubscriptionProtocol.HTTPS,
+          ...(policy ? { filterPolicy: policy } : {}),
+        }),
       );
     }
 

@@ -40,7 +40,7 @@ const TEAMS = {
 
 const TOPIC_REF = { Ref: Match.stringLikeRegexp('^Alerts') };
 
-describe('chat channels on the alert topic', () => {
+describe('chat channels and webhooks on the alert topic', () => {
   let without: ReturnType<typeof synth>;
   let withBoth: ReturnType<typeof synth>;
 
@@ -136,6 +136,37 @@ describe('chat channels on the alert topic', () => {
       parseSettings((key) => ({ ...TEAMS, teamsTenantId: 'not-a-uuid' })[key as keyof typeof TEAMS]),
     ).toThrow('teamsTenantId');
   });
+
+  it('signs alert messages with SignatureVersion 2, for webhook receivers to verify', () => {
+    withBoth.template.hasResourceProperties('AWS::SNS::Topic', {
+      DisplayName: 'pullwatch',
+      SignatureVersion: '2',
+    });
+  });
+
+  it('subscribes the webhooks from context over HTTPS, signed (not raw), filtered like the others', () => {
+    const { template } = synth({
+      alertWebhooks: [
+        'https://hooks.example.com/sns',
+        { endpoint: 'https://acme.example.com/pullwatch', orgIds: ['org_00000000000000aa'] },
+      ],
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'https',
+      Endpoint: 'https://hooks.example.com/sns',
+      TopicArn: TOPIC_REF,
+      RawMessageDelivery: Match.absent(),
+      FilterPolicy: Match.absent(),
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'https',
+      Endpoint: 'https://acme.example.com/pullwatch',
+      FilterPolicy: { org_id: ['org_00000000000000aa', 'deployment'] },
+    });
+    expect(() => parseSettings((key) => ({ alertWebhooks: 'http://plain.example.com/' })[key])).toThrow(
+      'alertWebhooks',
+    );
+  }, 120_000);
 
   it('passes cfn-lint, with and without the channels', () => {
     for (const { file } of [without, withBoth]) {
