@@ -229,7 +229,11 @@ export class PullwatchStack extends Stack {
       description: 'pullwatch: HTTP status API',
       memorySize: 512,
       timeout: Duration.seconds(10),
-      environment: { PULLWATCH_DEPLOYMENT: this.stackName },
+      environment: {
+        PULLWATCH_DEPLOYMENT: this.stackName,
+        // The notification preview (GET /v1/issues/{id}/notification) links where the sent messages did.
+        ...(settings.consoleUrl ? { PULLWATCH_CONSOLE_URL: settings.consoleUrl } : {}),
+      },
     })
       .bindTable(
         table,
