@@ -11,7 +11,11 @@ import {
   ChatNotificationSchema,
 } from '../shared/notify/chat.ts';
 import { renderDigest, renderNotification } from '../shared/notify/render.ts';
-import { publishBytes, SNS_PUBLISH_BUDGET_BYTES } from '../shared/notify/sns-size.ts';
+import {
+  CHAT_DESCRIPTION_MAX_BYTES,
+  publishBytes,
+  SNS_PUBLISH_BUDGET_BYTES,
+} from '../shared/notify/sns-size.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
 import { at, T0 } from './kit/time.ts';
 
@@ -62,6 +66,10 @@ const shown = (chat: ChatNotification) => [
 /** Names that try to break out: chat mentions and links, markdown, line breaks, long text, emoji. */
 const anyName = fc.oneof(
   fc.string({ unit: 'binary', minLength: 0, maxLength: 400 }),
+  fc.string({
+    unit: fc.constantFrom('"', '\\', '\n', '\u0001', '\ud800', '\udfff', '中', '🔥'),
+    maxLength: 400,
+  }),
   fc.constantFrom(
     '<!channel> core-fw',
     '<@U012AB3CD> *bold* _it_ ~gone~',
@@ -208,6 +216,44 @@ describe('what the chat form says', () => {
     const { chat } = renderNotification(issue, 'issue_opened', { now: at(30) });
     expect(chat.content.title).toContain("firewall `‹!channel> 'x' *b*`");
     expect(JSON.stringify(chat)).not.toContain('<!channel>');
+  });
+});
+
+describe('the chat form in the SNS message', () => {
+  it('adds at most CHAT_DESCRIPTION_MAX_BYTES for its description, whatever the names hold', () => {
+    const inMessage = (description: string) =>
+      Buffer.byteLength(JSON.stringify(JSON.stringify({ description })), 'utf8') -
+      Buffer.byteLength(JSON.stringify(JSON.stringify({ description: '' })), 'utf8');
+    fc.assert(
+      fc.property(fc.array(anyName, { minLength: 1, maxLength: 40 }), (names) => {
+        const groups = names.map((name, n) => [
+          { issue: { ...offlineIssue({ name }), id: `iss_${n}` }, event: 'issue_opened' as const },
+        ]);
+        for (const { notification } of renderDigest('org_0123456789abcdef', groups, { now: at(30) })) {
+          expect(inMessage(notification.chat.content.description)).toBeLessThanOrEqual(
+            CHAT_DESCRIPTION_MAX_BYTES,
+          );
+        }
+        const single = renderNotification(groups[0]?.[0]?.issue as Issue, 'issue_opened', { now: at(30) });
+        expect(inMessage(single.chat.content.description)).toBeLessThanOrEqual(CHAT_DESCRIPTION_MAX_BYTES);
+      }),
+      { numRuns: 100 },
+    );
+    // The costliest names: lone surrogates (7 bytes each if they got through), quotes, backslashes.
+    for (const unit of ['\ud800', '\udfff', '"', '\\', '\u0001']) {
+      const groups = Array.from({ length: 40 }, (_, n) => [
+        {
+          issue: { ...offlineIssue({ name: unit.repeat(400) }), id: `iss_${n}` },
+          event: 'issue_opened' as const,
+        },
+      ]);
+      const [part] = renderDigest('org_0123456789abcdef', groups, { now: at(30) });
+      expect(inMessage(part?.notification.chat.content.description ?? '')).toBeLessThanOrEqual(
+        CHAT_DESCRIPTION_MAX_BYTES,
+      );
+    }
+    // The bound is reached: a description of quotes only.
+    expect(inMessage('"'.repeat(CHAT_LIMITS.description))).toBe(CHAT_DESCRIPTION_MAX_BYTES);
   });
 });
 

@@ -89,8 +89,14 @@ const RESOLVED_MARK = '✅';
  * `<!channel>` or `<@U123>` would ping people in Slack, `<https://...|text>` would be a link, and `<at>` a
  * mention in Teams. Each starts with `<`, which becomes a look-alike; a lone `>` is left (our steps use it for
  * menu paths, and no line of ours starts with untrusted text, where it would quote).
+ * Applied to every field a chat client shows (see `fitted`).
  */
-export const chatSafe = (value: string) => value.replace(/</g, '‹');
+export const chatSafe = (value: string) =>
+  value
+    .replace(/</g, '‹')
+    // A lone surrogate (half an emoji cut by someone else's tool) is not text a chat client can show, and JSON
+    // would write it as a 6-character escape; it becomes the replacement character.
+    .replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
 
 /** A name in a chat line: one line, in a code span so no markdown in it applies. */
 const chatName = (name: string) => `\`${chatSafe(oneLine(name)).replace(/`/g, "'")}\``;
@@ -107,7 +113,8 @@ function fitted(chat: ChatNotification): ChatNotification {
     content: {
       textType: content.textType,
       title: cut(oneLine(content.title), CHAT_LIMITS.title),
-      description: cut(content.description, CHAT_LIMITS.description),
+      // Line by line: the lines stay, anything else that would break one (control characters) goes.
+      description: cut(content.description.split('\n').map(oneLine).join('\n'), CHAT_LIMITS.description),
       ...(content.nextSteps && content.nextSteps.length > 0
         ? {
             nextSteps: content.nextSteps

@@ -64,10 +64,12 @@ export function publishBytes(
 }
 
 /**
- * The most a chat form's description can add to a publish: CHAT_LIMITS.description characters, each at most 7
- * bytes once JSON-escaped twice (a control character is `\u0001` in the chat JSON, `\\u0001` in the message).
+ * The most a chat form's description can add to a publish: CHAT_LIMITS.description UTF-16 units, each at most 4
+ * bytes once JSON-escaped twice (the chat JSON is a string inside the message's JSON): `"` and `\` become 4
+ * bytes, a line break 3 (`\\n`), other text at most 3 (UTF-8), half a surrogate pair 2. Control characters and
+ * lone surrogates, which would take 7, never reach a description (oneLine and chatSafe replace them).
  */
-export const CHAT_DESCRIPTION_MAX_BYTES = 7 * CHAT_LIMITS.description;
+export const CHAT_DESCRIPTION_MAX_BYTES = 4 * CHAT_LIMITS.description;
 
 /** What one more line of email text adds to the publish: it is in the message twice, JSON-escaped. */
 export function emailLineBytes(line: string): number {
