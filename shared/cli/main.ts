@@ -281,7 +281,8 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
       });
       if (!preview)
         throw new ValidationError(
-          `no issue ${issueId} (give --org when it is not the first organization's)`,
+          // Issues are stored under their organization; the runner's first organization is the default.
+          `no issue ${issueId} in ${typeof values.org === 'string' ? values.org : "the default organization (give --org ID for another one's)"}`,
           'issue',
         );
       out.print(
