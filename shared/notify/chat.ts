@@ -224,15 +224,10 @@ export function chatDigestLine(issue: Issue, event: NotificationEvent, now: Iso)
   const detail =
     event === 'issue_resolved'
       ? `back after ${durationOf(issue, now)}`
-      : `since ${minuteUtc(issue.opened_at)}; ${SHORT_EVENT[event]} ${issue.diagnosis.summary}`;
+      : `since ${minuteUtc(issue.opened_at)};${event === 'issue_reminder' ? ' still open;' : ''} ${issue.diagnosis.summary}`;
   const mark = event === 'issue_resolved' ? RESOLVED_MARK : CHAT_MARK[issue.criticality];
   return `${mark} ${ISSUE_TYPE_INFO[issue.type].title}: ${what} ${detail}`;
 }
-
-const SHORT_EVENT: Record<Exclude<NotificationEvent, 'issue_resolved'>, string> = {
-  issue_opened: '',
-  issue_reminder: 'still open;',
-};
 
 /**
  * The chat form of a digest (or of one part of it): one message, no thread (it is about many issues). Its lines

@@ -29,13 +29,15 @@ export const SMS_TYPE = 'Transactional';
  * The `Message` of a `MessageStructure: json` publish, one text per protocol: the email text for `email` and
  * `default`, the SMS text for `sms`, and the chat form as JSON for `https`.
  *
- * `https`: Amazon Q Developer in chat applications receives a topic's messages through an HTTPS subscription
- * that it makes itself (endpoint `https://global.sns-api.chatbot.amazonaws.com`), so with a JSON message
- * structure it is handed the `https` value, or `default` when there is none; a `default` in plain text is not a
- * custom notification and would not be posted (custom-notifs.html: notifications "must use the following event
- * format"). Webhook receivers subscribed over HTTPS get the same JSON. The Publish reference: "You can define
- * other top-level keys that define the message you want to send to a specific transport protocol (e.g.,
- * "http")", and the others get `default`. (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html)
+ * `https`: Amazon Q Developer in chat applications receives a topic's messages through a subscription of
+ * protocol `https` that it makes itself, to `https://global.sns-api.chatbot.amazonaws.com`. No AWS page we could
+ * reach states the protocol; the infrastructure code people publish that subscribes the service by hand uses
+ * exactly that protocol and endpoint. So with a JSON message structure the service is handed the `https` value
+ * (a protocol without its own key gets `default`); a plain-text `default` is not a custom notification, which
+ * "must use the following event format" (custom-notifs.html), and would not be posted. Webhook receivers
+ * subscribed over HTTPS get the same JSON. The Publish reference: "You can define other top-level keys that
+ * define the message you want to send to a specific transport protocol (e.g., "http")".
+ * (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html)
  */
 export function snsMessageOf(notification: Pick<Notification, 'email' | 'sms' | 'chat'>): string {
   return JSON.stringify({
