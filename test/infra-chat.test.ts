@@ -46,7 +46,7 @@ describe('chat channels and webhooks on the alert topic', () => {
 
   beforeAll(() => {
     without = synth();
-    withBoth = synth({ ...SLACK, ...TEAMS });
+    withBoth = synth({ ...SLACK, ...TEAMS, alertWebhooks: ['https://hooks.example.com/sns'] });
   }, 120_000);
 
   it('adds nothing without the context values', () => {
@@ -168,7 +168,7 @@ describe('chat channels and webhooks on the alert topic', () => {
     );
   }, 120_000);
 
-  it('passes cfn-lint, with and without the channels', () => {
+  it('passes cfn-lint, with and without the channels and webhooks', () => {
     for (const { file } of [without, withBoth]) {
       // cfn-lint exits non-zero on any error or warning, and prints them. W3005 (a DependsOn that a GetAtt
       // already implies) is reported on every function of the stack as it was before the channels, by the
