@@ -34,12 +34,13 @@ const optionalText = z.preprocess((value) => (value === '' ? undefined : value),
 const Email = z.email();
 /** E.164, as SNS requires for SMS: `+` then 8 to 15 digits. */
 const Phone = z.string().regex(/^\+[1-9]\d{7,14}$/, 'must be an E.164 phone number like +15555550100');
+const HttpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
 const OrgId = z
   .string()
   .regex(/^org_[0-9a-f]{8,40}$/, 'must be an organization id like org_0123456789abcdef');
 
 /** A subscriber is an address, or an address with the organizations whose alerts it receives. */
-const subscriber = (endpoint: z.ZodString | z.ZodEmail) =>
+const subscriber = (endpoint: z.ZodString | z.ZodEmail | z.ZodURL) =>
   z.union([
     endpoint.transform((address) => ({ endpoint: address, orgIds: [] as string[] })),
     z
@@ -53,6 +54,11 @@ export const SettingsSchema = z.object({
   cycleMinutes: z.coerce.number().int().min(1).max(60).default(5),
   alertEmails: listOf(subscriber(Email)).default([]),
   alertPhones: listOf(subscriber(Phone)).default([]),
+  /**
+   * HTTPS endpoints that receive every alert's chat form as JSON, SNS-signed (SignatureVersion 2), same object
+   * form as emails. The endpoint must confirm the subscription (docs/deploy-aws.md, "Webhooks").
+   */
+  alertWebhooks: listOf(subscriber(HttpsUrl)).default([]),
   /** SMS only for critical issues: `{"criticality":["critical"]}` on every SMS subscription. */
   smsCriticalOnly: flag,
   /** Who hears about pullwatch itself being broken (the alarms). */
@@ -84,6 +90,38 @@ export const SettingsSchema = z.object({
       .regex(/^[a-z0-9]{1,32}$/, 'must be an API Gateway API id like a1b2c3d4e5')
       .optional(),
   ),
+  /**
+   * A Slack channel for the alerts, through Amazon Q Developer in chat applications: the workspace id (from the
+   * service's console, after authorizing the workspace once) and the channel id. Both or neither.
+   */
+  slackWorkspaceId: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[0-9A-Z]{1,255}$/, 'must be a Slack workspace id like T0123ABCD')
+      .optional(),
+  ),
+  slackChannelId: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9]{1,255}$/, 'must be a Slack channel id like C0123ABCD')
+      .optional(),
+  ),
+  /**
+   * A Microsoft Teams channel for the alerts: team id, channel id (URL-encoded, as in the channel's link) and
+   * tenant id. All three or none.
+   */
+  teamsTeamId: optionalText.pipe(z.uuid('must be a Microsoft Teams team id (a UUID)').optional()),
+  teamsChannelId: optionalText.pipe(
+    z
+      .string()
+      // The CloudFormation resource's pattern: the channel id URL-encoded (`:` as %3A, `@` as %40).
+      .regex(
+        /^[a-zA-Z0-9-_=+/.,]*%3[aA][a-zA-Z0-9-_=+/.,]*%40[a-zA-Z0-9-_=+/.,]*$/,
+        'must be a URL-encoded Microsoft Teams channel id like 19%3Aabc...%40thread.tacv2',
+      )
+      .optional(),
+  ),
+  teamsTenantId: optionalText.pipe(z.uuid('must be a Microsoft Entra tenant id (a UUID)').optional()),
 });
 
 export type Settings = z.infer<typeof SettingsSchema>;
@@ -104,5 +142,18 @@ export function parseSettings(context: (key: string) => unknown): Settings {
     const lines = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new Error(`invalid context: ${lines.join('; ')}`);
   }
+  const { slackWorkspaceId, slackChannelId, teamsTeamId, teamsChannelId, teamsTenantId } = parsed.data;
+  const partial = (names: string[], values: Array<string | undefined>) =>
+    values.some((value) => value !== undefined) && values.some((value) => value === undefined)
+      ? [`${names.join(', ')}: give all of them or none`]
+      : [];
+  const incomplete = [
+    ...partial(['slackWorkspaceId', 'slackChannelId'], [slackWorkspaceId, slackChannelId]),
+    ...partial(
+      ['teamsTeamId', 'teamsChannelId', 'teamsTenantId'],
+      [teamsTeamId, teamsChannelId, teamsTenantId],
+    ),
+  ];
+  if (incomplete.length > 0) throw new Error(`invalid context: ${incomplete.join('; ')}`);
   return parsed.data;
 }

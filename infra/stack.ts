@@ -19,14 +19,15 @@ import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
-import { SubscriptionFilter, Topic } from 'aws-cdk-lib/aws-sns';
-import { EmailSubscription, SmsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { SubscriptionFilter, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription, SmsSubscription, UrlSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { DEPLOYMENT_ORG } from '../shared/issue/index.ts';
 import { ALERT_TOPIC_DISPLAY_NAME } from '../shared/notify/gsm7.ts';
 import { INDEX, TABLE, TTL_ATTRIBUTE } from '../shared/table/schema.ts';
 import { AppFunction } from './app-function.ts';
+import { ChatChannels } from './chat-channels.ts';
 import type { Settings, Subscriber } from './settings.ts';
 import { Watchdog } from './watchdog.ts';
 
@@ -128,6 +129,8 @@ export class PullwatchStack extends Stack {
       displayName: ALERT_TOPIC_DISPLAY_NAME,
       enforceSSL: true,
       masterKey: Alias.fromAliasName(this, 'SnsKey', 'alias/aws/sns'),
+      // HTTPS subscribers (webhooks) verify each message's signature: SHA256withRSA rather than the default SHA1.
+      signatureVersion: '2',
     });
     for (const subscriber of settings.alertEmails) {
       const policy = filterPolicy(subscriber, false);
@@ -141,6 +144,21 @@ export class PullwatchStack extends Stack {
         new SmsSubscription(subscriber.endpoint, policy ? { filterPolicy: policy } : {}),
       );
     }
+
+    // Webhooks: the chat form as JSON, signed by SNS (docs/deploy-aws.md, "Webhooks"); not raw, so the
+    // receiver gets the signature with it.
+    for (const subscriber of settings.alertWebhooks) {
+      const policy = filterPolicy(subscriber, false);
+      alertTopic.addSubscription(
+        new UrlSubscription(subscriber.endpoint, {
+          protocol: SubscriptionProtocol.HTTPS,
+          ...(policy ? { filterPolicy: policy } : {}),
+        }),
+      );
+    }
+
+    // Slack and Microsoft Teams channels, when their context values are given (README, "Detection and alerts").
+    new ChatChannels(this, 'ChatChannels', { alertTopic, settings });
 
     // ---- the cycle --------------------------------------------------------------------------------------
     this.cycle = new AppFunction(this, 'Cycle', {
@@ -211,7 +229,11 @@ export class PullwatchStack extends Stack {
       description: 'pullwatch: HTTP status API',
       memorySize: 512,
       timeout: Duration.seconds(10),
-      environment: { PULLWATCH_DEPLOYMENT: this.stackName },
+      environment: {
+        PULLWATCH_DEPLOYMENT: this.stackName,
+        // The notification preview (GET /v1/issues/{id}/notification) links where the sent messages did.
+        ...(settings.consoleUrl ? { PULLWATCH_CONSOLE_URL: settings.consoleUrl } : {}),
+      },
     })
       .bindTable(
         table,

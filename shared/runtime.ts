@@ -58,8 +58,13 @@ export function cycleSettings(config: Config): {
 }
 
 /** The API's settings from the configuration. */
-export function apiSettings(config: Config): { corsOrigins: string[]; staleAfterSeconds: number } {
+export function apiSettings(config: Config): {
+  corsOrigins: string[];
+  staleAfterSeconds: number;
+  consoleUrl?: string;
+} {
   return {
+    ...(config.PULLWATCH_CONSOLE_URL ? { consoleUrl: config.PULLWATCH_CONSOLE_URL } : {}),
     corsOrigins: config.PULLWATCH_CORS_ORIGINS,
     staleAfterSeconds: config.PULLWATCH_STALE_AFTER_SECONDS,
   };

@@ -334,6 +334,33 @@ describe('issues', () => {
     expect(await tab.locator('.diagnosis').innerText()).toContain(issue?.diagnosis.summary);
     expect(problems).toEqual([]);
   });
+
+  it("shows the issue's latest notification as email, SMS and chat subscribers get it", async () => {
+    const { page: tab, problems } = await page();
+    await signIn(tab, world.readKey);
+    const [issue] = (await apiGet<{ items: IssueBody[] }>('/v1/issues?state=open')).items;
+    const preview = await apiGet<{ subject: string; email: string; sms: string; chat: unknown }>(
+      `/v1/issues/${issue?.id}/notification`,
+    );
+    await tab.goto(`/issues/${issue?.id}`);
+    await settled(tab);
+    const section = tab.getByRole('region', { name: 'Latest notification' });
+    const forms = section.locator('details');
+    expect(await forms.locator('summary').allInnerTexts()).toEqual([
+      'Email',
+      'SMS',
+      'Chat (Slack, Teams) and webhooks',
+    ]);
+    // The email is open; the others open on a click. The texts are the API's, unchanged.
+    expect(await forms.nth(0).locator('pre').textContent()).toBe(
+      `Subject: ${preview.subject}\n\n${preview.email}`,
+    );
+    await forms.nth(1).locator('summary').click();
+    expect(await forms.nth(1).locator('pre').textContent()).toBe(preview.sms);
+    await forms.nth(2).locator('summary').click();
+    expect(JSON.parse((await forms.nth(2).locator('pre').textContent()) ?? 'null')).toEqual(preview.chat);
+    expect(problems).toEqual([]);
+  });
 });
 
 describe('pull timelines', () => {

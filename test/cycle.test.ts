@@ -5,6 +5,7 @@ import { ingest } from '../shared/ingest/index.ts';
 import type { Integration } from '../shared/integration/index.ts';
 import { patchIntegration } from '../shared/integration/ops.ts';
 import { type Issue, offlineIssueFor } from '../shared/issue/index.ts';
+import { ChatNotificationSchema } from '../shared/notify/chat.ts';
 import { runNotify } from '../shared/notify/index.ts';
 import {
   addRecord,
@@ -300,8 +301,10 @@ describe('the offline rule', () => {
     expect(events(lines)).toEqual([`issue_opened:${opened?.id}`, `issue_resolved:${opened?.id}`]);
     for (const line of lines) {
       expect(Object.keys(line).sort()).toEqual(
-        ['attributes', 'email', 'event', 'issue_id', 'issue_type', 'org_id', 'sms', 'subject'].sort(),
+        ['attributes', 'chat', 'email', 'event', 'issue_id', 'issue_type', 'org_id', 'sms', 'subject'].sort(),
       );
+      // The chat form, as Amazon Q Developer in chat applications would receive it, inspectable without AWS.
+      expect(ChatNotificationSchema.parse(line.chat).metadata?.threadId).toBe(`pullwatch-${opened?.id}`);
       expect(line).toMatchObject({
         org_id: w.orgId,
         issue_type: 'fw_integration_offline',

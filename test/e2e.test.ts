@@ -436,6 +436,30 @@ describe('pullwatch end to end (local runner + CLI + API, injected time)', () =>
     expect((await outbox()).map((line) => line.event)).toEqual(['issue_opened', 'issue_resolved']);
   }, 90_000);
 
+  it("notify preview prints the issue's latest notification in its three forms, as the outbox got it", async () => {
+    expect(issueId).not.toBe('');
+    const { json } = await cliJson(['notify', 'preview', '--issue', issueId]);
+    const sent = (await outbox()).find((line) => line.event === 'issue_resolved');
+    expect(json).toEqual({
+      issue_id: issueId,
+      org_id: orgId,
+      event: 'issue_resolved',
+      sent_at: t3,
+      subject: sent?.subject,
+      email: sent?.email,
+      sms: sent?.sms,
+      chat: sent?.chat,
+    });
+    const human = await cli(['notify', 'preview', '--issue', issueId]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain('== email ==');
+    expect(human.stdout).toContain('== sms ==');
+    expect(human.stdout).toContain('"threadId": "pullwatch-');
+    const missing = await cli(['notify', 'preview', '--issue', 'iss_nope']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no issue iss_nope');
+  }, 90_000);
+
   it('status --json prints one JSON object with the integration and no open issue', async () => {
     const { run, json } = await cliJson(['status']);
     expect(run.stdout.trim().split('\n')).toHaveLength(1);

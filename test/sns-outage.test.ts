@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ChatNotificationSchema } from '../shared/notify/chat.ts';
 import { SNS_PUBLISH_LIMIT_BYTES } from '../shared/notify/sns-size.ts';
 import { useTestDb } from './kit/db.ts';
 import { useTempDirs } from './kit/files.ts';
@@ -48,6 +49,10 @@ describe('an 800-integration outage published to SNS', () => {
       expect(emails[index]).toContain(`Part ${index + 1} of ${parts.length}: 800 pullwatch notifications`);
       expect(emails[index]).toContain('(800 issues)');
       expect(messageOf(request).sms).toContain(`part ${index + 1} of ${parts.length}`);
+      // The chat form of each part is one message within its own caps, however many issues the part lists.
+      const chat = ChatNotificationSchema.parse(JSON.parse(messageOf(request).https ?? 'null'));
+      expect(chat.content.title).toContain(`(part ${index + 1} of ${parts.length})`);
+      expect(chat.content.description).toMatch(/\.\.\. and \d+ more, listed in the email and the console\.$/);
     }
     const all = emails.join('\n');
     for (const id of ids) expect(all.split(`(${id})`).length - 1, id).toBe(1);

@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { TransportError } from '../shared/errors.ts';
 import { type Issue, offlineIssueFor } from '../shared/issue/index.ts';
+import { ChatNotificationSchema } from '../shared/notify/chat.ts';
 import { isGsm7Basic } from '../shared/notify/gsm7.ts';
 import { SnsPublisher } from '../shared/notify/publishers.ts';
-import { renderNotification } from '../shared/notify/render.ts';
+import { type Notification, renderDigest, renderNotification } from '../shared/notify/render.ts';
 import type { Iso } from '../shared/time.ts';
 import { useTestDb } from './kit/db.ts';
 import { drop, useTempDirs } from './kit/files.ts';
@@ -55,7 +56,14 @@ describe('SnsPublisher on the wire', () => {
     expect(request.get('Subject')).toContain('Branch PA-440 Zürich');
 
     const message = messageOf(request);
-    expect(Object.keys(message).sort()).toEqual(['default', 'email', 'sms']);
+    expect(Object.keys(message).sort()).toEqual(['default', 'email', 'https', 'sms']);
+    // HTTPS subscribers (the chat service's own subscription, webhooks) get the chat form as JSON.
+    const chat = ChatNotificationSchema.parse(JSON.parse(message.https ?? 'null'));
+    expect(chat).toEqual(notification.chat);
+    expect(chat.content.title).toBe(
+      '🔴 CRITICAL: Firewall Integration Offline: firewall `Branch PA-440 Zürich`',
+    );
+    expect(chat.metadata?.threadId).toBe(`pullwatch-${issue.id}`);
     expect(message.email).toBe(notification.email);
     expect(message.default).toBe(notification.email);
     expect(message.sms).toBe(notification.sms);
@@ -72,6 +80,28 @@ describe('SnsPublisher on the wire', () => {
       // Applies to the topic's SMS subscriptions: Transactional, not the default Promotional.
       'AWS.SNS.SMS.SMSType': { type: 'String', value: 'Transactional' },
     });
+  });
+
+  it('publishes a storm digest as one message whose chat form lists its issues', async () => {
+    const w = await world();
+    const groups = [];
+    for (let n = 0; n < 12; n += 1) {
+      const issue = offlineIssueFor(await firewall(w, `fw-${n}`), at(30));
+      if (!issue) throw new Error('expected an offline issue');
+      groups.push([{ issue, event: 'issue_opened' as const }]);
+    }
+    const [only, ...rest] = renderDigest(w.orgId, groups, { now: at(30) });
+    expect(rest).toEqual([]);
+
+    await snsPublisher().publish(only?.notification as Notification);
+
+    expect(sns.requests).toHaveLength(1);
+    const message = messageOf(sns.requests[0] as URLSearchParams);
+    const chat = ChatNotificationSchema.parse(JSON.parse(message.https ?? 'null'));
+    expect(chat.metadata?.threadId).toBeUndefined();
+    for (let n = 0; n < 12; n += 1) expect(chat.content.description).toContain(`\`fw-${n}\``);
+    expect(message.email).toBe(only?.notification.email);
+    expect(message.sms).toBe(only?.notification.sms);
   });
 
   it('sends the resolution with event issue_resolved', async () => {

@@ -25,6 +25,8 @@ export interface ApiDeps {
   now: () => Iso;
   /** Freshness limit of the pull-log feed, for /v1/health (0: not judged). */
   staleAfterSeconds: number;
+  /** The console's base URL, which the notifications link to (`GET /v1/issues/{id}/notification` shows them). */
+  consoleUrl?: string;
   /** Browser origins allowed to call the API (the console's); none by default. */
   corsOrigins?: string[];
   /**
@@ -60,6 +62,7 @@ export function createApp(deps: ApiDeps) {
     secret,
     now,
     staleAfterSeconds: deps.staleAfterSeconds,
+    ...(deps.consoleUrl ? { consoleUrl: deps.consoleUrl } : {}),
     // A refresh or delete made here takes effect at once for this process's pulls, not within the cache's bounds.
     credentialsChanged: (id) => verifier.forget(id),
   };

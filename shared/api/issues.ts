@@ -3,6 +3,8 @@ import { NotFoundError } from '../errors.ts';
 import { IssueType } from '../integration/index.ts';
 import { DIAGNOSIS_CODES } from '../issue/diagnosis.ts';
 import { CRITICALITIES, ISSUE_STATES, type Issue, NOTIFICATION_EVENTS, RESOLUTIONS } from '../issue/index.ts';
+import { ChatNotificationSchema } from '../notify/chat.ts';
+import { previewOf } from '../notify/preview.ts';
 import { problemResponses } from './problem.ts';
 import { IdParam, listOf, PageQuery, type RouteDeps, router, scope, Time } from './router.ts';
 
@@ -64,6 +66,19 @@ export function issueView(issue: Issue): IssueView {
   };
 }
 
+const NotificationPreviewSchema = z
+  .object({
+    issue_id: z.string(),
+    event: z.enum(NOTIFICATION_EVENTS),
+    sent_at: Time.nullable().openapi({ description: 'null while it is still due' }),
+    subject: z.string().openapi({ description: 'the email subject' }),
+    email: z.string(),
+    sms: z.string(),
+    // The custom-notification schema of Amazon Q Developer in chat applications (shared/notify/chat.ts).
+    chat: ChatNotificationSchema,
+  })
+  .openapi('NotificationPreview');
+
 const listIssues = createRoute({
   method: 'get',
   path: '/',
@@ -104,7 +119,28 @@ const getIssue = createRoute({
   },
 });
 
-export function issueRoutes({ store }: RouteDeps) {
+const getIssueNotification = createRoute({
+  method: 'get',
+  path: '/{id}/notification',
+  operationId: 'getIssueNotification',
+  tags: ['issues'],
+  summary: "The issue's latest notification in its three forms.",
+  description:
+    'Its resolution once resolved, else its latest reminder, else its opening, as it was sent (or as it would go ' +
+    'out now, when it is still due): the email with its subject, the SMS, and the chat form (an Amazon Q ' +
+    'Developer in chat applications custom notification, also what webhooks receive).',
+  ...scope('read'),
+  request: { params: IdParam },
+  responses: {
+    200: {
+      description: 'the notification',
+      content: { 'application/json': { schema: NotificationPreviewSchema } },
+    },
+    ...problemResponses(401, 404, 500, 503),
+  },
+});
+
+export function issueRoutes({ store, now, consoleUrl }: RouteDeps) {
   return router()
     .openapi(listIssues, async (c) => {
       const query = c.req.valid('query');
@@ -121,5 +157,11 @@ export function issueRoutes({ store }: RouteDeps) {
       const issue = await store.issues.get(c.get('caller').org_id, c.req.valid('param').id);
       if (!issue) throw new NotFoundError('issue not found');
       return c.json(issueView(issue), 200);
+    })
+    .openapi(getIssueNotification, async (c) => {
+      const issue = await store.issues.get(c.get('caller').org_id, c.req.valid('param').id);
+      if (!issue) throw new NotFoundError('issue not found');
+      const { org_id: _org, ...preview } = previewOf(issue, now(), consoleUrl);
+      return c.json(preview, 200);
     });
 }

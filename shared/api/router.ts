@@ -13,6 +13,8 @@ export interface RouteDeps {
   secret: string;
   now: () => Iso;
   staleAfterSeconds: number;
+  /** Where notifications link to (PULLWATCH_CONSOLE_URL), so a preview reads as the message that went out. */
+  consoleUrl?: string;
   /** Told when an integration's credentials changed or it was deleted (the pull verifier drops its cached copy). */
   credentialsChanged?: (integrationId: string) => void;
 }

@@ -14,6 +14,7 @@ import { integrationView } from '../integration/view.ts';
 import { type LocalContext, openLocal } from '../local/context.ts';
 import { serve, summarizeCycle } from '../local/serve.ts';
 import { onStopSignal, STOP_GRACE_MS, within } from '../local/stop.ts';
+import { previewNotification } from '../notify/preview.ts';
 import { createOrg } from '../org/index.ts';
 import { createPublisher, createSource, cycleSettings } from '../runtime.ts';
 import { type Iso, systemClock } from '../time.ts';
@@ -31,6 +32,7 @@ Usage:
                                [--vendor V] [--source blaas|lapi] [--offline-after SECONDS]
   pullwatch status [--org ID] [--now ISO]
   pullwatch ingest FILE...
+  pullwatch notify preview --issue ID [--org ID]    the issue's latest notification: email, SMS and chat
 
 Every command takes --json and then prints exactly one JSON object.
 Every command but serve takes --now ISO: it runs as if the clock said that instant (default: the real clock).`;
@@ -125,6 +127,7 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
       vendor: { type: 'string' },
       source: { type: 'string' },
       'offline-after': { type: 'string' },
+      issue: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -273,6 +276,37 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
         ),
       ];
       out.print(lines.join('\n'), result);
+      return;
+    }
+    case 'notify preview': {
+      const issueId = required(values, 'issue');
+      const preview = await withContext(config, async ({ store }) => {
+        const orgId = typeof values.org === 'string' ? values.org : await store.orgs.defaultOrg();
+        return previewNotification(store, orgId, issueId, now, config.PULLWATCH_CONSOLE_URL);
+      });
+      if (!preview)
+        throw new ValidationError(
+          // Issues are stored under their organization; the runner's first organization is the default.
+          `no issue ${issueId} in ${typeof values.org === 'string' ? values.org : "the default organization (give --org ID for another one's)"}`,
+          'issue',
+        );
+      out.print(
+        [
+          `${preview.event} of ${preview.issue_id}, ${preview.sent_at ? `sent ${preview.sent_at}` : 'not sent yet'}`,
+          '',
+          `== email ==`,
+          `Subject: ${preview.subject}`,
+          '',
+          preview.email.trimEnd(),
+          '',
+          '== sms ==',
+          preview.sms,
+          '',
+          '== chat (Amazon Q Developer in chat applications custom notification; also what webhooks receive) ==',
+          JSON.stringify(preview.chat, null, 2),
+        ].join('\n'),
+        preview,
+      );
       return;
     }
     case 'cycle': {

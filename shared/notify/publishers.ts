@@ -11,7 +11,7 @@ export interface Publisher {
   publish(notification: Notification): Promise<string>;
 }
 
-/** Publishes to an SNS topic: one message per event, with the email and SMS texts side by side. */
+/** Publishes to an SNS topic: one message per event, with the email and SMS texts and the chat form side by side. */
 export class SnsPublisher implements Publisher {
   constructor(
     readonly client: SNSClient,
@@ -65,8 +65,18 @@ export class FilePublisher implements Publisher {
   ) {}
 
   async publish(notification: Notification): Promise<string> {
-    const { event, org_id, issue_id, issue_type, subject, email, sms, attributes } = notification;
-    const line = JSON.stringify({ event, org_id, issue_id, issue_type, subject, email, sms, attributes });
+    const { event, org_id, issue_id, issue_type, subject, email, sms, chat, attributes } = notification;
+    const line = JSON.stringify({
+      event,
+      org_id,
+      issue_id,
+      issue_type,
+      subject,
+      email,
+      sms,
+      chat,
+      attributes,
+    });
     const id = deliveryId(notification);
     try {
       await mkdir(dirname(this.path), { recursive: true });

@@ -2,9 +2,17 @@ import { sharedOutageParts } from '../issue/diagnosis.ts';
 import type { Criticality, Issue, NotificationEvent } from '../issue/index.ts';
 import { ISSUE_TYPE_INFO, type MessageParts } from '../issue/types.ts';
 import type { DiagnosisGroup } from '../outage/index.ts';
-import { humanDuration, type Iso, minuteUtc, secondsBetween } from '../time.ts';
+import { type Iso, minuteUtc } from '../time.ts';
+import { type ChatNotification, chatDigestLine, renderChat, renderDigestChat } from './chat.ts';
 import { SMS_BUDGET, toGsm7 } from './gsm7.ts';
-import { capEmail, emailLineBytes, publishBytes, SNS_PUBLISH_BUDGET_BYTES } from './sns-size.ts';
+import {
+  CHAT_DESCRIPTION_MAX_BYTES,
+  capEmail,
+  emailLineBytes,
+  publishBytes,
+  SNS_PUBLISH_BUDGET_BYTES,
+} from './sns-size.ts';
+import { clip, durationOf, fitName, oneLine, subjectOf, TAG } from './text.ts';
 
 /** One message about one issue event, in every form a subscriber may receive it. */
 export interface Notification {
@@ -17,11 +25,16 @@ export interface Notification {
   subject: string;
   email: string;
   sms: string;
+  /** The chat form (Amazon Q Developer in chat applications custom notification, chat.ts); also what webhooks get. */
+  chat: ChatNotification;
   /** SNS message attributes, so subscriptions can filter (e.g. SMS only for critical). */
   attributes: { org_id: string; issue_type: string; criticality: string; event: string };
 }
 
 export const SUBJECT_MAX = 99;
+
+/** A subject without its `[pullwatch] ` tag: the chat form's summary (the channel already says who posts). */
+const untagged = (subject: string) => subject.replace(/^\[pullwatch\] /, '');
 
 const SHORT_CAUSE: Record<Issue['diagnosis']['code'], string> = {
   never_pulled: 'not set up on the device yet',
@@ -35,49 +48,6 @@ const SHORT_CAUSE: Record<Issue['diagnosis']['code'], string> = {
   bouncer_removed: 'bouncer deleted from engine',
   shared_outage: 'shared outage',
 };
-
-/** One printable line: control characters and runs of spaces become a single space. */
-const oneLine = (text: string) =>
-  text
-    .replace(/[\p{Cc}\u2028\u2029]+/gu, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
-
-/** Cuts to at most `max` UTF-16 units (how SNS counts), never inside a surrogate pair. */
-const clip = (text: string, max: number) => {
-  if (text.length <= max) return text;
-  let out = '';
-  for (const char of text) {
-    if (out.length + char.length > max - 3) break;
-    out += char;
-  }
-  return `${out}...`;
-};
-
-/** What the messages call the subject of an integration issue; null for the deployment's feed. */
-function subjectOf(issue: Issue): { noun: string; name: string } | null {
-  if (issue.type === 'pipeline_stale') return null;
-  return {
-    noun: issue.integration_kind === 'remediation_component' ? 'remediation component' : 'firewall',
-    name: issue.integration_name,
-  };
-}
-
-/** Fills `template` (with one `{name}` slot) so the whole text fits `max` characters. */
-function fitName(template: string, name: string, max: number): string {
-  const room = max - (template.length - '{name}'.length);
-  // split/join, not String.replace: a name holding `$&` or `$'` must stay literal.
-  return template.split('{name}').join(clip(name, Math.max(1, room)));
-}
-
-const TAG: Record<NotificationEvent, (issue: Issue) => string> = {
-  issue_opened: (issue) => issue.criticality.toUpperCase(),
-  issue_reminder: (issue) => `STILL OPEN (${issue.criticality})`,
-  issue_resolved: () => 'RESOLVED',
-};
-
-const durationOf = (issue: Issue, now: Iso) =>
-  humanDuration(secondsBetween(issue.opened_at, issue.resolved_at ?? now));
 
 export function renderSubject(issue: Issue, event: NotificationEvent): string {
   const title = `[pullwatch] ${TAG[event](issue)}: ${ISSUE_TYPE_INFO[issue.type].title}`;
@@ -170,15 +140,17 @@ export function renderNotification(
   event: NotificationEvent,
   context: { now: Iso; consoleUrl?: string },
 ): Notification {
+  const subject = renderSubject(issue, event);
   return capEmail({
     event,
     org_id: issue.org_id,
     issue_id: issue.id,
     issue_type: issue.type,
     criticality: issue.criticality,
-    subject: renderSubject(issue, event),
+    subject,
     email: renderEmail(issue, event, context),
     sms: renderSms(issue, event, context.now),
+    chat: renderChat(issue, event, { ...context, summary: untagged(subject) }),
     attributes: { org_id: issue.org_id, issue_type: issue.type, criticality: issue.criticality, event },
   });
 }
@@ -248,7 +220,7 @@ export function renderDigest(
     const inPart = listed.reduce((total, index) => total + (groups[index]?.length ?? 0), 0);
     const whole = parts === 1;
     const partOf = whole ? '' : ` (part ${part} of ${parts})`;
-    const body = [
+    const head = [
       ...(causes.length > 0
         ? [...causes.map((cause) => `Shared cause: ${cause.what}: ${cause.check}.`), '']
         : []),
@@ -258,22 +230,40 @@ export function renderDigest(
       whole
         ? 'They are listed here in one message instead of one message each.'
         : `This part lists ${inPart} of them; the other parts list the rest (one message each, too large for one).`,
-      '',
-      ...listed.flatMap((index) => lines[index] ?? []),
     ];
-    if (context.consoleUrl) body.push('', `Console: ${context.consoleUrl.replace(/\/$/, '')}/issues`);
+    const body = [...head, '', ...listed.flatMap((index) => lines[index] ?? [])];
+    const consoleLink = context.consoleUrl
+      ? `Console: ${context.consoleUrl.replace(/\/$/, '')}/issues`
+      : null;
+    if (consoleLink) body.push('', consoleLink);
+    const subject = clip(
+      onlyOutage
+        ? `[pullwatch] ${criticality.toUpperCase()}${partOf}: ${lead.what}`
+        : `[pullwatch] ${entries.length} notifications${partOf}: ${summary}`,
+      SUBJECT_MAX,
+    );
+    const chat = renderDigestChat({
+      orgId,
+      criticality,
+      title: untagged(subject),
+      lead: head,
+      lines: listed.flatMap((index) =>
+        (groups[index] ?? []).map(({ issue, event }) => chatDigestLine(issue, event, context.now)),
+      ),
+      nextSteps: [
+        ...causes.map((cause) => `Shared cause: ${cause.check}.`),
+        ...(consoleLink ? [consoleLink] : []),
+      ],
+      now: context.now,
+      part,
+    });
     return {
       event: 'issue_digest',
       org_id: orgId,
       issue_id: null,
       issue_type: 'digest',
       criticality,
-      subject: clip(
-        onlyOutage
-          ? `[pullwatch] ${criticality.toUpperCase()}${partOf}: ${lead.what}`
-          : `[pullwatch] ${entries.length} notifications${partOf}: ${summary}`,
-        SUBJECT_MAX,
-      ),
+      subject,
       email: `${body.join('\n')}\n`,
       sms: clip(
         toGsm7(
@@ -283,12 +273,16 @@ export function renderDigest(
         ),
         SMS_BUDGET,
       ),
+      chat,
       attributes: { org_id: orgId, issue_type: 'digest', criticality, event: 'issue_digest' },
     };
   };
 
-  // What a part weighs before its lines, with the widest part numbers any part can have.
-  const base = Math.max(publishBytes(build(1, 1, [])), publishBytes(build(groups.length, groups.length, [])));
+  // What a part weighs before its lines, with the widest part numbers any part can have, and with room for a
+  // full chat description (its lines are cut at a fixed size, so they never weigh more than that).
+  const base =
+    Math.max(publishBytes(build(1, 1, [])), publishBytes(build(groups.length, groups.length, []))) +
+    CHAT_DESCRIPTION_MAX_BYTES;
   const packs: number[][] = [];
   let current: number[] = [];
   let size = base;

@@ -1,3 +1,4 @@
+import { CHAT_LIMITS } from './chat.ts';
 import type { Notification } from './render.ts';
 
 /**
@@ -24,9 +25,27 @@ export const SNS_PUBLISH_BUDGET_BYTES = SNS_PUBLISH_LIMIT_BYTES - SNS_SIZE_MARGI
  */
 export const SMS_TYPE = 'Transactional';
 
-/** The `Message` of a `MessageStructure: json` publish: the email text for email and default, the SMS text for SMS. */
-export function snsMessageOf(notification: Pick<Notification, 'email' | 'sms'>): string {
-  return JSON.stringify({ default: notification.email, email: notification.email, sms: notification.sms });
+/**
+ * The `Message` of a `MessageStructure: json` publish, one text per protocol: the email text for `email` and
+ * `default`, the SMS text for `sms`, and the chat form as JSON for `https`.
+ *
+ * `https`: Amazon Q Developer in chat applications receives a topic's messages through a subscription of
+ * protocol `https` that it makes itself, to `https://global.sns-api.chatbot.amazonaws.com`. No AWS page we could
+ * reach states the protocol; the infrastructure code people publish that subscribes the service by hand uses
+ * exactly that protocol and endpoint. So with a JSON message structure the service is handed the `https` value
+ * (a protocol without its own key gets `default`); a plain-text `default` is not a custom notification, which
+ * "must use the following event format" (custom-notifs.html), and would not be posted. Webhook receivers
+ * subscribed over HTTPS get the same JSON. The Publish reference: "You can define other top-level keys that
+ * define the message you want to send to a specific transport protocol (e.g., "http")".
+ * (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html)
+ */
+export function snsMessageOf(notification: Pick<Notification, 'email' | 'sms' | 'chat'>): string {
+  return JSON.stringify({
+    default: notification.email,
+    email: notification.email,
+    sms: notification.sms,
+    https: JSON.stringify(notification.chat),
+  });
 }
 
 /** The message attributes sent with a publish: the filter attributes and the SMS type. */
@@ -38,7 +57,7 @@ const bytes = (text: string) => Buffer.byteLength(text, 'utf8');
 
 /** The size SNS counts for a publish of `notification`, in bytes. */
 export function publishBytes(
-  notification: Pick<Notification, 'email' | 'sms' | 'subject' | 'attributes'>,
+  notification: Pick<Notification, 'email' | 'sms' | 'chat' | 'subject' | 'attributes'>,
 ): number {
   let total = bytes(snsMessageOf(notification)) + bytes(notification.subject);
   for (const [name, value] of Object.entries(snsAttributesOf(notification)))
@@ -46,13 +65,21 @@ export function publishBytes(
   return total;
 }
 
+/**
+ * The most a chat form's description can add to a publish: CHAT_LIMITS.description UTF-16 units, each at most 4
+ * bytes once JSON-escaped twice (the chat JSON is a string inside the message's JSON): `"` and `\` become 4
+ * bytes, a line break 3 (`\\n`), other text at most 3 (UTF-8), half a surrogate pair 2. Control characters and
+ * lone surrogates, which would take 7, never reach a description (oneLine and chatSafe replace them).
+ */
+export const CHAT_DESCRIPTION_MAX_BYTES = 4 * CHAT_LIMITS.description;
+
 /** What one more line of email text adds to the publish: it is in the message twice, JSON-escaped. */
 export function emailLineBytes(line: string): number {
   return 2 * (bytes(JSON.stringify(`${line}\n`)) - 2);
 }
 
 /** Cuts an email that would make the publish too large, saying so at the end. */
-export function capEmail<T extends Pick<Notification, 'email' | 'sms' | 'subject' | 'attributes'>>(
+export function capEmail<T extends Pick<Notification, 'email' | 'sms' | 'chat' | 'subject' | 'attributes'>>(
   notification: T,
   budget = SNS_PUBLISH_BUDGET_BYTES,
 ): T {

@@ -47,6 +47,8 @@ export interface OutboxLine {
   subject: string;
   email: string;
   sms: string;
+  /** The chat form as an object (not checked here: the tests parse it with ChatNotificationSchema). */
+  chat: unknown;
   attributes: Record<string, string>;
 }
 

@@ -99,6 +99,18 @@ export interface Issue {
   diagnosis: { code: string; summary: string; steps: string[] };
 }
 
+/** GET /v1/issues/{id}/notification: the issue's latest notification as each kind of subscriber gets it. */
+export interface NotificationPreview {
+  issue_id: string;
+  event: 'issue_opened' | 'issue_reminder' | 'issue_resolved';
+  sent_at: string | null;
+  subject: string;
+  email: string;
+  sms: string;
+  /** The chat form (a custom notification of Amazon Q Developer in chat applications), also what webhooks get. */
+  chat: unknown;
+}
+
 export interface Transition {
   at: string;
   kind: string;

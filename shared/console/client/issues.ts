@@ -1,4 +1,4 @@
-import { api, type Issue, type Page, query } from './api.ts';
+import { api, type Issue, type NotificationPreview, type Page, query } from './api.ts';
 import type { Context } from './context.ts';
 import { issueCard } from './detail.ts';
 import { ago, h, replace } from './dom.ts';
@@ -84,8 +84,39 @@ export async function renderIssues(context: Context, params: URLSearchParams): P
   );
 }
 
+const EVENT_LABEL: Record<NotificationPreview['event'], string> = {
+  issue_opened: 'opening',
+  issue_reminder: 'reminder',
+  issue_resolved: 'resolution',
+};
+
+/** The issue's latest notification in the three forms subscribers get: email, SMS, chat (and webhooks). */
+function notificationSection(context: Context, preview: NotificationPreview): HTMLElement {
+  const form = (summary: string, text: string, open = false) =>
+    h('details', { open }, h('summary', {}, summary), h('pre', { class: 'message' }, text));
+  return h(
+    'section',
+    { class: 'notification', 'aria-labelledby': 'notification-heading' },
+    h('h2', { id: 'notification-heading' }, 'Latest notification'),
+    h(
+      'p',
+      { class: 'muted' },
+      `The ${EVENT_LABEL[preview.event]}, `,
+      preview.sent_at ? h('span', {}, 'sent ', ago(preview.sent_at, context.now())) : 'not sent yet',
+      ', as each kind of subscriber receives it.',
+    ),
+    form('Email', `Subject: ${preview.subject}\n\n${preview.email}`, true),
+    form('SMS', preview.sms),
+    form('Chat (Slack, Teams) and webhooks', JSON.stringify(preview.chat, null, 2)),
+  );
+}
+
 export async function renderIssue(context: Context, id: string): Promise<void> {
-  const issue = await api<Issue>('GET', `/v1/issues/${encodeURIComponent(id)}`);
+  const path = `/v1/issues/${encodeURIComponent(id)}`;
+  const [issue, preview] = await Promise.all([
+    api<Issue>('GET', path),
+    api<NotificationPreview>('GET', `${path}/notification`),
+  ]);
   document.title = `${ISSUE_LABEL[issue.type] ?? issue.type} · pullwatch`;
   replace(
     context.main,
@@ -116,5 +147,6 @@ export async function renderIssue(context: Context, id: string): Promise<void> {
         )
       : null,
     h('p', { class: 'muted' }, 'Detected ', ago(issue.detected_at, context.now()), '.'),
+    notificationSection(context, preview),
   );
 }
