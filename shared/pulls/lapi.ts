@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { parseIsoTime } from './parse.ts';
+import { parseIsoTime } from './log-time.ts';
 
 /**
  * LAPI bouncer snapshots: the JSON array `cscli bouncers list -o json` prints, shipped from a security engine
