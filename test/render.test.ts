@@ -472,3 +472,45 @@ describe('every publish fits SNS: 256 KiB with every key', () => {
     expect(notification.email).toContain('too long for SNS');
   });
 });
+
+describe('a shared outage in one message', () => {
+  const groupIssue = (index: number, group: NonNullable<Issue['diagnosis']['group']>): Issue => {
+    const issue = offlineIssueFor(integration({ id: `int_${String(index).padStart(16, '0')}` }), at(30));
+    if (!issue) throw new Error('no offline issue');
+    return { ...issue, diagnosis: { ...issue.diagnosis, code: 'shared_outage', group } };
+  };
+
+  it('keeps the SMS in one GSM-7 segment with what to check, whatever the engine is called and however many', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('engine' as const, 'organization' as const),
+        fc.string({ maxLength: 120 }),
+        fc.integer({ min: 2, max: 99_999 }),
+        fc.integer({ min: 0, max: 99_999 }),
+        (scope, engine, silent, extra) => {
+          const group = {
+            key: `k#${at(5)}`,
+            scope,
+            engine: scope === 'engine' ? engine : null,
+            silent,
+            of: silent + extra,
+            since: at(5),
+          };
+          const [part] = renderDigest(
+            'org_0123456789abcdef',
+            [0, 1].map((n) => [{ issue: groupIssue(n, group), event: 'issue_opened' as const }]),
+            { now: at(30) },
+          );
+          const sms = part?.notification.sms ?? '';
+          expect((SMS_PREFIX + sms).length).toBeLessThanOrEqual(160);
+          expect(isGsm7Basic(SMS_PREFIX + sms)).toBe(true);
+          expect(sms).toContain(
+            scope === 'engine'
+              ? 'check the engine host, its network and the Local API.'
+              : 'check the blocklist endpoint (DNS, certificate, availability).',
+          );
+        },
+      ),
+    );
+  });
+});

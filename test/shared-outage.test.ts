@@ -205,7 +205,7 @@ describe('firewalls of one organization', () => {
     const [message, ...more] = sentTo(w);
     expect(more).toEqual([]);
     expect(message?.sms).toContain(
-      'all 6 integrations of this organization silent since 2026-11-20 01:00 UTC: check the blocklist endpoint (DNS, certificate, availability)',
+      'all 6 integrations silent since 2026-11-20 01:00 UTC: check the blocklist endpoint (DNS, certificate, availability)',
     );
   });
 
@@ -237,7 +237,7 @@ describe('firewalls of one organization', () => {
     expect(announced()).toEqual([1, 1, 1, 1, 1, 1]);
     // A pass that claimed a single member announces it alone, still naming the shared cause.
     for (const message of sentTo(w))
-      expect(message.sms).toMatch(/all 6 integrations of this organization|likely shared outage/);
+      expect(message.sms).toMatch(/all 6 integrations silent since|likely shared outage/);
     await cycle(w, at(25.5));
     expect(announced()).toEqual([1, 1, 1, 1, 1, 1]);
   });

@@ -215,19 +215,27 @@ function howMany(group: Pick<OutageGroup, 'silent' | 'of'>, noun: string): strin
   return group.silent === group.of ? `all ${group.silent} ${noun}` : `${group.silent} of ${group.of} ${noun}`;
 }
 
+/** How much of an engine's name the short forms (SMS, subject) show. */
+const ENGINE_NAME_SHOWN = 20;
+
 /** The shared cause in two short parts, for SMS and subjects: who went silent since when, and what to check first. */
 export function sharedOutageParts(group: Pick<OutageGroup, 'scope' | 'engine' | 'silent' | 'of' | 'since'>): {
   what: string;
   check: string;
 } {
   const since = minuteUtc(group.since);
+  // A long host name is cut so that an SMS keeps what to check (the full name is in the diagnosis and email).
+  const engine =
+    (group.engine ?? '').length > ENGINE_NAME_SHOWN
+      ? `${(group.engine ?? '').slice(0, ENGINE_NAME_SHOWN - 3)}...`
+      : group.engine;
   return group.scope === 'engine'
     ? {
-        what: `${howMany(group, 'bouncers')} of ${group.engine} silent since ${since}`,
+        what: `${howMany(group, 'bouncers')} of ${engine} silent since ${since}`,
         check: 'check the engine host, its network and the Local API',
       }
     : {
-        what: `${howMany(group, 'integrations')} of this organization silent since ${since}`,
+        what: `${howMany(group, 'integrations')} silent since ${since}`,
         check: 'check the blocklist endpoint (DNS, certificate, availability)',
       };
 }
