@@ -34,7 +34,15 @@ const optionalText = z.preprocess((value) => (value === '' ? undefined : value),
 const Email = z.email();
 /** E.164, as SNS requires for SMS: `+` then 8 to 15 digits. */
 const Phone = z.string().regex(/^\+[1-9]\d{7,14}$/, 'must be an E.164 phone number like +15555550100');
+/**
+ * A webhook URL. No user name or password in it: they would be written into the template (and a resource's
+ * logical id), and SNS signs every message, so a receiver checks the signature instead (docs/deploy-aws.md).
+ */
 const HttpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
+const withoutCredentials = (url: string) => {
+  const parsed = new URL(url);
+  return parsed.username === '' && parsed.password === '';
+};
 const OrgId = z
   .string()
   .regex(/^org_[0-9a-f]{8,40}$/, 'must be an organization id like org_0123456789abcdef');
@@ -58,7 +66,12 @@ export const SettingsSchema = z.object({
    * HTTPS endpoints that receive every alert's chat form as JSON, SNS-signed (SignatureVersion 2), same object
    * form as emails. The endpoint must confirm the subscription (docs/deploy-aws.md, "Webhooks").
    */
-  alertWebhooks: listOf(subscriber(HttpsUrl)).default([]),
+  alertWebhooks: listOf(
+    subscriber(HttpsUrl).refine(
+      (webhook) => withoutCredentials(webhook.endpoint),
+      'must not carry a user name or password (SNS signs each message: verify the signature instead)',
+    ),
+  ).default([]),
   /** SMS only for critical issues: `{"criticality":["critical"]}` on every SMS subscription. */
   smsCriticalOnly: flag,
   /** Who hears about pullwatch itself being broken (the alarms). */

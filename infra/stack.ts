@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   ArnFormat,
   CfnOutput,
@@ -19,8 +20,8 @@ import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
-import { SubscriptionFilter, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
-import { EmailSubscription, SmsSubscription, UrlSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Subscription, SubscriptionFilter, SubscriptionProtocol, Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription, SmsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { DEPLOYMENT_ORG } from '../shared/issue/index.ts';
@@ -147,14 +148,17 @@ export class PullwatchStack extends Stack {
 
     // Webhooks: the chat form as JSON, signed by SNS (docs/deploy-aws.md, "Webhooks"); not raw, so the
     // receiver gets the signature with it.
+    // Named by a hash of the URL, not the URL itself: a path may hold a receiver's token, and a logical id is
+    // shown in every stack event and diff.
     for (const subscriber of settings.alertWebhooks) {
       const policy = filterPolicy(subscriber, false);
-      alertTopic.addSubscription(
-        new UrlSubscription(subscriber.endpoint, {
-          protocol: SubscriptionProtocol.HTTPS,
-          ...(policy ? { filterPolicy: policy } : {}),
-        }),
-      );
+      const id = createHash('sha256').update(subscriber.endpoint).digest('hex').slice(0, 12);
+      new Subscription(this, `Webhook${id}`, {
+        topic: alertTopic,
+        endpoint: subscriber.endpoint,
+        protocol: SubscriptionProtocol.HTTPS,
+        ...(policy ? { filterPolicy: policy } : {}),
+      });
     }
 
     // Slack and Microsoft Teams channels, when their context values are given (README, "Detection and alerts").

@@ -179,6 +179,7 @@ describe('the cycle metrics', () => {
       newest_record_at: T0,
       feed_seen_at: T0,
       logs_seen_at: T0,
+      log_records_at: T0,
     },
     rules: null,
     notify: null,

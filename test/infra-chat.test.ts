@@ -166,6 +166,13 @@ describe('chat channels and webhooks on the alert topic', () => {
     expect(() => parseSettings((key) => ({ alertWebhooks: 'http://plain.example.com/' })[key])).toThrow(
       'alertWebhooks',
     );
+    // A password in the URL would be written into the template: refused, with the reason.
+    expect(() =>
+      parseSettings((key) => ({ alertWebhooks: 'https://hook:s3cret@hooks.example.com/sns' })[key]),
+    ).toThrow(/alertWebhooks.*user name or password/s);
+    // The logical ids do not spell the URL (a path can hold a receiver's token).
+    const ids = Object.keys(template.toJSON().Resources as Record<string, unknown>);
+    expect(ids.filter((id) => /hooks|acme|example/i.test(id))).toEqual([]);
   }, 120_000);
 
   it('passes cfn-lint, with and without the channels and webhooks', () => {

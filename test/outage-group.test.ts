@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Integration } from '../shared/integration/index.ts';
+import { sharedOutageParts } from '../shared/issue/diagnosis.ts';
 import { decideGroup, engineName, GROUP_WINDOW_SECONDS, scopeOf } from '../shared/outage/index.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
 import { at, minutes } from './kit/time.ts';
@@ -94,5 +95,15 @@ describe('decideGroup', () => {
 
   it('names an engine by its snapshot file', () => {
     expect(engineName('lapi/org_0123456789abcdef/engine-1.bouncers.json.gz')).toBe('engine-1');
+  });
+});
+
+describe('engine names in messages', () => {
+  it('turns control characters into spaces and never splits a character when shortened', () => {
+    expect(engineName('org_1/host\nname.bouncers.json')).toBe('host name');
+    const long = `${'a'.repeat(16)}\u{1F525}-host`;
+    const { what } = sharedOutageParts({ scope: 'engine', engine: long, silent: 2, of: 2, since: at(5) });
+    expect(what).toContain(`${'a'.repeat(16)}\u{1F525}...`);
+    expect(() => encodeURIComponent(what)).not.toThrow();
   });
 });

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { credentialInUrl, type Integration, newIntegration } from '../shared/integration/index.ts';
 import { addRecord, applyPulls, classify, emptySummary, type PullRecord } from '../shared/pulls/index.ts';
+import { parseIsoTime } from '../shared/pulls/log-time.ts';
 import { MAX_LINE_LENGTH, parseLine } from '../shared/pulls/parse.ts';
 import { at, T0 } from './kit/time.ts';
 
@@ -182,6 +183,16 @@ describe('parseLine: canonical JSON lines (format 1)', () => {
       ok: false,
       reason: 'other_path',
     });
+  });
+
+  it('refuses a canonical-looking time with a non-digit in it (the fast path too), so the file goes on', () => {
+    for (const time of ['2026-11-20T0x:00:00.000Z', '!!26-11-20T00:00:00.000Z', '2026-11-20T00:0 :00.000Z']) {
+      expect(parseIsoTime(time), time).toBeNull();
+      expect(parseLine(JSON.stringify({ time, integration_id: ID, status: 200 })), time).toEqual({
+        ok: false,
+        reason: 'bad_time',
+      });
+    }
   });
 
   it('counts a time that is not an ISO 8601 date as bad_time instead of guessing one', () => {

@@ -514,3 +514,54 @@ describe('a shared outage in one message', () => {
     );
   });
 });
+
+describe('digests of shared outages and of good news', () => {
+  const ORG = 'org_0123456789abcdef';
+  const member = (index: number, key: string, engine: string): Issue => {
+    const issue = offlineIssueFor(integration({ id: `int_${String(index).padStart(16, '0')}` }), at(30));
+    if (!issue) throw new Error('no offline issue');
+    const group = { key, scope: 'engine' as const, engine, silent: 2, of: 2, since: at(5) };
+    return { ...issue, id: `iss_${index}`, diagnosis: { ...issue.diagnosis, code: 'shared_outage', group } };
+  };
+
+  it('gives two outages of one pass two chat ids', () => {
+    const digest = (from: number, key: string, engine: string) =>
+      renderDigest(
+        ORG,
+        [from, from + 1].map((n) => [{ issue: member(n, key, engine), event: 'issue_opened' as const }]),
+        { now: at(30) },
+      )[0]?.notification.chat.id;
+    expect(digest(0, 'a', 'eng-a')).not.toBe(digest(2, 'b', 'eng-b'));
+  });
+
+  it("speaks of one outage only when it lists nothing but that outage's openings", () => {
+    const openings = Array.from({ length: 11 }, (_, n) => [
+      { issue: member(n, 'a', 'eng-a'), event: 'issue_opened' as const },
+    ]);
+    const reminders = [20, 21].map((n) => [
+      { issue: member(n, 'b', 'eng-b'), event: 'issue_reminder' as const },
+    ]);
+    const [part] = renderDigest(ORG, [...openings, ...reminders], { now: at(50) });
+    expect(part?.notification.sms).toContain('all 2 bouncers of eng-a');
+    expect(part?.notification.sms).toContain('13 notifications');
+  });
+
+  it('marks a digest of resolutions only as good news, as critical as what it closes', () => {
+    const groups = Array.from({ length: 11 }, (_, n) => {
+      const issue = offlineIssueFor(integration({ id: `int_${String(n).padStart(16, '0')}` }), at(30));
+      if (!issue) throw new Error('no offline issue');
+      const resolved: Issue = {
+        ...issue,
+        id: `iss_${n}`,
+        state: 'resolved',
+        resolved_at: at(40),
+        resolution: 'pull_resumed',
+      };
+      return [{ issue: resolved, event: 'issue_resolved' as const }];
+    });
+    const [part] = renderDigest(ORG, groups, { now: at(50) });
+    expect(part?.notification.chat.content.title.startsWith('✅')).toBe(true);
+    expect(part?.notification.chat.content.keywords).toContain('resolved');
+    expect(part?.notification.criticality).toBe('critical');
+  });
+});

@@ -169,6 +169,52 @@ describe('the access logs stop while bouncer lists keep arriving', () => {
   });
 });
 
+describe('the feed marks', () => {
+  it('a stray access-log line in a deployment of bouncer lists only starts no clock', async () => {
+    const w = await world(settings);
+    await addIntegration(w, { name: 'web-1', kind: 'remediation_component', source: 'lapi' });
+    // Somebody probes the content endpoint once; the engine's list keeps arriving.
+    await drop(w, [pull('int_ffff0000ffff0000', at(1), { status: 401 })]);
+    for (const hour of [1, 5, 10]) {
+      await snapshot(w, 'engine-1', { 'web-1': minutes(at(hour), -1) }, at(hour));
+      expect((await cycle(w, at(hour))).rules?.pipeline).toBe('fresh');
+    }
+    expect(await issuesOf(w, undefined, DEPLOYMENT_ORG)).toEqual([]);
+  });
+
+  it('an access-log outage ends when the access logs come back, not at the newest bouncer list', async () => {
+    const w = await world({ ...settings, staleAfterSeconds: 3600 });
+    const fw = await addIntegration(w, { name: 'edge-fw' });
+    await addIntegration(w, { name: 'web-1', kind: 'remediation_component', source: 'lapi' });
+    await drop(w, [pull(fw.id, at(1))]);
+    for (const hour of [1, 3]) {
+      await snapshot(w, 'engine-1', { 'web-1': minutes(at(hour), -1) }, at(hour));
+      await cycle(w, at(hour));
+    }
+    expect(await issuesOf(w, 'open', DEPLOYMENT_ORG)).toHaveLength(1);
+    await drop(w, [pull(fw.id, at(4))]);
+    await snapshot(w, 'engine-1', { 'web-1': minutes(at(4.5), -1) }, at(4.5));
+    await cycle(w, at(4.5));
+    const [resolved] = await issuesOf(w, 'resolved', DEPLOYMENT_ORG);
+    expect(resolved).toMatchObject({ type: 'pipeline_stale', resolved_at: at(4) });
+  });
+
+  it('after an upgrade, a late file read first does not move the feed back and hold everything', async () => {
+    const w = await world(settings);
+    const fw = await addIntegration(w, { name: 'edge-fw' });
+    await drop(w, [pull(fw.id, at(10))]);
+    await cycle(w, at(10));
+    // A deployment record written before the feed had marks of its own.
+    await w.store.table.update({
+      Key: { pk: 'DEPLOYMENT', sk: 'CYCLE' },
+      UpdateExpression: 'REMOVE feed_seen_at, logs_seen_at, log_records_at',
+    });
+    await drop(w, [pull(fw.id, at(5))]);
+    expect((await cycle(w, at(10.5))).rules?.pipeline).toBe('fresh');
+    expect((await w.store.deployment.get()).feed_seen_at).toBe(at(10));
+  });
+});
+
 describe('firewalls of one organization', () => {
   async function fleet(w: World, size: number): Promise<Integration[]> {
     return Promise.all(

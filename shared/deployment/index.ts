@@ -21,12 +21,26 @@ export interface DeploymentState {
   feed_seen_at: Iso | null;
   /** The same, from access-log lines only; null until one arrived (bouncer lists alone say nothing of it). */
   logs_seen_at: Iso | null;
+  /**
+   * The newest request of a known integration read from access logs: null while the access logs never fed one
+   * (a deployment of bouncer lists only), and then a stray line in a log says nothing about a feed.
+   */
+  log_records_at: Iso | null;
   last_ingest: IngestCounts | null;
-  /** The open pipeline_stale issue, if any, and how many have been resolved (keeps new ids new). */
-  pipeline_issue: { id: string; opened_at: Iso } | null;
+  /**
+   * The open pipeline_stale issue, if any (`logs_only`: opened because the access logs stopped while bouncer
+   * lists still arrived), and how many have been resolved (keeps new ids new).
+   */
+  pipeline_issue: PipelineIssueRef | null;
   pipeline_seq: number;
   /** Counts only: notifications the transport refused for good (all time, in the last cycle, and when last). */
   notifications: NotificationFailures;
+}
+
+export interface PipelineIssueRef {
+  id: string;
+  opened_at: Iso;
+  logs_only?: boolean;
 }
 
 export interface NotificationFailures {
@@ -40,6 +54,7 @@ export interface IngestSummary {
   newest_record_at: Iso | null;
   feed_seen_at?: Iso | null;
   logs_seen_at?: Iso | null;
+  log_records_at?: Iso | null;
   files_processed: number;
   files_failed: unknown[];
   files_set_aside: unknown[];
@@ -64,6 +79,7 @@ export class Deployment {
       feed_seen_at:
         (row?.feed_seen_at as Iso | undefined) ?? (row?.newest_record_at as Iso | undefined) ?? null,
       logs_seen_at: (row?.logs_seen_at as Iso | undefined) ?? null,
+      log_records_at: (row?.log_records_at as Iso | undefined) ?? null,
       last_ingest: (row?.last_ingest as IngestCounts | undefined) ?? null,
       pipeline_issue: (row?.pipeline_issue as DeploymentState['pipeline_issue'] | undefined) ?? null,
       pipeline_seq: typeof row?.pipeline_seq === 'number' ? row.pipeline_seq : 0,
@@ -109,30 +125,41 @@ export class Deployment {
       UpdateExpression: 'SET last_ingest = :counts',
       ExpressionAttributeValues: { ':counts': counts },
     });
+    // The newest pull the record held before this ingest: where a feed mark set for the first time starts.
+    const before = ((await this.table.get(CYCLE_KEY))?.newest_record_at as Iso | undefined) ?? null;
     await this.moveForward('newest_record_at', report.newest_record_at);
-    await this.moveForward('feed_seen_at', report.feed_seen_at ?? report.newest_record_at);
-    await this.moveForward('logs_seen_at', report.logs_seen_at ?? null);
+    await this.moveForward('feed_seen_at', report.feed_seen_at ?? report.newest_record_at, before);
+    await this.moveForward('logs_seen_at', report.logs_seen_at ?? null, before);
+    await this.moveForward('log_records_at', report.log_records_at ?? null, before);
   }
 
-  /** Sets a time mark of the deployment record to `at` if that is later; never moves it back. */
+  /**
+   * Sets a time mark of the deployment record to `at` if that is later; never moves it back. A mark set for the
+   * first time starts no earlier than `floor`: after an upgrade the feed was alive up to the newest pull the
+   * record already holds, so a late file read first must not make it look stale.
+   */
   private async moveForward(
-    attribute: 'newest_record_at' | 'feed_seen_at' | 'logs_seen_at',
+    attribute: 'newest_record_at' | 'feed_seen_at' | 'logs_seen_at' | 'log_records_at',
     at: Iso | null,
+    floor: Iso | null = null,
   ): Promise<void> {
     if (at === null) return;
-    await this.table.conditionally(
-      this.table.update({
-        Key: CYCLE_KEY,
-        UpdateExpression: 'SET #mark = :at',
-        ConditionExpression: 'attribute_not_exists(#mark) OR #mark < :at',
-        ExpressionAttributeNames: { '#mark': attribute },
-        ExpressionAttributeValues: { ':at': at },
-      }),
-    );
+    const write = (value: Iso, condition: string) =>
+      this.table.conditionally(
+        this.table.update({
+          Key: CYCLE_KEY,
+          UpdateExpression: 'SET #mark = :at',
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { '#mark': attribute },
+          ExpressionAttributeValues: { ':at': value },
+        }),
+      );
+    if (await write(at, '#mark < :at')) return;
+    await write(floor !== null && floor > at ? floor : at, 'attribute_not_exists(#mark)');
   }
 
   /** Points the deployment at its open pipeline issue; false if one is already open. */
-  async setPipelineIssue(ref: { id: string; opened_at: Iso }): Promise<boolean> {
+  async setPipelineIssue(ref: PipelineIssueRef): Promise<boolean> {
     return this.table.conditionally(
       this.table.update({
         Key: CYCLE_KEY,

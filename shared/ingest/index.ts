@@ -77,6 +77,8 @@ export interface IngestReport {
   feed_seen_at: Iso | null;
   /** The same, from access-log lines only (not bouncer lists): what the firewalls' own feed delivered. */
   logs_seen_at: Iso | null;
+  /** The newest request of a known integration in the access logs (see DeploymentState.log_records_at). */
+  log_records_at: Iso | null;
 }
 
 /** What one file taught, kept apart until the file has been read to its end. */
@@ -334,6 +336,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     newest_record_at: null,
     feed_seen_at: null,
     logs_seen_at: null,
+    log_records_at: null,
   };
   const count = (reason: SkipReason, n: number) => {
     report.skipped[reason] = (report.skipped[reason] ?? 0) + n;
@@ -413,8 +416,10 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
   const byTarget = new Map<string, { org_id: string; id: string; summary: PullSummary }>();
   for (const [integrationId, summary] of byId) {
     const found = current.get(integrationId);
-    if (found) byTarget.set(integrationId, { org_id: found.org_id, id: integrationId, summary });
-    else unknown(integrationId, summary.records);
+    if (found) {
+      byTarget.set(integrationId, { org_id: found.org_id, id: integrationId, summary });
+      report.log_records_at = laterOf(report.log_records_at, summary.last_attempt?.at ?? null);
+    } else unknown(integrationId, summary.records);
   }
   const extra: Array<{ org_id: string; id: string; summary: PullSummary }> = [];
   for (const { orgId, summary } of lapiByName.values()) {

@@ -3,6 +3,7 @@ import { lstat, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { isSnapshot } from '../pulls/lapi.ts';
 
 /** One pull-log file or object. `key` identifies this exact content: a changed file gets a new key. */
 export interface LogFile {
@@ -125,7 +126,7 @@ async function openListed(path: string, listed: Stats): Promise<Readable> {
   return handle.createReadStream();
 }
 
-/** Objects under a prefix of an S3 bucket (the Lambda's source). The ETag pins the content. */
+/** Objects under a prefix of an S3 bucket (the Lambda's source). The ETag pins the content (see `list`). */
 export class S3Source implements LogSource {
   constructor(
     readonly client: S3Client,
@@ -147,10 +148,15 @@ export class S3Source implements LogSource {
       for (const object of page.Contents ?? []) {
         if (!object.Key || object.Key.endsWith('/')) continue;
         const key = object.Key;
+        const modified = (object.LastModified ?? new Date(0)).toISOString();
+        // A bouncer list is printed again every few minutes, often byte for byte (every bouncer silent): each
+        // print is news (the engine is alive, the bouncers still listed), so it is keyed by its time too, as a
+        // local file is by its mtime. A log object's content alone says what it teaches.
+        const version = isSnapshot(key) ? `${object.ETag ?? ''}@${modified}` : (object.ETag ?? '');
         files.push({
-          key: `s3:${this.bucket}/${key}:${(object.ETag ?? '').replaceAll('"', '')}`,
+          key: `s3:${this.bucket}/${key}:${version.replaceAll('"', '')}`,
           name: key,
-          modified_at: (object.LastModified ?? new Date(0)).toISOString(),
+          modified_at: modified,
           open: async () => {
             const { Body } = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
             if (!Body) throw new Error(`s3://${this.bucket}/${key} has no body`);

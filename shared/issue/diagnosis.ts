@@ -225,10 +225,10 @@ export function sharedOutageParts(group: Pick<OutageGroup, 'scope' | 'engine' | 
 } {
   const since = minuteUtc(group.since);
   // A long host name is cut so that an SMS keeps what to check (the full name is in the diagnosis and email).
+  // Cut by code points, so a character outside the BMP is never split (a lone surrogate breaks the SNS request).
+  const chars = [...(group.engine ?? '')];
   const engine =
-    (group.engine ?? '').length > ENGINE_NAME_SHOWN
-      ? `${(group.engine ?? '').slice(0, ENGINE_NAME_SHOWN - 3)}...`
-      : group.engine;
+    chars.length > ENGINE_NAME_SHOWN ? `${chars.slice(0, ENGINE_NAME_SHOWN - 3).join('')}...` : group.engine;
   return group.scope === 'engine'
     ? {
         what: `${howMany(group, 'bouncers')} of ${engine} silent since ${since}`,

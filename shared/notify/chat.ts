@@ -235,7 +235,11 @@ export function chatDigestLine(issue: Issue, event: NotificationEvent, now: Iso)
  */
 export function renderDigestChat(parts: {
   orgId: string;
+  /** Names what the part lists (see renderDigest). */
+  key: string;
   criticality: Criticality;
+  /** Only resolutions: good news, marked as such. */
+  allResolved: boolean;
   title: string;
   lead: string[];
   lines: string[];
@@ -262,13 +266,13 @@ export function renderDigestChat(parts: {
   return fitted({
     version: '1.0',
     source: 'custom',
-    id: `digest.${parts.orgId}.${parts.now}.${parts.part}`,
+    id: `digest.${parts.orgId}.${parts.now}.${parts.key}.${parts.part}`,
     content: {
       textType: 'client-markdown',
-      title: `${CHAT_MARK[parts.criticality]} ${parts.title}`,
+      title: `${parts.allResolved ? RESOLVED_MARK : CHAT_MARK[parts.criticality]} ${parts.title}`,
       description: `${head}\n${listed.join('\n')}`,
       nextSteps: parts.nextSteps,
-      keywords: [parts.criticality, 'digest'],
+      keywords: [parts.allResolved ? 'resolved' : parts.criticality, 'digest'],
     },
     metadata: {
       summary: parts.title,

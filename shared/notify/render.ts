@@ -1,3 +1,4 @@
+import { stableId } from '../crypto.ts';
 import { sharedOutageParts } from '../issue/diagnosis.ts';
 import type { Criticality, Issue, NotificationEvent } from '../issue/index.ts';
 import { ISSUE_TYPE_INFO, type MessageParts } from '../issue/types.ts';
@@ -181,7 +182,13 @@ export function renderDigest(
   const critical = entries.filter(
     (entry) => entry.event !== 'issue_resolved' && entry.issue.criticality === 'critical',
   ).length;
-  const criticality: Criticality = critical > 0 ? 'critical' : 'high';
+  const allResolved = entries.length > 0 && entries.every((entry) => entry.event === 'issue_resolved');
+  // A digest of good news only carries the criticality of the worst issue it closes, as a single resolution
+  // does, so a subscription filtered on criticality hears the end of what it heard begin.
+  const criticality: Criticality =
+    critical > 0 || (allResolved && entries.some((entry) => entry.issue.criticality === 'critical'))
+      ? 'critical'
+      : 'high';
   const summary = `${opened} opened (${critical} critical), ${resolved} resolved, ${reminded} still open`;
   const label: Record<NotificationEvent, string> = {
     issue_opened: 'OPENED  ',
@@ -213,8 +220,10 @@ export function renderDigest(
     .map(sharedOutageParts);
   const lead = causes[0];
   // Nothing but one group's openings: the message is about that outage.
+  const leadKey = shared.size === 1 ? [...shared.keys()][0] : undefined;
   const onlyOutage =
-    lead !== undefined && causes.length === 1 && entries.every((entry) => entry.issue.diagnosis.group);
+    lead !== undefined &&
+    entries.every((entry) => entry.event === 'issue_opened' && entry.issue.diagnosis.group?.key === leadKey);
 
   const build = (part: number, parts: number, listed: number[]): Notification => {
     const inPart = listed.reduce((total, index) => total + (groups[index]?.length ?? 0), 0);
@@ -244,7 +253,13 @@ export function renderDigest(
     );
     const chat = renderDigestChat({
       orgId,
+      // What this part lists names it: two digests of one pass (two outages) never share an id.
+      key: stableId(
+        'dg',
+        ...listed.flatMap((index) => (groups[index] ?? []).map(({ issue, event }) => `${issue.id}:${event}`)),
+      ),
       criticality,
+      allResolved,
       title: untagged(subject),
       lead: head,
       lines: listed.flatMap((index) =>

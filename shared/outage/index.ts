@@ -78,10 +78,14 @@ function enginePathOf(integration: Integration): string | null {
   return best?.[0] ?? null;
 }
 
-/** `lapi/org_x/engine-1.bouncers.json` → `engine-1`. */
+/**
+ * `lapi/org_x/engine-1.bouncers.json` → `engine-1`. A file name can hold anything; it is shown in messages, so
+ * control characters and line breaks become spaces.
+ */
 export function engineName(path: string): string {
   const file = path.slice(path.lastIndexOf('/') + 1);
-  return file.replace(SNAPSHOT_SUFFIX, '') || file;
+  const name = file.replace(SNAPSHOT_SUFFIX, '') || file;
+  return name.replace(/[\p{Cc}\u2028\u2029]+/gu, ' ').trim() || 'engine';
 }
 
 export function scopeOf(integration: Integration): Scope {

@@ -34,7 +34,11 @@ function validCalendar(
   minute: number,
   second: number,
 ) {
-  if (year < MIN_YEAR || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59)
+  // Written so that a NaN (a non-digit read by digits2) fails every test instead of passing them all.
+  if (
+    !(year >= MIN_YEAR && month >= 1 && month <= 12 && day >= 1 && hour >= 0 && hour <= 23) ||
+    !(minute >= 0 && minute <= 59 && second >= 0 && second <= 59)
+  )
     return false;
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
   return day <= (month === 2 && leap ? 29 : (DAYS_IN_MONTH[month - 1] as number));

@@ -13,7 +13,7 @@ import { withSharedOutage } from '../issue/diagnosis.ts';
 import { DEPLOYMENT_ORG, type Issue, issueFor, pipelineIssue, type Resolution } from '../issue/index.ts';
 import { OutageFinder } from '../outage/find.ts';
 import type { Store } from '../store.ts';
-import { addSeconds, type Iso, laterOf, secondsBetween } from '../time.ts';
+import { addSeconds, type Iso, secondsBetween } from '../time.ts';
 
 const MAX_CONFLICT_RETRIES = 5;
 
@@ -120,7 +120,10 @@ async function guardPipeline(
   const open = deployment.pipeline_issue;
   const staleSince = (at: Iso | null) => staleAfter > 0 && at !== null && addSeconds(at, staleAfter) <= now;
   // Nothing ever seen: there is no feed to judge yet (a fresh install), so nothing is held.
-  const hold: OfflineHold = staleSince(anything) ? 'all' : staleSince(logs) ? 'blaas' : 'none';
+  // The access logs are judged only once they have fed a known integration: in a deployment of bouncer lists
+  // only, a stray line (a probe of the content endpoint) must not start a clock.
+  const logsFeed = deployment.log_records_at !== null ? logs : null;
+  const hold: OfflineHold = staleSince(anything) ? 'all' : staleSince(logsFeed) ? 'blaas' : 'none';
   const stale = hold !== 'none';
   const newest = hold === 'blaas' ? logs : anything;
   report.pipeline =
@@ -128,7 +131,8 @@ async function guardPipeline(
   if (stale && newest && !open) {
     const issue = pipelineIssue(newest, staleAfter, deployment.pipeline_seq, now, hold === 'blaas');
     await store.issues.putIfAbsent(issue);
-    if (await store.deployment.setPipelineIssue({ id: issue.id, opened_at: issue.opened_at })) {
+    const ref = { id: issue.id, opened_at: issue.opened_at, logs_only: hold === 'blaas' };
+    if (await store.deployment.setPipelineIssue(ref)) {
       report.opened.push({
         issue_id: issue.id,
         integration_id: null,
@@ -137,7 +141,8 @@ async function guardPipeline(
       });
     }
   } else if (!stale && open) {
-    const back = laterOf(logs, anything);
+    // It ended when the feed that had stopped delivered again.
+    const back = open.logs_only ? logs : anything;
     const at = back && back > open.opened_at ? back : now;
     await store.issues.resolve(DEPLOYMENT_ORG, open.id, at, 'pull_resumed');
     if (await store.deployment.clearPipelineIssue(open.id)) {
