@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { utimes } from 'node:fs/promises';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
@@ -511,8 +513,9 @@ describe('S3 source (s3rver)', () => {
   let server: S3rver;
   let client: S3Client;
 
+  let directory = '';
   beforeAll(async () => {
-    const directory = await tempDir('s3rver');
+    directory = await tempDir('s3rver');
     server = new S3rver({
       port: 0,
       address: '127.0.0.1',
@@ -593,6 +596,38 @@ describe('S3 source (s3rver)', () => {
       feed_seen_at: report.feed_seen_at,
       newest_record_at: report.newest_record_at,
     });
+  });
+
+  /** s3rver's LastModified is its stored file's mtime: set it, as the cron's print time, instead of waiting. */
+  const printedAt = async (key: string, time: Iso) => {
+    const stored = join(
+      directory,
+      BUCKET,
+      ...key.split('/').slice(0, -1),
+      `${key.split('/').pop()}._S3rver_object`,
+    );
+    await utimes(stored, new Date(time), new Date(time));
+  };
+
+  it('reads a bouncer list again when the engine prints the same bytes later: the feed stays alive', async () => {
+    const w = await world();
+    await addIntegration(w, { name: 'fw-edge-01', kind: 'remediation_component', source: 'lapi' });
+    const prefix = newPrefix();
+    const key = `${prefix}${w.orgId}/engine1.bouncers.json`;
+    const source = new S3Source(client, BUCKET, prefix);
+    await upload(key, fixture(SNAPSHOT_FIXTURE));
+    await printedAt(key, at(10));
+    expect(await run(w, at(10.1), source)).toMatchObject({ files_processed: 1, feed_seen_at: at(10) });
+    // Every bouncer silent: the same bytes, the same ETag, five minutes later.
+    await upload(key, fixture(SNAPSHOT_FIXTURE));
+    await printedAt(key, addSeconds(at(10), 300));
+    expect(await run(w, at(10.2), source)).toMatchObject({
+      files_processed: 1,
+      feed_seen_at: addSeconds(at(10), 300),
+    });
+    expect((await w.store.deployment.get()).feed_seen_at).toBe(addSeconds(at(10), 300));
+    // Listed again without a new print: read once only.
+    expect(await run(w, at(10.3), source)).toMatchObject({ files_processed: 0 });
   });
 
   it('reads an object again when it is re-uploaded with new content, not when the content is the same', async () => {
