@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Integration, ISSUE_TYPES, newIntegration } from '../shared/integration/index.ts';
+import { type Integration, ISSUE_TYPES } from '../shared/integration/index.ts';
 import { DIAGNOSIS_CODES } from '../shared/issue/diagnosis.ts';
 import { type Issue, offlineIssueFor, pipelineIssue } from '../shared/issue/index.ts';
 import { CRITICALITIES, criticalityOf } from '../shared/issue/types.ts';
@@ -17,29 +17,10 @@ import {
   SNS_PUBLISH_BUDGET_BYTES,
 } from '../shared/notify/sns-size.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
-import { at, T0 } from './kit/time.ts';
+import { pulledFortiGate } from './kit/fortigate.ts';
+import { at } from './kit/time.ts';
 
-/** A FortiGate created at T0 whose last pull, at(1), succeeded. */
-function integration(overrides: Partial<Integration> = {}): Integration {
-  const base = newIntegration(
-    {
-      id: 'int_0123456789abcdef',
-      org_id: 'org_0123456789abcdef',
-      name: 'Edge FortiGate',
-      kind: 'firewall',
-      vendor: 'fortigate',
-      credentials: {
-        username: 'pw-0123456789abcdef',
-        password_hash: 'hash',
-        rotated_at: T0,
-        previous_password_hash: null,
-        previous_valid_until: null,
-      },
-    },
-    T0,
-  );
-  return { ...base, last_pull_at: at(1), last_attempt_at: at(1), last_attempt_status: 200, ...overrides };
-}
+const integration = pulledFortiGate;
 
 function offlineIssue(overrides: Partial<Integration> = {}): Issue {
   const issue = offlineIssueFor(integration(overrides), at(30));

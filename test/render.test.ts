@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Integration, ISSUE_TYPES, newIntegration } from '../shared/integration/index.ts';
+import { type Integration, ISSUE_TYPES } from '../shared/integration/index.ts';
 import { DIAGNOSIS_CODES } from '../shared/issue/diagnosis.ts';
 import {
   type Issue,
@@ -14,7 +14,8 @@ import { isGsm7Basic, SMS_PREFIX } from '../shared/notify/gsm7.ts';
 import { type DigestGroup, renderDigest, renderNotification } from '../shared/notify/render.ts';
 import { publishBytes, SNS_PUBLISH_BUDGET_BYTES } from '../shared/notify/sns-size.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
-import { at, T0 } from './kit/time.ts';
+import { pulledFortiGate } from './kit/fortigate.ts';
+import { at } from './kit/time.ts';
 
 const EVENTS: NotificationEvent[] = ['issue_opened', 'issue_resolved'];
 /** Line breaks (LF, CR, VT, FF, NEL, LS, PS) and C0/C1 control characters, by code point. */
@@ -26,37 +27,7 @@ const hasControl = (text: string) =>
     return code <= 0x1f || (code >= 0x7f && code <= 0x9f);
   });
 
-/** A FortiGate created at T0 whose last pull, at(1), succeeded. */
-function integration(overrides: Partial<Integration> = {}): Integration {
-  const base = newIntegration(
-    {
-      id: 'int_0123456789abcdef',
-      org_id: 'org_0123456789abcdef',
-      name: 'Edge FortiGate',
-      kind: 'firewall',
-      vendor: 'fortigate',
-      credentials: {
-        username: 'pw-0123456789abcdef',
-        password_hash: 'hash',
-        rotated_at: T0,
-        previous_password_hash: null,
-        previous_valid_until: null,
-      },
-    },
-    T0,
-  );
-  return {
-    ...base,
-    last_pull_at: at(1),
-    last_pull_ip: '203.0.113.7',
-    last_pull_user_agent: 'FortiGate/7.4',
-    last_attempt_at: at(1),
-    last_attempt_status: 200,
-    last_attempt_ip: '203.0.113.7',
-    last_attempt_user_agent: 'FortiGate/7.4',
-    ...overrides,
-  };
-}
+const integration = pulledFortiGate;
 
 /** The issue the offline rule opens for this integration at `now` (last pull at(1), 24 h threshold by default). */
 function offlineIssue(overrides: Partial<Integration> = {}, now: Iso = at(30)): Issue {

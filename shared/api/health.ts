@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { DeploymentState } from '../deployment/index.ts';
-import { addSeconds, secondsBetween } from '../time.ts';
+import { type DeploymentState, feedState } from '../deployment/index.ts';
+import { secondsBetween } from '../time.ts';
 import { problemResponses } from './problem.ts';
 import { PUBLIC, type RouteDeps, router, Time } from './router.ts';
 
@@ -63,9 +63,8 @@ export function healthRoutes({ store, now, staleAfterSeconds }: RouteDeps) {
     const at = now();
     const deployment = await store.deployment.get();
     const fed = deployment.feed_seen_at;
-    const tooOld = (mark: string | null) =>
-      staleAfterSeconds > 0 && mark !== null && addSeconds(mark, staleAfterSeconds) <= at;
-    const stale = tooOld(fed) || tooOld(deployment.logs_seen_at);
+    const { pipeline } = feedState(deployment, staleAfterSeconds, at);
+    const stale = pipeline === 'stale';
     const health: HealthView = {
       status:
         deployment.last_cycle_outcome === 'failed' ||
@@ -80,7 +79,7 @@ export function healthRoutes({ store, now, staleAfterSeconds }: RouteDeps) {
       feed_seen_at: fed,
       logs_seen_at: deployment.logs_seen_at,
       feed_age_seconds: fed ? secondsBetween(fed, at) : null,
-      pipeline: fed === null ? 'unknown' : stale ? 'stale' : 'fresh',
+      pipeline,
       last_ingest: deployment.last_ingest,
       notifications: deployment.notifications,
     };

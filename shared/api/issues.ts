@@ -5,6 +5,7 @@ import { DIAGNOSIS_CODES } from '../issue/diagnosis.ts';
 import { CRITICALITIES, ISSUE_STATES, type Issue, NOTIFICATION_EVENTS, RESOLUTIONS } from '../issue/index.ts';
 import { ChatNotificationSchema } from '../notify/chat.ts';
 import { previewOf } from '../notify/preview.ts';
+import { DiagnosisGroup } from '../outage/index.ts';
 import { problemResponses } from './problem.ts';
 import { IdParam, listOf, PageQuery, type RouteDeps, router, scope, Time } from './router.ts';
 
@@ -12,20 +13,10 @@ const Diagnosis = z.object({
   code: z.enum(DIAGNOSIS_CODES),
   summary: z.string(),
   steps: z.array(z.string()),
-  group: z
-    .object({
-      key: z.string(),
-      scope: z.enum(['engine', 'organization']),
-      engine: z.string().nullable(),
-      silent: z.number().int(),
-      of: z.number().int(),
-      since: Time,
-    })
-    .optional()
-    .openapi({
-      description:
-        'For shared_outage: the integrations that went silent together (how many, out of how many, since when, which engine).',
-    }),
+  group: DiagnosisGroup.extend({ since: Time }).optional().openapi({
+    description:
+      'For shared_outage: the integrations that went silent together (how many, out of how many, since when, which engine).',
+  }),
 });
 
 export const IssueSchema = z

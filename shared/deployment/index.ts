@@ -1,5 +1,5 @@
 import type { Table } from '../table/index.ts';
-import type { Iso } from '../time.ts';
+import { addSeconds, type Iso } from '../time.ts';
 
 /** Counts only: what the last ingest read (no tenant data, safe for the unauthenticated health route). */
 export interface IngestCounts {
@@ -52,9 +52,9 @@ export interface NotificationFailures {
 /** What an ingest report says, as far as the deployment record keeps it. */
 export interface IngestSummary {
   newest_record_at: Iso | null;
-  feed_seen_at?: Iso | null;
-  logs_seen_at?: Iso | null;
-  log_records_at?: Iso | null;
+  feed_seen_at: Iso | null;
+  logs_seen_at: Iso | null;
+  log_records_at: Iso | null;
   files_processed: number;
   files_failed: unknown[];
   files_set_aside: unknown[];
@@ -63,7 +63,43 @@ export interface IngestSummary {
   skipped: Partial<Record<string, number>>;
 }
 
+/** Which offline flips the pipeline guard holds: every one, those of integrations fed by access logs, or none. */
+export type OfflineHold = 'all' | 'blaas' | 'none';
+
+export interface FeedState {
+  pipeline: 'fresh' | 'stale' | 'unknown';
+  hold: OfflineHold;
+  /** While stale: the last sign of life of the feed that stopped. */
+  lastSeen: Iso | null;
+}
+
+/**
+ * How the pull-log feed stands at `now`, for the pipeline guard and GET /v1/health alike. It is judged by
+ * anything it delivers (a bouncer list, a health-check line), not by the newest pull: when every device stops
+ * pulling while the files keep coming, that is an outage to report, not a stale feed. Two marks:
+ * - nothing at all arrived for `staleAfter` (no log line, no bouncer list): the delivery itself is down (a
+ *   bucket, a shipper), every offline flip is held;
+ * - the access logs stopped while bouncer lists still arrive: the firewalls' feed is down, their flips are held;
+ *   bouncers are still judged by their engines' lists. The access logs are judged only once they have fed a
+ *   known integration: in a deployment of bouncer lists only, a stray line must not start a clock.
+ * One engine's list stopping alone is not held: its host may be down with its bouncers (see outage/), and a
+ * missed outage costs more than a question about a cron line. Nothing ever seen is no feed yet (`unknown`).
+ */
+export function feedState(deployment: DeploymentState, staleAfter: number, now: Iso): FeedState {
+  const anything = deployment.feed_seen_at;
+  const logs = deployment.log_records_at !== null ? deployment.logs_seen_at : null;
+  const stopped = (at: Iso | null) => staleAfter > 0 && at !== null && addSeconds(at, staleAfter) <= now;
+  const hold: OfflineHold = stopped(anything) ? 'all' : stopped(logs) ? 'blaas' : 'none';
+  return {
+    pipeline: anything === null ? 'unknown' : hold === 'none' ? 'fresh' : 'stale',
+    hold,
+    lastSeen: hold === 'all' ? anything : hold === 'blaas' ? logs : null,
+  };
+}
+
 const CYCLE_KEY = { pk: 'DEPLOYMENT', sk: 'CYCLE' };
+/** The time marks of the feed the record keeps, each only ever moved forward. */
+type Mark = 'newest_record_at' | 'feed_seen_at' | 'logs_seen_at' | 'log_records_at';
 
 export class Deployment {
   constructor(private readonly table: Table) {}
@@ -125,37 +161,41 @@ export class Deployment {
       UpdateExpression: 'SET last_ingest = :counts',
       ExpressionAttributeValues: { ':counts': counts },
     });
-    // The newest pull the record held before this ingest: where a feed mark set for the first time starts.
-    const before = ((await this.table.get(CYCLE_KEY))?.newest_record_at as Iso | undefined) ?? null;
-    await this.moveForward('newest_record_at', report.newest_record_at);
-    await this.moveForward('feed_seen_at', report.feed_seen_at ?? report.newest_record_at, before);
-    await this.moveForward('logs_seen_at', report.logs_seen_at ?? null, before);
-    await this.moveForward('log_records_at', report.log_records_at ?? null, before);
-  }
-
-  /**
-   * Sets a time mark of the deployment record to `at` if that is later; never moves it back. A mark set for the
-   * first time starts no earlier than `floor`: after an upgrade the feed was alive up to the newest pull the
-   * record already holds, so a late file read first must not make it look stale.
-   */
-  private async moveForward(
-    attribute: 'newest_record_at' | 'feed_seen_at' | 'logs_seen_at' | 'log_records_at',
-    at: Iso | null,
-    floor: Iso | null = null,
-  ): Promise<void> {
-    if (at === null) return;
-    const write = (value: Iso, condition: string) =>
+    const stored = await this.table.get(CYCLE_KEY);
+    const mark = (name: Mark) => (stored?.[name] as Iso | undefined) ?? null;
+    // A mark set for the first time starts no earlier than the newest pull the record already held: after an
+    // upgrade the feed was alive up to then, so a late file read first must not make it look stale.
+    const floor = mark('newest_record_at');
+    const proposed: Array<[Mark, Iso | null, Iso | null]> = [
+      ['newest_record_at', report.newest_record_at, null],
+      ['feed_seen_at', report.feed_seen_at, floor],
+      ['logs_seen_at', report.logs_seen_at, floor],
+      ['log_records_at', report.log_records_at, floor],
+    ];
+    const moves: Array<[Mark, Iso]> = [];
+    for (const [name, at, start] of proposed) {
+      if (at === null) continue;
+      const current = mark(name);
+      const value = current === null && start !== null && start > at ? start : at;
+      if (current === null || value > current) moves.push([name, value]);
+    }
+    if (moves.length === 0) return;
+    // One write for all marks, each only ever forward; a run that moved one further meanwhile makes it fail,
+    // and then each is written alone under its own condition.
+    const moveAll = (list: Array<[Mark, Iso]>) =>
       this.table.conditionally(
         this.table.update({
           Key: CYCLE_KEY,
-          UpdateExpression: 'SET #mark = :at',
-          ConditionExpression: condition,
-          ExpressionAttributeNames: { '#mark': attribute },
-          ExpressionAttributeValues: { ':at': value },
+          UpdateExpression: `SET ${list.map((_, i) => `#m${i} = :m${i}`).join(', ')}`,
+          ConditionExpression: list
+            .map((_, i) => `(attribute_not_exists(#m${i}) OR #m${i} < :m${i})`)
+            .join(' AND '),
+          ExpressionAttributeNames: Object.fromEntries(list.map(([name], i) => [`#m${i}`, name])),
+          ExpressionAttributeValues: Object.fromEntries(list.map(([, value], i) => [`:m${i}`, value])),
         }),
       );
-    if (await write(at, '#mark < :at')) return;
-    await write(floor !== null && floor > at ? floor : at, 'attribute_not_exists(#mark)');
+    if (await moveAll(moves)) return;
+    for (const move of moves) await moveAll([move]);
   }
 
   /** Points the deployment at its open pipeline issue; false if one is already open. */

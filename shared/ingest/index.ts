@@ -389,8 +389,7 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     report.records += result.records;
     report.newest_record_at = laterOf(report.newest_record_at, result.newest);
     report.feed_seen_at = laterOf(report.feed_seen_at, result.delivered);
-    if (result.census === null && !isSnapshot(file.name))
-      report.logs_seen_at = laterOf(report.logs_seen_at, result.delivered);
+    if (!isSnapshot(file.name)) report.logs_seen_at = laterOf(report.logs_seen_at, result.delivered);
     for (const [reason, n] of Object.entries(result.skipped)) count(reason as SkipReason, n);
     report.samples.push(...result.samples.slice(0, SAMPLES_PER_RUN - report.samples.length));
     for (const [id, summary] of result.byId) mergeSummary(summaryFor(byId, id), summary);

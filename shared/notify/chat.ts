@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import type { Criticality, Issue, NotificationEvent } from '../issue/index.ts';
 import { ISSUE_TYPE_INFO } from '../issue/types.ts';
+import { clip, oneLine } from '../text.ts';
 import { type Iso, minuteUtc } from '../time.ts';
-import { clip, durationOf, oneLine, subjectOf, TAG } from './text.ts';
+import { durationOf, subjectOf, TAG, whyResolved } from './text.ts';
 
 /**
  * The chat form of a notification: a custom notification of Amazon Q Developer in chat applications (formerly
@@ -162,12 +163,7 @@ export function renderChat(
   let description: string[];
   let nextSteps: string[];
   if (event === 'issue_resolved') {
-    const why =
-      issue.resolution === 'paused'
-        ? 'The integration was paused, so it is no longer watched.'
-        : issue.resolution === 'deleted'
-          ? 'The integration was deleted.'
-          : info.resumed(minuteUtc(issue.resolved_at ?? context.now));
+    const why = whyResolved(issue, minuteUtc(issue.resolved_at ?? context.now));
     description = [
       subject ? `The ${who} is back. ${why}` : why,
       '',

@@ -3,6 +3,7 @@ import { sharedOutageParts } from '../issue/diagnosis.ts';
 import type { Criticality, Issue, NotificationEvent } from '../issue/index.ts';
 import { ISSUE_TYPE_INFO, type MessageParts } from '../issue/types.ts';
 import type { DiagnosisGroup } from '../outage/index.ts';
+import { clip, oneLine } from '../text.ts';
 import { type Iso, minuteUtc } from '../time.ts';
 import { type ChatNotification, chatDigestLine, renderChat, renderDigestChat } from './chat.ts';
 import { SMS_BUDGET, toGsm7 } from './gsm7.ts';
@@ -13,7 +14,7 @@ import {
   publishBytes,
   SNS_PUBLISH_BUDGET_BYTES,
 } from './sns-size.ts';
-import { clip, durationOf, fitName, oneLine, subjectOf, TAG } from './text.ts';
+import { durationOf, fitName, subjectOf, TAG, whyResolved } from './text.ts';
 
 /** One message about one issue event, in every form a subscriber may receive it. */
 export interface Notification {
@@ -98,12 +99,7 @@ export function renderEmail(
       ? ['Newest log record:   ', issue.newest_record_at]
       : ['Last successful pull:', issue.last_pull_at ?? 'never'];
   if (event === 'issue_resolved') {
-    const why =
-      issue.resolution === 'paused'
-        ? 'The integration was paused, so it is no longer watched.'
-        : issue.resolution === 'deleted'
-          ? 'The integration was deleted.'
-          : info.resumed(issue.resolved_at ?? context.now);
+    const why = whyResolved(issue, issue.resolved_at ?? context.now);
     lines.push(
       `Resolved: ${info.title}`,
       '',

@@ -1,25 +1,9 @@
 import type { Issue, NotificationEvent } from '../issue/index.ts';
+import { ISSUE_TYPE_INFO } from '../issue/types.ts';
+import { clip } from '../text.ts';
 import { humanDuration, type Iso, secondsBetween } from '../time.ts';
 
 /** The small text helpers every form of a notification (email, SMS, chat) is written with. */
-
-/** One printable line: control characters and runs of spaces become a single space. */
-export const oneLine = (text: string) =>
-  text
-    .replace(/[\p{Cc}\u2028\u2029]+/gu, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
-
-/** Cuts to at most `max` UTF-16 units (how SNS counts), never inside a surrogate pair. */
-export const clip = (text: string, max: number) => {
-  if (text.length <= max) return text;
-  let out = '';
-  for (const char of text) {
-    if (out.length + char.length > max - 3) break;
-    out += char;
-  }
-  return `${out}...`;
-};
 
 /** What the messages call the subject of an integration issue; null for the deployment's feed. */
 export function subjectOf(issue: Issue): { noun: string; name: string } | null {
@@ -45,3 +29,10 @@ export const TAG: Record<NotificationEvent, (issue: Issue) => string> = {
 
 export const durationOf = (issue: Issue, now: Iso) =>
   humanDuration(secondsBetween(issue.opened_at, issue.resolved_at ?? now));
+
+/** Why a resolved issue ended, in one sentence; `at` is its resolution time as the form writes times. */
+export function whyResolved(issue: Issue, at: string): string {
+  if (issue.resolution === 'paused') return 'The integration was paused, so it is no longer watched.';
+  if (issue.resolution === 'deleted') return 'The integration was deleted.';
+  return ISSUE_TYPE_INFO[issue.type].resumed(at);
+}

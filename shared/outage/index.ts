@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type Integration, offlineAt } from '../integration/index.ts';
 import { SNAPSHOT_SUFFIX } from '../pulls/lapi.ts';
+import { oneLine } from '../text.ts';
 import { addSeconds, type Iso, secondsBetween } from '../time.ts';
 
 /**
@@ -85,7 +86,7 @@ function enginePathOf(integration: Integration): string | null {
 export function engineName(path: string): string {
   const file = path.slice(path.lastIndexOf('/') + 1);
   const name = file.replace(SNAPSHOT_SUFFIX, '') || file;
-  return name.replace(/[\p{Cc}\u2028\u2029]+/gu, ' ').trim() || 'engine';
+  return oneLine(name) || 'engine';
 }
 
 export function scopeOf(integration: Integration): Scope {

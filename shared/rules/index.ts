@@ -1,3 +1,4 @@
+import { feedState, type OfflineHold } from '../deployment/index.ts';
 import { ConflictError } from '../errors.ts';
 import type { Transition } from '../history/index.ts';
 import {
@@ -13,7 +14,7 @@ import { withSharedOutage } from '../issue/diagnosis.ts';
 import { DEPLOYMENT_ORG, type Issue, issueFor, pipelineIssue, type Resolution } from '../issue/index.ts';
 import { OutageFinder } from '../outage/find.ts';
 import type { Store } from '../store.ts';
-import { addSeconds, type Iso, secondsBetween } from '../time.ts';
+import { type Iso, secondsBetween } from '../time.ts';
 
 const MAX_CONFLICT_RETRIES = 5;
 
@@ -94,19 +95,9 @@ export async function runRules(options: RulesOptions): Promise<RulesReport> {
   return report;
 }
 
-/** Which offline flips the pipeline guard holds: every one, those of integrations fed by access logs, or none. */
-export type OfflineHold = 'all' | 'blaas' | 'none';
-
 /**
- * Opens or resolves the deployment-wide pipeline issue, and says which offline flips must be held. The feed is
- * judged by anything it delivers (a bouncer list, a health-check line), not by the newest pull: when every
- * device stops pulling while the files keep coming, that is an outage to report, not a stale feed. Two marks:
- * - nothing at all arrived for `staleAfter` (no log line, no bouncer list): the delivery itself is down (a
- *   bucket, a shipper), every offline flip is held;
- * - the access logs stopped while bouncer lists still arrive: the firewalls' feed is down, their flips are held;
- *   bouncers are still judged by their engines' lists.
- * One engine's list stopping alone is not held: its host may be down with its bouncers (see outage/), and a
- * missed outage costs more than a question about a cron line.
+ * Opens or resolves the deployment-wide pipeline issue as the feed stands (see `feedState`), and says which
+ * offline flips must be held.
  */
 async function guardPipeline(
   store: Store,
@@ -115,19 +106,10 @@ async function guardPipeline(
   report: RulesReport,
 ): Promise<OfflineHold> {
   const deployment = await store.deployment.get();
-  const anything = deployment.feed_seen_at;
-  const logs = deployment.logs_seen_at;
   const open = deployment.pipeline_issue;
-  const staleSince = (at: Iso | null) => staleAfter > 0 && at !== null && addSeconds(at, staleAfter) <= now;
-  // Nothing ever seen: there is no feed to judge yet (a fresh install), so nothing is held.
-  // The access logs are judged only once they have fed a known integration: in a deployment of bouncer lists
-  // only, a stray line (a probe of the content endpoint) must not start a clock.
-  const logsFeed = deployment.log_records_at !== null ? logs : null;
-  const hold: OfflineHold = staleSince(anything) ? 'all' : staleSince(logsFeed) ? 'blaas' : 'none';
+  const { pipeline, hold, lastSeen: newest } = feedState(deployment, staleAfter, now);
   const stale = hold !== 'none';
-  const newest = hold === 'blaas' ? logs : anything;
-  report.pipeline =
-    staleAfter === 0 ? 'guard_off' : anything === null ? 'unknown' : stale ? 'stale' : 'fresh';
+  report.pipeline = staleAfter === 0 ? 'guard_off' : pipeline;
   if (stale && newest && !open) {
     const issue = pipelineIssue(newest, staleAfter, deployment.pipeline_seq, now, hold === 'blaas');
     await store.issues.putIfAbsent(issue);
@@ -142,7 +124,7 @@ async function guardPipeline(
     }
   } else if (!stale && open) {
     // It ended when the feed that had stopped delivered again.
-    const back = open.logs_only ? logs : anything;
+    const back = open.logs_only ? deployment.logs_seen_at : deployment.feed_seen_at;
     const at = back && back > open.opened_at ? back : now;
     await store.issues.resolve(DEPLOYMENT_ORG, open.id, at, 'pull_resumed');
     if (await store.deployment.clearPipelineIssue(open.id)) {
