@@ -9,6 +9,7 @@ import { DirectorySource } from '../shared/ingest/sources.ts';
 import type { Integration } from '../shared/integration/index.ts';
 import { openLocal } from '../shared/local/context.ts';
 import { startDynalite } from '../shared/local/embedded-db.ts';
+import { untilActive } from '../shared/table/index.ts';
 import { createTableInput, INDEX, TABLE } from '../shared/table/schema.ts';
 import { localClient } from './kit/db.ts';
 import { drop, tempDir, useTempDirs } from './kit/files.ts';
@@ -54,6 +55,7 @@ describe('opening local data of the previous layout', () => {
     const client = localClient(raw);
     const indexes = TABLE.indexes.filter((index) => index.name !== INDEX.byDue);
     await client.send(new CreateTableCommand(createTableInput('pullwatch', indexes)));
+    await untilActive(client, 'pullwatch');
     await client.send(
       new PutCommand({ TableName: 'pullwatch', Item: legacyItem(facts as Integration, at(25)) }),
     );

@@ -4,6 +4,7 @@ import {
   DescribeTableCommand,
   type DynamoDBClient,
   ResourceNotFoundException,
+  waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
@@ -243,11 +244,11 @@ export class Table {
       // Another process created it first: fine.
       if (!(error instanceof Error && error.name === 'ResourceInUseException')) throw error;
     }
-    for (let attempt = 0; attempt < 100; attempt += 1) {
-      const { Table } = await this.client.send(new DescribeTableCommand({ TableName: this.name }));
-      if (Table?.TableStatus === 'ACTIVE') return;
-      await pause(50);
-    }
-    throw new Error(`table ${this.name} did not become active`);
+    await untilActive(this.client, this.name);
   }
+}
+
+/** Waits until a table just created answers (dynalite, like DynamoDB, reports CREATING first). */
+export async function untilActive(client: DynamoDBClient, name: string): Promise<void> {
+  await waitUntilTableExists({ client, minDelay: 0.05, maxDelay: 1, maxWaitTime: 30 }, { TableName: name });
 }
