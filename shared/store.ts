@@ -8,7 +8,7 @@ import { Issues } from './issue/data.ts';
 import { Outbox } from './notify/outbox.ts';
 import { Organizations } from './org/data.ts';
 import { Outages } from './outage/data.ts';
-import { PullDays } from './pulls/history-data.ts';
+import { PullDays } from './pulls/activity-data.ts';
 import { Table } from './table/index.ts';
 
 /**

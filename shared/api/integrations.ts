@@ -18,7 +18,7 @@ import {
 } from '../integration/ops.ts';
 import { IntegrationView, integrationView, PullHistoryView } from '../integration/view.ts';
 import type { Issue } from '../issue/index.ts';
-import { historyDays, pullHistory } from '../pulls/history.ts';
+import { historyDays, pullHistory } from '../pulls/activity.ts';
 import { TransitionSchema } from './history.ts';
 import { IssueSchema, issueView } from './issues.ts';
 import { problemResponses } from './problem.ts';

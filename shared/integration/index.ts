@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AuthOutcome } from '../auth/verify.ts';
 import { ISSUE_TYPE_INFO } from '../issue/types.ts';
-import { RecentPulls } from '../pulls/history.ts';
+import { RecentPulls } from '../pulls/activity.ts';
 import { addSeconds, type Iso, loggedBefore, secondsBetween } from '../time.ts';
 
 export const INTEGRATION_KINDS = ['firewall', 'remediation_component'] as const;
@@ -168,7 +168,7 @@ export const Integration = z.object({
    * (the newest pull may be a cycle or more later). Null otherwise.
    */
   resumed_at: Time.nullable().default(null),
-  /** The last 48 hours of pulls and the minutes of the open hours (pulls/history.ts); null before any. */
+  /** The last 48 hours of pulls and the minutes of the open hours (pulls/activity.ts); null before any. */
   recent_pulls: RecentPulls.nullable().default(null),
   /**
    * The newest request whose password rode in the URL (`?api_key=`), kept only while it is not older than the last

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AuthOutcome } from '../auth/verify.ts';
-import { HISTORY_HOURS, TIMELINE_HOURS, timeline48h } from '../pulls/history.ts';
+import { HISTORY_HOURS, TIMELINE_HOURS, timeline48h } from '../pulls/activity.ts';
 import type { Iso } from '../time.ts';
 import {
   credentialInUrl,
@@ -16,7 +16,7 @@ import {
 const Time = z.iso.datetime();
 const Hour = z.iso.datetime().describe('the start of an hour, UTC (`2026-11-21T10:00:00Z`)');
 
-/** The list's compact pull history (pulls/history.ts): one character per hour. */
+/** The list's compact pull history (pulls/activity.ts): one character per hour. */
 export const Timeline48h = z
   .object({
     start: Hour,

@@ -1,7 +1,7 @@
 import type { AuthOutcome } from '../auth/verify.ts';
 import { type Integration, MIN_OFFLINE_AFTER_SECONDS, offlineIssueType } from '../integration/index.ts';
 import { addSeconds, type Iso } from '../time.ts';
-import { addPull, foldHours, type HourBits, type HourKey, mergeHours, sameRecent } from './history.ts';
+import { addPull, foldHours, type HourBits, type HourKey, mergeHours, sameRecent } from './activity.ts';
 
 /** One request to an integration's blocklist endpoint, whatever log format it came from. */
 export interface PullRecord {
@@ -159,7 +159,7 @@ export interface PullSummary {
   lapi: LapiState | null;
   /** Successes that may end a silence: see `addResumption`. Ascending. */
   resumptions: Iso[];
-  /** Minutes with accepted and refused pulls, by hour: unions (see history.ts). */
+  /** Minutes with accepted and refused pulls, by hour: unions (see activity.ts). */
   hours: Map<HourKey, HourBits>;
   /** The newest request whose password rode in the URL: a maximum. */
   credential_in_url_at: Iso | null;

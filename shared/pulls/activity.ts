@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Iso } from '../time.ts';
 
 /**
- * Pull history: for each hour, the set of minutes with an accepted pull (a successful GET) and the set with a
+ * Pull activity: for each hour, the set of minutes with an accepted pull (a successful GET) and the set with a
  * refused one (401/403), as two 60-bit minute bitmaps. Sets fold by union, which is order-independent and
  * idempotent by construction: a file read twice sets the same bits again. So what is shown is "minutes with
  * pulls", never a request count (a count would double on a re-read file).
@@ -11,7 +11,7 @@ import type { Iso } from '../time.ts';
  * - on the integration item (`RecentPulls`, written with the pull facts it travels with): the newest hour with
  *   a pull, a 48-hour state string for the console list, and the minute bitmaps of that hour and the one
  *   before (the "open" hours: stragglers for the previous hour are still free);
- * - in day items (`PULLS#{integration id}` / `PULLS#{day}`, see pulls/history-data.ts): the bitmaps of every
+ * - in day items (`PULLS#{integration id}` / `PULLS#{day}`, see pulls/activity-data.ts): the bitmaps of every
  *   older hour. An hour is added there when it leaves the open pair (about once an hour per pulling
  *   integration), or when a record arrives for an hour already there (rare: a file more than an hour late).
  * The reader unions the day items with the open pair, so it never matters when (or whether) an hour was moved.

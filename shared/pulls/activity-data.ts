@@ -1,11 +1,11 @@
 import type { Table } from '../table/index.ts';
 import { TTL_ATTRIBUTE } from '../table/schema.ts';
-import { dayElements, type HourBits, type HourKey, KEPT_HOURS, type PullDay } from './history.ts';
+import { dayElements, type HourBits, type HourKey, KEPT_HOURS, type PullDay } from './activity.ts';
 
 /**
  * Day items of pull history: one per integration and UTC day, in the integration's own partition
  * (`PULLS#{integration id}`), so the 7-day detail is one query and the key does not depend on where the
- * integration item itself lives. Each holds two string sets of `HH` + minute bitmap elements (history.ts);
+ * integration item itself lives. Each holds two string sets of `HH` + minute bitmap elements (activity.ts);
  * they are only ever added to with ADD, a union DynamoDB applies on the item: adding the same minutes twice
  * (a re-read file, a retried write) leaves the item as it was, and no read is needed before the write.
  *

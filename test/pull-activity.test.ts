@@ -10,7 +10,7 @@ import {
   type PullDay,
   pullHistory,
   timeline48h,
-} from '../shared/pulls/history.ts';
+} from '../shared/pulls/activity.ts';
 import {
   addRecord,
   applyPulls,
