@@ -296,7 +296,10 @@ export function decodeCadence(text: string): Cadence | null {
     (cadence.state === 'steady') === (cadence.allowance !== null) &&
     (cadence.state === 'pattern') === (cadence.profile !== null) &&
     (cadence.state !== 'learning' || cadence.interval === null) &&
-    (cadence.state === 'learning' || cadence.interval !== null);
+    (cadence.state === 'learning' || cadence.interval !== null) &&
+    // Gaps are whole minutes.
+    (cadence.interval ?? 0) % 60 === 0 &&
+    (cadence.allowance ?? MIN_ALLOWANCE_SECONDS) >= MIN_ALLOWANCE_SECONDS;
   // Re-encoding rules out non-canonical spellings (leading zeros), so decode(encode(c)) is the only way in.
   return consistent && encodeCadence(cadence) === text ? cadence : null;
 }
