@@ -186,6 +186,31 @@ describe('learnCadence: irregular and learning', () => {
     }
   });
 
+  it('random pulls whose long gaps happen to stay under 3 medians are not steady (gaps are not tight)', () => {
+    // The gaps of a week of exponential pulls (mean 3 h) that passes the 5% rule: median 209 min, longest 610.
+    const gaps = [
+      11, 14, 23, 26, 30, 50, 51, 55, 67, 77, 78, 85, 88, 94, 113, 115, 126, 152, 170, 198, 199, 199, 209,
+      209, 217, 217, 227, 230, 236, 241, 244, 254, 271, 283, 284, 305, 306, 312, 316, 317, 320, 327, 391, 438,
+      451, 474, 610,
+    ];
+    const random = mulberry32(692);
+    const shuffled = [...gaps].sort(() => random() - 0.5);
+    const hours = new Map<HourKey, HourBits>();
+    let at = Date.parse('2026-01-07T00:03:00Z');
+    for (const gap of [...shuffled, ...shuffled]) {
+      addPull(hours, new Date(at).toISOString(), 'accepted');
+      at += gap * MINUTE;
+    }
+    const cadence = learnCadence(hours, WEDNESDAY, '2026-01-01');
+    expect(cadence.pulledDays).toBe(7);
+    expect(cadence.state).not.toBe('steady');
+  });
+
+  it('a 5-minute device with +-2 min of jitter is still steady', () => {
+    const { hours } = history(every(300, 120), WEDNESDAY, 9, 11);
+    expect(learnCadence(hours, WEDNESDAY, null)).toMatchObject({ state: 'steady', interval: 300 });
+  });
+
   it('is learning with 2 days of history', () => {
     const cadence = learnCadence(history(every(60), WEDNESDAY, 2).hours, WEDNESDAY, null);
     expect(cadence).toMatchObject({ state: 'learning', first: '2026-01-12', pulledDays: 2, interval: null });
