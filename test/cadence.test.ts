@@ -310,6 +310,7 @@ describe('encodeCadence / decodeCadence', () => {
     `P20260114202601057.1e..${'9'.repeat(48)}`,
     `P20260114202601057.1e..${'8'.repeat(47)}`,
     'S20260114202601057.8C.1E0.',
+    'I20260114202601057.0..',
   ])('rejects %j', (text) => {
     expect(decodeCadence(text)).toBeNull();
   });

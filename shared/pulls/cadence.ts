@@ -137,7 +137,7 @@ function longGapMinutes(minutes: Int32Array, gap: number): number {
   return total;
 }
 
-/** The expected pulled minutes per hour for the 48 hours from `day` 00:00, and whether a silence can be late. */
+/** The expected pulled minutes per hour for the 48 hours from `day` 00:00 (whole minutes, 0-60). */
 function learnProfile(minutes: Int32Array): number[] {
   // counts[d][c]: day d's pulled minutes in clock hour c inside its span less the edges; reached: any at all.
   const counts = new Int32Array(WINDOW_DAYS * 24);
@@ -265,9 +265,9 @@ export const describeInterval = (seconds: number): string =>
 // ---- encoding --------------------------------------------------------------------------------------------
 
 /**
- * `S20260112` `20260105` `7` `.` interval `.` allowance `.` profile: the state's initial, the day, the first day
- * (or `-`), pulled days, then the seconds in base 36 and the 48 profile digits, each empty when null. About
- * 26 characters, 74 with a profile, for an item with a 1 KB budget.
+ * `S` `20260114` `20260105` `7` `.8c` `.1e0` `.` (steady, every 5 min, late after 30): the state's initial, the
+ * day, the first day (or `-`), the pulled days, then interval and allowance in seconds in base 36 and the 48
+ * profile digits, each empty when null. About 26 characters, 74 with a profile, for an item with a 1 KB budget.
  */
 export function encodeCadence(cadence: Cadence): string {
   const compact = (day: string) => day.replaceAll('-', '');
@@ -309,8 +309,9 @@ export function decodeCadence(text: string): Cadence | null {
     (cadence.state === 'pattern') === (cadence.profile !== null) &&
     (cadence.state !== 'learning' || cadence.interval === null) &&
     (cadence.state === 'learning' || cadence.interval !== null) &&
-    // Gaps are whole minutes.
-    (cadence.interval ?? 0) % 60 === 0 &&
+    // Gaps are whole minutes, at least one.
+    (cadence.interval ?? 60) % 60 === 0 &&
+    (cadence.interval ?? 60) > 0 &&
     (cadence.allowance ?? MIN_ALLOWANCE_SECONDS) >= MIN_ALLOWANCE_SECONDS;
   // Re-encoding rules out non-canonical spellings (leading zeros), so decode(encode(c)) is the only way in.
   return consistent && encodeCadence(cadence) === text ? cadence : null;
