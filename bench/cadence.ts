@@ -14,7 +14,7 @@
  * from day 8, the first on which a cadence can leave learning. A dead device the cadence does not warn about
  * within 24 h is counted as missed and takes the baseline's time (the offline threshold catches it).
  *
- * 3,000 devices (428 per kind) run in about 15 s on one core of the 2-core machines.
+ * 3,000 devices (428 per kind) take about 20 s on one core of the 2-core machines (35 s with two runs at once).
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
