@@ -74,6 +74,11 @@ export const SettingsSchema = z.object({
   ).default([]),
   /** SMS only for critical issues: `{"criticality":["critical"]}` on every SMS subscription. */
   smsCriticalOnly: flag,
+  /**
+   * Early warnings (criticality `warning`, a device late against its own rhythm) by SMS too. Off: every SMS
+   * subscription filters them out (`{"criticality":["critical","high"]}`); email, chat and webhooks get them.
+   */
+  smsWarnings: flag,
   /** Who hears about pullwatch itself being broken (the alarms). */
   opsEmails: listOf(Email).default([]),
   /** The account's SMS monthly spend limit (SNS default: 1 USD); the alarm fires at 80 % of it. */

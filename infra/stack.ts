@@ -24,7 +24,7 @@ import { Subscription, SubscriptionFilter, SubscriptionProtocol, Topic } from 'a
 import { EmailSubscription, SmsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { DEPLOYMENT_ORG } from '../shared/issue/index.ts';
+import { CRITICALITIES, type Criticality, DEPLOYMENT_ORG } from '../shared/issue/index.ts';
 import { ALERT_TOPIC_DISPLAY_NAME } from '../shared/notify/gsm7.ts';
 import { INDEX, TABLE, TTL_ATTRIBUTE } from '../shared/table/schema.ts';
 import { AppFunction } from './app-function.ts';
@@ -51,14 +51,23 @@ export const CYCLE_TIMEOUT = Duration.minutes(4);
  */
 const CYCLE_MEMORY_MB = 1024;
 
-/** The SNS filter policy of one subscriber: its organizations (plus deployment-wide issues), critical only. */
-function filterPolicy(subscriber: Subscriber, criticalOnly: boolean) {
+/**
+ * The SNS filter policy of one subscriber: its organizations (plus deployment-wide issues) and the
+ * criticalities it hears (all when `criticalities` is undefined).
+ */
+function filterPolicy(subscriber: Subscriber, criticalities?: readonly Criticality[]) {
   const policy: Record<string, SubscriptionFilter> = {};
   if (subscriber.orgIds.length > 0) {
     policy.org_id = SubscriptionFilter.stringFilter({ allowlist: [...subscriber.orgIds, DEPLOYMENT_ORG] });
   }
-  if (criticalOnly) policy.criticality = SubscriptionFilter.stringFilter({ allowlist: ['critical'] });
+  if (criticalities) policy.criticality = SubscriptionFilter.stringFilter({ allowlist: [...criticalities] });
   return Object.keys(policy).length > 0 ? policy : undefined;
+}
+
+/** What an SMS subscription hears: critical only, or all but early warnings unless the operator opts in. */
+function smsCriticalities(settings: Settings): readonly Criticality[] | undefined {
+  if (settings.smsCriticalOnly) return ['critical'];
+  return settings.smsWarnings ? undefined : CRITICALITIES.filter((criticality) => criticality !== 'warning');
 }
 
 export class PullwatchStack extends Stack {
@@ -134,13 +143,13 @@ export class PullwatchStack extends Stack {
       signatureVersion: '2',
     });
     for (const subscriber of settings.alertEmails) {
-      const policy = filterPolicy(subscriber, false);
+      const policy = filterPolicy(subscriber);
       alertTopic.addSubscription(
         new EmailSubscription(subscriber.endpoint, policy ? { filterPolicy: policy } : {}),
       );
     }
     for (const subscriber of settings.alertPhones) {
-      const policy = filterPolicy(subscriber, settings.smsCriticalOnly);
+      const policy = filterPolicy(subscriber, smsCriticalities(settings));
       alertTopic.addSubscription(
         new SmsSubscription(subscriber.endpoint, policy ? { filterPolicy: policy } : {}),
       );
@@ -151,7 +160,7 @@ export class PullwatchStack extends Stack {
     // Named by a hash of the URL, not the URL itself: a path may hold a receiver's token, and a logical id is
     // shown in every stack event and diff.
     for (const subscriber of settings.alertWebhooks) {
-      const policy = filterPolicy(subscriber, false);
+      const policy = filterPolicy(subscriber);
       const id = createHash('sha256').update(subscriber.endpoint).digest('hex').slice(0, 12);
       new Subscription(this, `Webhook${id}`, {
         topic: alertTopic,

@@ -3,7 +3,6 @@ import { addPull, type HourBits, type HourKey } from '../shared/pulls/activity.t
 import {
   type Cadence,
   decodeCadence,
-  describeInterval,
   encodeCadence,
   LATE_PHI,
   lateAfter,
@@ -334,18 +333,5 @@ describe('learnCadence is a function of the set of hours', () => {
       expect(learnCadence(new Map([...hours].reverse()), WEDNESDAY, null)).toEqual(first);
       expect(learnCadence(hours, WEDNESDAY, null)).toEqual(first);
     }
-  });
-});
-
-describe('describeInterval', () => {
-  it.each([
-    [10, '1 min'],
-    [60, '1 min'],
-    [300, '5 min'],
-    [3600, '1 h'],
-    [9000, '2 h 30 min'],
-    [86_400, '1 d'],
-  ])('%d s is %s', (seconds, text) => {
-    expect(describeInterval(seconds)).toBe(text);
   });
 });

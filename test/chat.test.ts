@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Integration, ISSUE_TYPES } from '../shared/integration/index.ts';
+import type { Integration } from '../shared/integration/index.ts';
 import { DIAGNOSIS_CODES } from '../shared/issue/diagnosis.ts';
 import { type Issue, offlineIssueFor, pipelineIssue } from '../shared/issue/index.ts';
-import { CRITICALITIES, criticalityOf } from '../shared/issue/types.ts';
+import { CRITICALITIES, criticalityOf, ISSUE_TYPES } from '../shared/issue/types.ts';
 import {
   CHAT_LIMITS,
   CHAT_MARK,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Integration, ISSUE_TYPES } from '../shared/integration/index.ts';
+import type { Integration } from '../shared/integration/index.ts';
 import { DIAGNOSIS_CODES } from '../shared/issue/diagnosis.ts';
 import {
   type Issue,
@@ -9,8 +9,8 @@ import {
   offlineIssueFor,
   pipelineIssue,
 } from '../shared/issue/index.ts';
-import { criticalityOf } from '../shared/issue/types.ts';
-import { isGsm7Basic, SMS_PREFIX } from '../shared/notify/gsm7.ts';
+import { criticalityOf, ISSUE_TYPES } from '../shared/issue/types.ts';
+import { gsm7Septets, isGsm7Basic, SMS_PREFIX } from '../shared/notify/gsm7.ts';
 import { type DigestGroup, renderDigest, renderNotification } from '../shared/notify/render.ts';
 import { publishBytes, SNS_PUBLISH_BUDGET_BYTES } from '../shared/notify/sns-size.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
@@ -157,8 +157,9 @@ describe('rendered texts, whatever the integration is called', () => {
           [resolve(opened, resolvedAt, resolution), 'issue_resolved'],
         ] as const) {
           const { sms } = renderNotification(issue, event, { now: resolvedAt });
-          expect((SMS_PREFIX + sms).length).toBeLessThanOrEqual(160);
-          expect(isGsm7Basic(SMS_PREFIX + sms)).toBe(true);
+          // GSM-7 throughout; a `~` of the fixed words (extension table) counts two septets.
+          expect(gsm7Septets(SMS_PREFIX + sms)).not.toBeNull();
+          expect(gsm7Septets(SMS_PREFIX + sms)).toBeLessThanOrEqual(160);
         }
       }),
       PROPERTY_RUNS,
@@ -534,5 +535,58 @@ describe('digests of shared outages and of good news', () => {
     expect(part?.notification.chat.content.title.startsWith('✅')).toBe(true);
     expect(part?.notification.chat.content.keywords).toContain('resolved');
     expect(part?.notification.criticality).toBe('critical');
+  });
+});
+
+describe('a late warning in every form', () => {
+  const late = (name: string): Issue => ({
+    ...offlineIssue({ name }),
+    id: 'iss_0000000000000000late',
+    type: 'integration_pull_late',
+    criticality: 'warning',
+    opened_at: '2026-11-20T09:42:00.000Z',
+    detected_at: '2026-11-20T09:45:00.000Z',
+    last_pull_at: '2026-11-20T09:12:00.000Z',
+    cadence: { state: 'steady', usual_interval_seconds: 60, pulled_days: 7 },
+  });
+
+  it('names the rhythm and the silence in the SMS, in one GSM-7 segment even with a long name', () => {
+    const sms = (name: string) =>
+      renderNotification(late(name), 'issue_opened', { now: '2026-11-20T09:46:00.000Z' }).sms;
+    expect(sms('fw-paris')).toBe(
+      'WARNING: firewall "fw-paris" usually pulls every ~1 min; silent 34 min since 09:12 UTC.',
+    );
+    const long = sms('A'.repeat(150));
+    // The `~` is GSM-7's extension table: two septets, so the name gets one character less.
+    expect(gsm7Septets(SMS_PREFIX + long)).toBe(160);
+    expect(long).toMatch(
+      /^WARNING: firewall "A+\.\.\." usually pulls every ~1 min; silent 34 min since 09:12 UTC\.$/,
+    );
+  });
+
+  it('tells the email reader the rhythm and the days it was learned from; the SNS criticality is warning', () => {
+    const notification = renderNotification(late('fw-paris'), 'issue_opened', {
+      now: '2026-11-20T09:46:00.000Z',
+    });
+    expect(notification.subject).toBe('[pullwatch] WARNING: Integration Pull Late: fw-paris');
+    expect(notification.email).toContain('Usual rhythm:         a pull every ~1 min');
+    expect(notification.email).toContain('Learned from:         the 7 days before, 7 of them with pulls');
+    expect(notification.attributes.criticality).toBe('warning');
+    expect(notification.chat.content.title.startsWith('🟡 WARNING')).toBe(true);
+  });
+
+  it('a digest of warnings only is a warning; with a critical in it, critical', () => {
+    const one = late('fw-a');
+    const two = { ...late('fw-b'), id: 'iss_0000000000000001late' };
+    const digest = (issues: Issue[]) =>
+      renderDigest(
+        'org_0123456789abcdef',
+        issues.map((issue) => [{ issue, event: 'issue_opened' as const }]),
+        {
+          now: at(30),
+        },
+      )[0]?.notification.criticality;
+    expect(digest([one, two])).toBe('warning');
+    expect(digest([one, offlineIssue()])).toBe('critical');
   });
 });

@@ -17,7 +17,7 @@ import { onStopSignal, STOP_GRACE_MS, within } from '../local/stop.ts';
 import { previewNotification } from '../notify/preview.ts';
 import { createOrg } from '../org/index.ts';
 import { createPublisher, createSource, cycleSettings } from '../runtime.ts';
-import { type Iso, systemClock } from '../time.ts';
+import { humanDuration, type Iso, systemClock } from '../time.ts';
 
 const USAGE = `pullwatch: watch that firewalls keep pulling their blocklist
 
@@ -30,6 +30,7 @@ Usage:
   pullwatch key revoke --org ID KEY_ID
   pullwatch integration create --org ID --name NAME --kind firewall|remediation_component
                                [--vendor V] [--source blaas|lapi] [--offline-after SECONDS]
+                               [--no-early-warning]  no warning when it is late against its own rhythm
   pullwatch status [--org ID] [--now ISO]
   pullwatch ingest FILE...
   pullwatch notify preview --issue ID [--org ID]    the issue's latest notification: email, SMS and chat
@@ -127,6 +128,7 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
       vendor: { type: 'string' },
       source: { type: 'string' },
       'offline-after': { type: 'string' },
+      'no-early-warning': { type: 'boolean', default: false },
       issue: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -211,6 +213,7 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
         ...(values.vendor ? { vendor: values.vendor } : {}),
         ...(values.source ? { source: values.source } : {}),
         ...(offlineAfter ? { offline_after_seconds: Number(offlineAfter) } : {}),
+        ...(values['no-early-warning'] ? { early_warning: false } : {}),
       };
       const created = await withContext(config, async ({ store, secret }) => {
         if (!(await store.orgs.get(orgId)))
@@ -255,6 +258,7 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
           open_issues: issues.items.map((issue) => ({
             id: issue.id,
             type: issue.type,
+            criticality: issue.criticality,
             integration_id: issue.integration_id,
             opened_at: issue.opened_at,
             diagnosis: issue.diagnosis.code,
@@ -266,13 +270,17 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
         ...result.integrations.map(
           (view) =>
             `  ${view.status.padEnd(12)} ${view.name} (${view.id}) last pull ${view.last_pull_at ?? 'never'}` +
+            (view.cadence.usual_interval_seconds && view.cadence.state !== 'irregular'
+              ? `\n               usually pulls every ~${humanDuration(view.cadence.usual_interval_seconds)} (${view.cadence.state})` +
+                (view.cadence.late_after ? `; late after ${view.cadence.late_after}` : '')
+              : '') +
             (view.credential_in_url
               ? '\n               password sent in the URL (?api_key=): use basic auth or X-Api-Key, then refresh'
               : ''),
         ),
         ...result.open_issues.map(
           (issue) =>
-            `  OPEN ${issue.type} on ${issue.integration_id} since ${issue.opened_at} (${issue.diagnosis})`,
+            `  OPEN ${issue.criticality} ${issue.type} on ${issue.integration_id} since ${issue.opened_at} (${issue.diagnosis})`,
         ),
       ];
       out.print(lines.join('\n'), result);

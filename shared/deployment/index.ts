@@ -1,3 +1,4 @@
+import type { Integration } from '../integration/index.ts';
 import type { Table } from '../table/index.ts';
 import { addSeconds, type Iso } from '../time.ts';
 
@@ -95,6 +96,20 @@ export function feedState(deployment: DeploymentState, staleAfter: number, now: 
     hold,
     lastSeen: hold === 'all' ? anything : hold === 'blaas' ? logs : null,
   };
+}
+
+/**
+ * How far the feed that carries this integration's pulls has delivered: the newest access-log line for one
+ * that pulls the blocklist URL, the newest bouncer list of its engine for one seen through a LAPI. A late
+ * warning is judged on it rather than on the clock, so a feed that lags opens nothing. Null: nothing arrived.
+ */
+export function feedWatermark(
+  deployment: DeploymentState,
+  integration: Pick<Integration, 'source' | 'lapi'>,
+): Iso | null {
+  if (integration.source === 'blaas') return deployment.logs_seen_at;
+  const engines = Object.values(integration.lapi?.engines ?? {}).map((engine) => engine.checked_at);
+  return engines.length > 0 ? engines.reduce((a, b) => (a > b ? a : b)) : null;
 }
 
 const CYCLE_KEY = { pk: 'DEPLOYMENT', sk: 'CYCLE' };

@@ -14,6 +14,7 @@ import {
   type PullSummary,
 } from '../pulls/index.ts';
 import { baseName, isSnapshot, MAX_SNAPSHOT_BYTES, orgOfSnapshot, parseSnapshot } from '../pulls/lapi.ts';
+import { relearn } from '../pulls/learn.ts';
 import {
   type SkipReason as LineSkipReason,
   MAX_LINE_LENGTH,
@@ -443,10 +444,13 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
   await inParallel(targets, WRITE_CONCURRENCY, async (target) => {
     let integration = current.get(target.id) ?? null;
     for (let attempt = 0; integration !== null; attempt += 1) {
-      // Pull history the integration item lets go of goes to the day items first (see closedHours).
-      await store.pullDays.add(target.id, closedHours(integration, target.summary));
-      const next = applyPulls(integration, target.summary);
-      if (next === null) return;
+      // Pull activity the integration item lets go of goes to the day items first (see closedHours).
+      const closed = closedHours(integration, target.summary);
+      await store.pullDays.add(target.id, closed);
+      const pulled = applyPulls(integration, target.summary);
+      if (pulled === null) return;
+      // A new day's first closed hour: the cadence is learned again, in this same write.
+      const next = { ...pulled, cadence: await relearn(store.pullDays, pulled, closed) };
       try {
         await store.integrations.save(next, integration.version, now);
         report.integrations_updated += 1;

@@ -45,6 +45,13 @@ const ATTEMPT_DETAILS = [
 
 function compact(integration: Record<string, unknown>): Row {
   const facts = { ...integration };
+  // Defaults the read puts back: early warnings on, no replaced password.
+  if (facts.early_warning === true) delete facts.early_warning;
+  const credentials = facts.credentials as Record<string, unknown>;
+  if (credentials.previous_password_hash === null && credentials.previous_valid_until === null) {
+    const { previous_password_hash: _, previous_valid_until: __, ...current } = credentials;
+    facts.credentials = current;
+  }
   // Stored once when the last attempt was the last pull: the read copies them back (its status stays stored).
   if (
     facts.last_attempt_at !== null &&
@@ -66,10 +73,16 @@ function toIntegration(row: Row): Integration {
   const attempt = attemptWasPull
     ? Object.fromEntries(ATTEMPT_DETAILS.map(([attempt, pull]) => [attempt, row[pull] ?? null]))
     : {};
+  const credentials = {
+    previous_password_hash: null,
+    previous_valid_until: null,
+    ...(row.credentials as Row),
+  };
   return Integration.parse({
     ...Object.fromEntries(NULL_WHEN_ABSENT.map((name) => [name, null])),
     ...row,
     ...attempt,
+    credentials,
   });
 }
 

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { AuthOutcome } from '../auth/verify.ts';
-import { ISSUE_TYPE_INFO } from '../issue/types.ts';
+import { ISSUE_TYPE_INFO, ISSUE_TYPES, type IssueType as IssueTypeName } from '../issue/types.ts';
 import { RecentPulls } from '../pulls/activity.ts';
+import { type Cadence, decodeCadence, lateAfter } from '../pulls/cadence.ts';
 import { addSeconds, type Iso, loggedBefore, secondsBetween } from '../time.ts';
 
 export const INTEGRATION_KINDS = ['firewall', 'remediation_component'] as const;
@@ -20,12 +21,6 @@ export const VENDORS = [
 ] as const;
 export const SOURCES = ['blaas', 'lapi'] as const;
 export const STATUSES = ['never_pulled', 'online', 'offline', 'paused'] as const;
-export const ISSUE_TYPES = [
-  'fw_integration_offline',
-  'rc_integration_offline',
-  'integration_auth_failing',
-  'pipeline_stale',
-] as const;
 
 export const DEFAULT_OFFLINE_AFTER_SECONDS = 86_400;
 /** Bounds keep a typo from silencing a firewall for a year or paging every five minutes. */
@@ -40,7 +35,7 @@ export const IssueType = z.enum(ISSUE_TYPES);
 export type IntegrationKind = z.infer<typeof IntegrationKind>;
 export type Vendor = z.infer<typeof Vendor>;
 export type IntegrationStatus = z.infer<typeof IntegrationStatus>;
-export type IssueType = z.infer<typeof IssueType>;
+export type IssueType = IssueTypeName;
 
 export const IntegrationName = z
   .string()
@@ -63,6 +58,8 @@ export const NewIntegration = z.strictObject({
   source: Source.default('blaas'),
   offline_after_seconds: OfflineAfterSeconds.default(DEFAULT_OFFLINE_AFTER_SECONDS),
   paused: z.boolean().default(false),
+  /** Warn when it is silent far longer than its own learned rhythm (see pulls/cadence.ts). */
+  early_warning: z.boolean().default(true),
 });
 export type NewIntegration = z.input<typeof NewIntegration>;
 
@@ -73,6 +70,7 @@ export const IntegrationPatch = z
     vendor: Vendor.optional(),
     offline_after_seconds: OfflineAfterSeconds.optional(),
     paused: z.boolean().optional(),
+    early_warning: z.boolean().optional(),
     /** Hold new alerts until then (open issues stay open); null ends a snooze. */
     snoozed_until: z.iso.datetime({ offset: true }).nullable().optional(),
   })
@@ -170,6 +168,12 @@ export const Integration = z.object({
   resumed_at: Time.nullable().default(null),
   /** The last 48 hours of pulls and the minutes of the open hours (pulls/activity.ts); null before any. */
   recent_pulls: RecentPulls.nullable().default(null),
+  /** Warn when it is later than its learned cadence (below); off: only the offline threshold alerts. */
+  early_warning: z.boolean().default(true),
+  /** The learned cadence, encoded (pulls/cadence.ts; read it with `cadenceOf`); null until first learned. */
+  cadence: z.string().nullable().default(null),
+  /** When its last late warning opened: no second one is detected within 24 hours of it. */
+  late_warned_at: Time.nullable().default(null),
   /**
    * The newest request whose password rode in the URL (`?api_key=`), kept only while it is not older than the last
    * successful pull (see credentialInUrl): null once the device pulls in a safer form, so its item stays small.
@@ -191,7 +195,7 @@ export type Integration = z.infer<typeof Integration>;
 /** A new integration with no pull yet: the one constructor of the operations and the tests. */
 export function newIntegration(
   fields: Pick<Integration, 'id' | 'org_id' | 'name' | 'kind' | 'credentials'> &
-    Partial<Pick<Integration, 'vendor' | 'source' | 'offline_after_seconds' | 'paused'>>,
+    Partial<Pick<Integration, 'vendor' | 'source' | 'offline_after_seconds' | 'paused' | 'early_warning'>>,
   now: Iso,
 ): Integration {
   return {
@@ -199,6 +203,7 @@ export function newIntegration(
     source: 'blaas',
     offline_after_seconds: DEFAULT_OFFLINE_AFTER_SECONDS,
     paused: false,
+    early_warning: true,
     ...fields,
     snoozed_until: null,
     created_at: now,
@@ -217,6 +222,8 @@ export function newIntegration(
     lapi: null,
     resumed_at: null,
     recent_pulls: null,
+    cadence: null,
+    late_warned_at: null,
     credential_in_url_at: null,
     open_issues: {},
     issue_seq: 0,
@@ -276,12 +283,53 @@ export function isSnoozed(integration: Integration, now: Iso): boolean {
   return integration.snoozed_until !== null && integration.snoozed_until > now;
 }
 
-/** The issue types the facts call for at `now` (before any hold of the pipeline guard). */
-export function wantedIssueTypes(integration: Integration, now: Iso): IssueType[] {
+/** The learned cadence of an integration (pulls/cadence.ts); null before it was first learned. */
+export const cadenceOf = (integration: Pick<Integration, 'cadence'>): Cadence | null =>
+  integration.cadence === null ? null : decodeCadence(integration.cadence);
+
+/** No second late warning is detected within this long of the last one's opening. */
+export const LATE_REPEAT_SECONDS = 86_400;
+
+/**
+ * When the integration is late against its own learned cadence if nothing more arrives: its last pull plus
+ * what its rhythm allows (pulls/cadence.ts). Null when early warnings are off, it is paused, nothing was
+ * learned that can warn, or the offline threshold comes first (then the critical issue is the alert).
+ */
+export function lateAfterOf(integration: Integration): Iso | null {
+  if (!integration.early_warning || integration.paused) return null;
+  const late = lateAfter(cadenceOf(integration), integration.last_pull_at);
+  return late !== null && late < offlineAt(integration) ? late : null;
+}
+
+/** When a new late warning may be detected: its late time, but not within 24 h of the previous warning. */
+function lateLookAt(integration: Integration, late: Iso): Iso {
+  const again = integration.late_warned_at && addSeconds(integration.late_warned_at, LATE_REPEAT_SECONDS);
+  return again && again > late ? again : late;
+}
+
+/**
+ * Since when the integration is late, as its feed shows: its late time once the feed's `watermark` (the newest
+ * record time its source delivered) has passed it, so a feed that lags opens nothing. An open warning stays
+ * wanted while the silence lasts; a new one is not detected within 24 h of the last (`now` is the detection).
+ */
+export function lateSince(integration: Integration, watermark: Iso, now: Iso): Iso | null {
+  const late = lateAfterOf(integration);
+  if (late === null || late > watermark) return null;
+  if (integration.open_issues.integration_pull_late) return late;
+  return lateLookAt(integration, late) <= now ? late : null;
+}
+
+/**
+ * The issue types the facts call for at `now` (before any hold of the pipeline guard). `watermark`: how far the
+ * integration's feed has delivered (the late warning is judged on it); writers other than the rule pass leave
+ * it out and look as if the feed were current, which at worst makes the rule pass look early.
+ */
+export function wantedIssueTypes(integration: Integration, now: Iso, watermark: Iso = now): IssueType[] {
   if (integration.paused) return [];
   const wanted: IssueType[] = [];
   if (offlineAt(integration) <= now) wanted.push(offlineIssueType(integration.kind));
   if (authFailingSince(integration) !== null) wanted.push('integration_auth_failing');
+  if (lateSince(integration, watermark, now) !== null) wanted.push('integration_pull_late');
   return wanted;
 }
 
@@ -298,9 +346,12 @@ export function nextCheckAt(integration: Integration, now: Iso): Iso | null {
   if ([...wanted].some((type) => !integration.open_issues[type])) {
     return isSnoozed(integration, now) ? (integration.snoozed_until as Iso) : now;
   }
-  // Otherwise the only change time alone can bring is crossing the threshold.
+  // Otherwise the only changes time alone can bring: a late warning, then crossing the threshold.
   if (integration.paused || integration.open_issues[offlineIssueType(integration.kind)]) return null;
-  return offlineAt(integration);
+  const late = integration.open_issues.integration_pull_late ? null : lateAfterOf(integration);
+  const offline = offlineAt(integration);
+  const look = late === null ? null : lateLookAt(integration, late);
+  return look !== null && look < offline ? look : offline;
 }
 
 /**
@@ -315,8 +366,15 @@ export function scheduledCheckAt(integration: Integration, now: Iso): Iso | null
   const exact = nextCheckAt(integration, now);
   const armed = integration.due_at;
   if (exact === null) return null;
-  return armed !== null && armed > now && armed <= exact ? armed : exact;
+  return armed !== null && armed > addSeconds(now, REARM_AHEAD_SECONDS) && armed <= exact ? armed : exact;
 }
+
+/**
+ * A stored check time this close is moved to the exact one by the write that happens anyway (a pull), rather
+ * than left for the rule pass to read the integration and re-arm it: with late warnings a steady device's check
+ * time is only half an hour ahead, and re-arming it in the ingest's write costs no request.
+ */
+export const REARM_AHEAD_SECONDS = 600;
 
 /**
  * Console order: open critical issues first, then early warnings, never pulled, healthy, paused. It is the

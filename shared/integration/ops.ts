@@ -91,6 +91,7 @@ export async function createIntegration(
       source: spec.source,
       offline_after_seconds: spec.offline_after_seconds,
       paused: spec.paused,
+      early_warning: spec.early_warning,
       credentials: {
         username: credentials.username,
         password_hash: credentials.password_hash,
@@ -182,6 +183,7 @@ export async function patchIntegration(
       ? {}
       : { offline_after_seconds: patch.offline_after_seconds }),
     ...(patch.paused === undefined ? {} : { paused: patch.paused }),
+    ...(patch.early_warning === undefined ? {} : { early_warning: patch.early_warning }),
     ...(snoozedUntil === undefined ? {} : { snoozed_until: snoozedUntil }),
   }));
   if (patch.paused !== undefined && patch.paused !== previous.paused) {

@@ -1,13 +1,18 @@
 import { z } from 'zod';
 import { AuthOutcome } from '../auth/verify.ts';
+import { CRITICALITIES, ISSUE_TYPE_INFO } from '../issue/types.ts';
 import { HISTORY_HOURS, TIMELINE_HOURS, timeline48h } from '../pulls/activity.ts';
+import { CADENCE_STATES } from '../pulls/cadence.ts';
 import type { Iso } from '../time.ts';
 import {
+  cadenceOf,
   credentialInUrl,
   type Integration,
   IntegrationKind,
   IntegrationStatus,
+  IssueType,
   idleSeconds,
+  lateAfterOf,
   Source,
   statusOf,
   Vendor,
@@ -49,6 +54,27 @@ export const PullHistoryView = z
   })
   .describe('pulls over the last 7 days, per hour');
 
+/** The learned rhythm (pulls/cadence.ts) and when a late warning would open. */
+export const CadenceView = z
+  .object({
+    state: z
+      .enum(CADENCE_STATES)
+      .describe(
+        "'learning': under 7 full days since the first pull, or pulls on fewer than 5 of the last 7 days; 'steady': pulls at a regular interval; 'pattern': pulls on a daily pattern (e.g. business hours); 'irregular': no rhythm to judge by. Only steady and pattern can warn",
+      ),
+    usual_interval_seconds: z
+      .number()
+      .int()
+      .nullable()
+      .describe(
+        'the median gap between pulled minutes over the last 7 days (60 for once a minute or more often)',
+      ),
+    late_after: Time.nullable().describe(
+      'when a late warning opens if nothing arrives; null when none can open before the offline threshold (or early_warning is off)',
+    ),
+  })
+  .describe("the device's own rhythm, learned from its pulls");
+
 /**
  * The integration as the API and the CLI show it: derived status, no secrets, no hashes. The API documents this
  * very schema, so what is shown and what is documented cannot drift.
@@ -71,6 +97,9 @@ export const IntegrationView = z.object({
   paused: z.boolean(),
   snoozed_until: Time.nullable(),
   open_issues: z.number().int(),
+  open_issue_types: z
+    .array(IssueType)
+    .describe('the types of its open issues, most urgent first (e.g. integration_pull_late: a late warning)'),
   credential_in_url: z
     .boolean()
     .describe(
@@ -82,12 +111,31 @@ export const IntegrationView = z.object({
     'while credential_in_url is true: the newest request seen with its password in the URL; null otherwise',
   ),
   timeline_48h: Timeline48h,
+  early_warning: z
+    .boolean()
+    .describe('warn (criticality warning) when it is silent far longer than its own rhythm'),
+  cadence: CadenceView,
   username: z.string(),
   credentials_rotated_at: Time,
   created_at: Time,
   updated_at: Time,
 });
 export type IntegrationView = z.infer<typeof IntegrationView>;
+
+function openIssueTypes(integration: Integration): IssueType[] {
+  const types = Object.keys(integration.open_issues) as IssueType[];
+  const urgency = (type: IssueType) => CRITICALITIES.indexOf(ISSUE_TYPE_INFO[type].criticality);
+  return types.sort((a, b) => urgency(a) - urgency(b) || a.localeCompare(b));
+}
+
+function cadenceView(integration: Integration): z.infer<typeof CadenceView> {
+  const cadence = cadenceOf(integration);
+  return {
+    state: cadence?.state ?? 'learning',
+    usual_interval_seconds: cadence && cadence.state !== 'learning' ? cadence.interval : null,
+    late_after: lateAfterOf(integration),
+  };
+}
 
 export function integrationView(integration: Integration, now: Iso): IntegrationView {
   return {
@@ -106,9 +154,12 @@ export function integrationView(integration: Integration, now: Iso): Integration
     paused: integration.paused,
     snoozed_until: integration.snoozed_until,
     open_issues: Object.keys(integration.open_issues).length,
+    open_issue_types: openIssueTypes(integration),
     credential_in_url: credentialInUrl(integration),
     credential_in_url_at: integration.credential_in_url_at,
     timeline_48h: timeline48h(integration.recent_pulls, now),
+    early_warning: integration.early_warning,
+    cadence: cadenceView(integration),
     username: integration.credentials.username,
     credentials_rotated_at: integration.credentials.rotated_at,
     created_at: integration.created_at,

@@ -2,9 +2,11 @@ import { z } from 'zod';
 import { stableId } from '../crypto.ts';
 import {
   authFailingSince,
+  cadenceOf,
   type Integration,
   IntegrationKind,
   type IssueType,
+  lateSince,
   offlineAt,
   offlineIssueType,
   Vendor,
@@ -16,7 +18,9 @@ import { DIAGNOSIS_CODES, diagnose } from './diagnosis.ts';
 import {
   CRITICALITIES,
   criticalityOf,
+  INTEGRATION_ISSUE_TYPES,
   ISSUE_STATES,
+  ISSUE_TYPE_INFO,
   NOTIFICATION_EVENTS,
   type NotificationEvent,
   RESOLUTIONS,
@@ -63,12 +67,20 @@ const IssueFields = {
 /** An issue of one integration. Name, kind and vendor are copied at open time so alerts read well after a rename or delete. */
 export const IntegrationIssue = z.object({
   ...IssueFields,
-  type: z.enum(['fw_integration_offline', 'rc_integration_offline', 'integration_auth_failing']),
+  type: z.enum(INTEGRATION_ISSUE_TYPES),
   integration_id: z.string(),
   integration_name: z.string(),
   integration_kind: IntegrationKind.default('firewall'),
   vendor: Vendor,
   last_pull_at: Time.nullable(),
+  /** A late warning: the rhythm it was judged against (pulls/cadence.ts), for its messages. */
+  cadence: z
+    .object({
+      state: z.enum(['steady', 'pattern']),
+      usual_interval_seconds: z.number().int().nullable(),
+      pulled_days: z.number().int(),
+    })
+    .optional(),
 });
 
 /** The deployment's pull-log feed stopped: no integration, no name, only the newest record seen. */
@@ -98,14 +110,32 @@ export function parseIssue(row: Record<string, unknown>): Issue {
  * moment the condition became true and how many issues it had before, so two rule passes deciding the same
  * thing write the same issue, and a later outage (or a re-open after a pause) gets a new one.
  */
-export function issueFor(integration: Integration, type: IssueType, now: Iso): IntegrationIssue | null {
+export function issueFor(
+  integration: Integration,
+  type: IssueType,
+  now: Iso,
+  watermark: Iso = now,
+): IntegrationIssue | null {
   if (integration.paused) return null;
   let opened: Iso | null = null;
+  let cadence: IntegrationIssue['cadence'];
   if (type === offlineIssueType(integration.kind)) {
     const crossing = offlineAt(integration);
     opened = crossing <= now ? crossing : null;
   } else if (type === 'integration_auth_failing') {
     opened = authFailingSince(integration);
+  } else if (type === 'integration_pull_late') {
+    const late = lateSince(integration, watermark, now);
+    // Never later than its detection (a feed record stamped ahead of the clock cannot date it in the future).
+    opened = late !== null && late > now ? now : late;
+    const learned = cadenceOf(integration);
+    if (learned && (learned.state === 'steady' || learned.state === 'pattern')) {
+      cadence = {
+        state: learned.state,
+        usual_interval_seconds: learned.interval,
+        pulled_days: learned.pulledDays,
+      };
+    }
   }
   if (opened === null || type === 'pipeline_stale') return null;
   return {
@@ -123,6 +153,7 @@ export function issueFor(integration: Integration, type: IssueType, now: Iso): I
     resolved_at: null,
     resolution: null,
     last_pull_at: integration.last_pull_at,
+    ...(cadence ? { cadence } : {}),
     diagnosis: diagnose(integration),
     notified: {},
   };
@@ -174,7 +205,8 @@ export function pipelineIssue(
  * The notification events of an issue that are due at `now` and not yet delivered, in the order they
  * happened. A reminder is due every `reminderSeconds` (0: never) after the opening or the last reminder.
  */
-export function pendingEvents(issue: Issue, now: Iso, reminderSeconds: number): NotificationEvent[] {
+export function pendingEvents(issue: Issue, now: Iso, everySeconds: number): NotificationEvent[] {
+  const reminderSeconds = reminderSecondsOf(issue, everySeconds);
   const events: NotificationEvent[] = [];
   const opened = issue.notified.issue_opened;
   if (!opened) events.push('issue_opened');
@@ -187,7 +219,12 @@ export function pendingEvents(issue: Issue, now: Iso, reminderSeconds: number): 
   return events;
 }
 
+/** The reminder period of this issue: the deployment's, or none for a type without reminders (a warning). */
+export const reminderSecondsOf = (issue: Issue, everySeconds: number): number =>
+  ISSUE_TYPE_INFO[issue.type].reminders ? everySeconds : 0;
+
 /** When the next reminder of an open issue falls due, given when its last message went out. */
-export function nextReminderAt(lastSentAt: Iso, reminderSeconds: number): Iso | null {
+export function nextReminderAt(issue: Issue, lastSentAt: Iso, everySeconds: number): Iso | null {
+  const reminderSeconds = reminderSecondsOf(issue, everySeconds);
   return reminderSeconds > 0 ? addSeconds(lastSentAt, reminderSeconds) : null;
 }

@@ -77,11 +77,12 @@ export type ChatNotification = z.infer<typeof ChatNotificationSchema>;
 
 /**
  * The mark in front of a chat title, by criticality: a colour a channel reader sees before the words. A new
- * criticality (warning) has to be given one here, or the type check fails.
+ * criticality has to be given one here, or the type check fails.
  */
 export const CHAT_MARK: Record<Criticality, string> = {
   critical: '🔴',
   high: '🟠',
+  warning: '🟡',
 };
 const RESOLVED_MARK = '✅';
 

@@ -1,11 +1,13 @@
 /**
  * The GSM 03.38 basic character set: every character here costs one septet in an SMS, so a text made only
- * of these and at most 160 long fits one segment. (The extension table, e.g. `[` or `€`, costs two septets
- * and is left out on purpose.)
+ * of these and at most 160 long fits one segment. The extension table (below) costs two septets each: names
+ * are rewritten into basic characters, and only our fixed words use one (the `~` of "every ~1 min").
  */
 const BASIC =
   '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà';
 const BASIC_SET = new Set(BASIC);
+/** GSM 03.38's extension table: an escape septet, then the character. */
+const EXTENSION_SET = new Set('\f^{}\\[~]|€');
 
 export const SMS_SEGMENT_LENGTH = 160;
 
@@ -44,6 +46,17 @@ const REPLACEMENTS: Record<string, string> = {
 export function isGsm7Basic(text: string): boolean {
   for (const char of text) if (!BASIC_SET.has(char)) return false;
   return true;
+}
+
+/** The septets `text` takes in a GSM-7 SMS (an extension character takes two); null if it is not GSM-7. */
+export function gsm7Septets(text: string): number | null {
+  let septets = 0;
+  for (const char of text) {
+    if (BASIC_SET.has(char)) septets += 1;
+    else if (EXTENSION_SET.has(char)) septets += 2;
+    else return null;
+  }
+  return septets;
 }
 
 /** Rewrites any text into GSM-7 basic characters: accents dropped where needed, the rest replaced by '?'. */

@@ -144,7 +144,7 @@ async function claim(options: NotifyOptions, due: Issue, reminderSeconds: number
 
 /** Where an issue waits after its last delivered message: until its next reminder, or nowhere. */
 function nextOutbox(issue: Issue, lastSentAt: Iso, reminderSeconds: number): Iso | null {
-  return issue.state === 'open' ? nextReminderAt(lastSentAt, reminderSeconds) : null;
+  return issue.state === 'open' ? nextReminderAt(issue, lastSentAt, reminderSeconds) : null;
 }
 
 async function fail(

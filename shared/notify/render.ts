@@ -1,12 +1,12 @@
 import { stableId } from '../crypto.ts';
 import { sharedOutageParts } from '../issue/diagnosis.ts';
-import type { Criticality, Issue, NotificationEvent } from '../issue/index.ts';
+import { CRITICALITIES, type Criticality, type Issue, type NotificationEvent } from '../issue/index.ts';
 import { ISSUE_TYPE_INFO, type MessageParts } from '../issue/types.ts';
 import type { DiagnosisGroup } from '../outage/index.ts';
 import { clip, oneLine } from '../text.ts';
-import { type Iso, minuteUtc } from '../time.ts';
+import { humanDuration, type Iso, minuteUtc, secondsBetween } from '../time.ts';
 import { type ChatNotification, chatDigestLine, renderChat, renderDigestChat } from './chat.ts';
-import { SMS_BUDGET, toGsm7 } from './gsm7.ts';
+import { gsm7Septets, SMS_BUDGET, toGsm7 } from './gsm7.ts';
 import {
   CHAT_DESCRIPTION_MAX_BYTES,
   capEmail,
@@ -66,6 +66,8 @@ function messageParts(issue: Issue, event: NotificationEvent, now: Iso): Message
       : issue.last_pull_at
         ? `last pulled ${minuteUtc(issue.last_pull_at)}`
         : 'never pulled';
+  const silentFrom = issue.type === 'pipeline_stale' ? issue.newest_record_at : issue.last_pull_at;
+  const usual = issue.type === 'pipeline_stale' ? undefined : issue.cadence?.usual_interval_seconds;
   return {
     tag: TAG[event](issue),
     who: subject ? `${subject.noun} "{name}"` : '',
@@ -74,15 +76,32 @@ function messageParts(issue: Issue, event: NotificationEvent, now: Iso): Message
     cause: SHORT_CAUSE[issue.diagnosis.code],
     lasted: durationOf(issue, now),
     resolution: issue.resolution ?? 'pull_resumed',
+    usual: usual ? humanDuration(usual) : 'its usual rhythm',
+    silence: silentFrom ? humanDuration(secondsBetween(silentFrom, now)) : durationOf(issue, now),
+    silentSince: silentFrom ? `${silentFrom.slice(11, 16)} UTC` : minuteUtc(issue.opened_at),
   };
+}
+
+/** The email's lines on the rhythm a late warning was judged against. */
+function rhythmLines(issue: Issue): string[] {
+  if (issue.type === 'pipeline_stale' || !issue.cadence) return [];
+  const { state, usual_interval_seconds: usual, pulled_days: days } = issue.cadence;
+  const every = usual ? `a pull every ~${humanDuration(usual)}` : 'its usual rhythm';
+  return [
+    `Usual rhythm:         ${state === 'steady' ? every : `${every} while active, on a daily pattern`}`,
+    `Learned from:         the 7 days before, ${days} of them with pulls`,
+  ];
 }
 
 export function renderSms(issue: Issue, event: NotificationEvent, now: Iso): string {
   // The fixed words are plain ASCII; only the name can bring in characters outside GSM-7.
   const template = ISSUE_TYPE_INFO[issue.type].sms[event](messageParts(issue, event, now));
   const subject = subjectOf(issue);
-  if (!subject) return clip(template, SMS_BUDGET);
-  return fitName(template, toGsm7(oneLine(subject.name)), SMS_BUDGET);
+  // An extension character of our fixed words (the `~` of a warning) takes two septets of the segment.
+  const fixed = template.split('{name}').join('');
+  const budget = SMS_BUDGET - ((gsm7Septets(fixed) ?? fixed.length) - fixed.length);
+  if (!subject) return clip(template, budget);
+  return fitName(template, toGsm7(oneLine(subject.name)), budget);
 }
 
 export function renderEmail(
@@ -118,6 +137,7 @@ export function renderEmail(
       `${lastPullLabel} ${lastPull}`,
       `${info.offline ? 'Offline since:       ' : 'Open since:          '} ${issue.opened_at}${event === 'issue_reminder' ? ` (${durationOf(issue, context.now)} ago)` : ''}`,
       `Noticed at:           ${issue.detected_at}`,
+      ...rhythmLines(issue),
       '',
       `Probable cause: ${issue.diagnosis.summary}`,
       '',
@@ -152,6 +172,11 @@ export function renderNotification(
   });
 }
 
+/** The most urgent of some criticalities (CRITICALITIES is ordered most urgent first). */
+export function worstCriticality(all: Criticality[]): Criticality {
+  return CRITICALITIES.find((criticality) => all.includes(criticality)) ?? 'high';
+}
+
 /** One issue's events in a digest: they stay together in one part. */
 export type DigestGroup = Array<{ issue: Issue; event: NotificationEvent }>;
 
@@ -178,13 +203,14 @@ export function renderDigest(
   const critical = entries.filter(
     (entry) => entry.event !== 'issue_resolved' && entry.issue.criticality === 'critical',
   ).length;
-  const allResolved = entries.length > 0 && entries.every((entry) => entry.event === 'issue_resolved');
-  // A digest of good news only carries the criticality of the worst issue it closes, as a single resolution
-  // does, so a subscription filtered on criticality hears the end of what it heard begin.
-  const criticality: Criticality =
-    critical > 0 || (allResolved && entries.some((entry) => entry.issue.criticality === 'critical'))
-      ? 'critical'
-      : 'high';
+  const news = entries.filter((entry) => entry.event !== 'issue_resolved');
+  const allResolved = entries.length > 0 && news.length === 0;
+  // The worst criticality of what it opens or reminds of. A digest of good news only carries the criticality of
+  // the worst issue it closes, as a single resolution does, so a subscription filtered on criticality hears the
+  // end of what it heard begin; one of warnings only is a warning.
+  const criticality = worstCriticality(
+    (news.length > 0 ? news : entries).map((entry) => entry.issue.criticality),
+  );
   const summary = `${opened} opened (${critical} critical), ${resolved} resolved, ${reminded} still open`;
   const label: Record<NotificationEvent, string> = {
     issue_opened: 'OPENED  ',

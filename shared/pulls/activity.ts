@@ -220,7 +220,8 @@ export function dayElements(
   return byDay;
 }
 
-function hoursOfDays(days: Iterable<PullDay>): Map<HourKey, HourBits> {
+/** Every hour known: the day items and the open hours of the integration item, unioned. */
+export function activityHours(recent: RecentPulls | null, days: Iterable<PullDay>): Map<HourKey, HourBits> {
   const hours = new Map<HourKey, HourBits>();
   for (const day of days) {
     for (const [elements, offset] of [
@@ -235,6 +236,10 @@ function hoursOfDays(days: Iterable<PullDay>): Map<HourKey, HourBits> {
         orInto(hours, `${day.day}T${element.slice(0, 2)}`, bits);
       }
     }
+  }
+  if (recent) {
+    orInto(hours, recent.hour, decodeBits(recent.minutes.slice(0, 20)));
+    orInto(hours, shiftHour(recent.hour, -1), decodeBits(recent.minutes.slice(20, 40)));
   }
   return hours;
 }
@@ -278,11 +283,7 @@ export function historyDays(now: Iso): { from: string; to: string } {
 
 /** The 7 days up to the hour of `now`: the day items and the open hours of the integration item, unioned. */
 export function pullHistory(recent: RecentPulls | null, days: Iterable<PullDay>, now: Iso): PullHistory {
-  const hours = hoursOfDays(days);
-  if (recent) {
-    orInto(hours, recent.hour, decodeBits(recent.minutes.slice(0, 20)));
-    orInto(hours, shiftHour(recent.hour, -1), decodeBits(recent.minutes.slice(20, 40)));
-  }
+  const hours = activityHours(recent, days);
   const start = shiftHour(hourOf(now), 1 - HISTORY_HOURS);
   const accepted: number[] = [];
   const refused: number[] = [];

@@ -1,4 +1,4 @@
-import { addSeconds, humanDuration, type Iso } from '../time.ts';
+import { addSeconds, type Iso } from '../time.ts';
 import type { HourBits, HourKey } from './activity.ts';
 
 /**
@@ -257,10 +257,6 @@ export function lateAfter(cadence: Cadence | null, lastPull: Iso | null): Iso | 
   }
   return null;
 }
-
-/** "1 min", "2 h 30 min", "1 d": an interval for messages (the caller adds "every ~"). */
-export const describeInterval = (seconds: number): string =>
-  humanDuration(Math.max(60, Math.round(seconds / 60) * 60));
 
 // ---- encoding --------------------------------------------------------------------------------------------
 

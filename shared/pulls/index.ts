@@ -324,12 +324,14 @@ export function mergeSummary(into: PullSummary, other: PullSummary): void {
 }
 
 /**
- * When the silence of an open offline issue ended: the earliest known success after the issue opened. A
- * minimum, so it folds in any order and idempotently; null while no offline issue is open (the rule pass
- * clears it when it resolves the issue).
+ * When the silence of an open offline issue (or of a late warning before it) ended: the earliest known success
+ * after the issue opened. A minimum, so it folds in any order and idempotently; null while no such issue is
+ * open (the rule pass clears it when it resolves the issue).
  */
 function resumedAt(integration: Integration, summary: PullSummary): Iso | null {
-  const open = integration.open_issues[offlineIssueType(integration.kind)];
+  const open =
+    integration.open_issues[offlineIssueType(integration.kind)] ??
+    integration.open_issues.integration_pull_late;
   if (!open) return integration.resumed_at;
   const first = summary.resumptions.find((time) => time > open.opened_at) ?? null;
   if (first === null) return integration.resumed_at;

@@ -1,4 +1,4 @@
-import { feedState, type OfflineHold } from '../deployment/index.ts';
+import { type DeploymentState, feedState, feedWatermark, type OfflineHold } from '../deployment/index.ts';
 import { ConflictError } from '../errors.ts';
 import type { Transition } from '../history/index.ts';
 import {
@@ -76,13 +76,14 @@ export async function runRules(options: RulesOptions): Promise<RulesReport> {
     pipeline: 'unknown',
     failed: [],
   };
-  const hold = await guardPipeline(store, staleAfter, now, report);
+  const { hold, deployment } = await guardPipeline(store, staleAfter, now, report);
   const candidates = await store.integrations.due(now);
   report.candidates = candidates.length;
   const outages = new OutageFinder(store, now, candidates);
+  const feed: Feed = { hold, watermark: (integration) => feedWatermark(deployment, integration) ?? '' };
   for (const candidate of candidates) {
     try {
-      await settle(store, candidate, now, hold, outages, report);
+      await settle(store, candidate, now, feed, outages, report);
     } catch (error) {
       // One integration's failure must not hold back the others; it is still due next pass.
       report.failed.push({
@@ -104,7 +105,7 @@ async function guardPipeline(
   staleAfter: number,
   now: Iso,
   report: RulesReport,
-): Promise<OfflineHold> {
+): Promise<{ hold: OfflineHold; deployment: DeploymentState }> {
   const deployment = await store.deployment.get();
   const open = deployment.pipeline_issue;
   const { pipeline, hold, lastSeen: newest } = feedState(deployment, staleAfter, now);
@@ -131,17 +132,30 @@ async function guardPipeline(
       report.resolved.push({ issue_id: open.id, integration_id: null, type: 'pipeline_stale', at });
     }
   }
-  return hold;
+  return { hold, deployment };
+}
+
+/** What the pass knows of the feed: which flips it holds, and how far it delivered for an integration. */
+interface Feed {
+  hold: OfflineHold;
+  /** The feed's watermark for this integration ('' when nothing arrived: then nothing is late). */
+  watermark: (integration: Integration) => Iso;
 }
 
 const isHeld = (hold: OfflineHold, integration: Integration) =>
   hold === 'all' || (hold === 'blaas' && integration.source === 'blaas');
 
+/** The issue types a stale feed holds: the ones that say a device went silent. */
+const silenceTypes = (integration: Integration): IssueType[] => [
+  offlineIssueType(integration.kind),
+  'integration_pull_late',
+];
+
 async function settle(
   store: Store,
   candidate: Integration,
   now: Iso,
-  hold: OfflineHold,
+  feed: Feed,
   outages: OutageFinder,
   report: RulesReport,
 ): Promise<void> {
@@ -154,9 +168,10 @@ async function settle(
     }
     const current: Integration = integration;
     const offlineType = offlineIssueType(current.kind);
+    const watermark = feed.watermark(current);
     const wanted = new Map<IssueType, Issue>();
-    for (const type of wantedIssueTypes(current, now)) {
-      const issue = issueFor(current, type, now);
+    for (const type of wantedIssueTypes(current, now, watermark)) {
+      const issue = issueFor(current, type, now, watermark);
       if (issue) wanted.set(type, issue);
     }
     // Issues we wrote in an earlier attempt that the facts no longer call for: take them back.
@@ -166,11 +181,17 @@ async function settle(
     written = written.filter((issue) => wanted.get(issue.type)?.id === issue.id);
 
     const toOpen = [...wanted.values()].filter((issue) => !current.open_issues[issue.type]);
-    // Held: offline flips while the log feed is stale; everything while the integration is snoozed.
+    // Held: offline flips and late warnings while the log feed is stale; everything while it is snoozed.
     const snoozed = isSnoozed(current, now);
-    const held = isHeld(hold, current);
-    const opening = toOpen.filter((issue) => !snoozed && !(held && issue.type === offlineType));
+    const held = isHeld(feed.hold, current);
+    const opening = toOpen.filter(
+      (issue) => !snoozed && !(held && silenceTypes(current).includes(issue.type)),
+    );
     report.held += toOpen.length - opening.length;
+    // The critical offline issue opening (or open) takes over from a late warning: that one ends, escalated.
+    const offlineRef =
+      current.open_issues[offlineType] ?? opening.find((issue) => issue.type === offlineType) ?? null;
+    if (offlineRef) wanted.delete('integration_pull_late');
     const toResolve = (Object.keys(current.open_issues) as IssueType[]).filter((type) => !wanted.has(type));
     if (opening.length === 0 && toResolve.length === 0) {
       // Nothing to change. Looked at early (a pull kept the stored check time, see scheduledCheckAt): re-arm it
@@ -193,20 +214,26 @@ async function settle(
       for (const type of toResolve) {
         const ref = current.open_issues[type];
         if (!ref) continue;
-        const resolution: Resolution = current.paused ? 'paused' : 'pull_resumed';
+        const escalated = type === 'integration_pull_late' && offlineRef !== null;
+        const resolution: Resolution = current.paused ? 'paused' : escalated ? 'escalated' : 'pull_resumed';
         // Resumed: an outage ended with the first pull after the silence (`resumed_at`), not the newest one,
         // which may be a cycle or a file later; otherwise the newest pull is when it ended. A first pull more
         // than a threshold before the newest one may have been a blip followed by more silence (the issue
         // stayed open), so then the newest pull is taken, as an upper bound.
         const resumed = current.resumed_at;
         const ended =
-          type === offlineType &&
+          silenceTypes(current).includes(type) &&
           resumed &&
           resumed > ref.opened_at &&
           secondsBetween(resumed, current.last_pull_at ?? resumed) < current.offline_after_seconds
             ? resumed
             : current.last_pull_at;
-        const at = resolution === 'pull_resumed' && ended && ended > ref.opened_at ? ended : now;
+        const at =
+          escalated && offlineRef
+            ? offlineRef.opened_at
+            : resolution === 'pull_resumed' && ended && ended > ref.opened_at
+              ? ended
+              : now;
         await store.issues.resolve(current.org_id, ref.id, at, resolution);
         await store.history.putTransition(
           current,
@@ -232,15 +259,20 @@ async function settle(
       const openIssues = { ...current.open_issues };
       for (const type of toResolve) delete openIssues[type];
       for (const issue of opening) openIssues[issue.type] = { id: issue.id, opened_at: issue.opened_at };
-      // The resumption belongs to the offline issue: it ends with it, and a new one starts with none.
-      const offlineChanged =
-        toResolve.includes(offlineType) || opening.some((issue) => issue.type === offlineType);
+      // The resumption belongs to the issue of the silence (offline, or late before it): it ends with it, and a
+      // new one starts with none.
+      const silences = silenceTypes(current);
+      const silenceChanged =
+        toResolve.some((type) => silences.includes(type)) ||
+        opening.some((issue) => silences.includes(issue.type));
+      const late = opening.find((issue) => issue.type === 'integration_pull_late');
       await store.integrations.save(
         {
           ...current,
           open_issues: openIssues,
           issue_seq: current.issue_seq + toResolve.length,
-          resumed_at: offlineChanged ? null : current.resumed_at,
+          resumed_at: silenceChanged ? null : current.resumed_at,
+          late_warned_at: late ? late.opened_at : current.late_warned_at,
         },
         current.version,
         now,

@@ -3,6 +3,8 @@
  * (never in a URL). A problem+json answer becomes an ApiError with its detail for the person to read.
  */
 
+import type { Cadence } from './format.ts';
+
 const KEY_ITEM = 'pullwatch.apiKey';
 
 export const session = {
@@ -77,6 +79,11 @@ export interface Integration {
   paused: boolean;
   snoozed_until: string | null;
   open_issues: number;
+  /** The types of its open issues, most urgent first; absent from servers older than the field. */
+  open_issue_types?: string[];
+  /** Warn when it is later than its own rhythm; the rhythm learned, and when it would be late. */
+  early_warning?: boolean;
+  cadence?: Cadence;
   /** The device sends its password in the URL (`?api_key=`); absent from servers older than the flag. */
   credential_in_url?: boolean;
   credential_in_url_at?: string | null;

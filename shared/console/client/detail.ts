@@ -17,6 +17,7 @@ import {
   exact,
   ISSUE_LABEL,
   KIND_LABEL,
+  rhythmText,
   secondsBetween,
   transitionChange,
   URL_CREDENTIAL_WARNING,
@@ -110,6 +111,22 @@ function actions(
         'Pause watching',
       );
 
+  const early = h(
+    'button',
+    {
+      type: 'button',
+      id: 'early-warning-toggle',
+      onclick: () =>
+        void patch(
+          { early_warning: detail.early_warning === false },
+          detail.early_warning === false
+            ? `Early warnings on for ${detail.name}.`
+            : `Early warnings off for ${detail.name}: only the offline threshold alerts.`,
+        ),
+    },
+    detail.early_warning === false ? 'Turn early warnings on' : 'Turn early warnings off',
+  );
+
   const until = h('input', { id: 'snooze-until', type: 'datetime-local', required: true });
   const snooze = h(
     'form',
@@ -166,6 +183,7 @@ function actions(
       'div',
       { class: 'buttons' },
       pause,
+      early,
       h(
         'button',
         {
@@ -265,6 +283,22 @@ export async function renderDetail(context: Context, id: string, message = ''): 
             )
           : 'none',
       ),
+      ...(detail.cadence ? fact('Rhythm', rhythmText(detail.cadence)) : []),
+      ...(detail.cadence
+        ? fact(
+            'Expected by',
+            detail.cadence.late_after
+              ? h(
+                  'span',
+                  {},
+                  exact(detail.cadence.late_after),
+                  ': a late warning opens then if nothing arrives',
+                )
+              : detail.early_warning === false
+                ? 'early warning off: only the offline threshold alerts'
+                : 'no early warning before the offline threshold',
+          )
+        : []),
       ...fact('Offline after', `${duration(detail.offline_after_seconds)} without a pull`),
       ...fact('Watching', detail.paused ? 'paused: no alerts' : 'yes'),
       ...fact(

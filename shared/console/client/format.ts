@@ -3,7 +3,8 @@
  * tests can pin them.
  */
 
-import { minuteUtc, secondsBetween } from '../../time.ts';
+import { ISSUE_TYPE_INFO } from '../../issue/types.ts';
+import { humanDuration, minuteUtc, secondsBetween } from '../../time.ts';
 
 export type Status = 'never_pulled' | 'online' | 'offline' | 'paused';
 
@@ -20,12 +21,9 @@ export const KIND_LABEL: Record<string, string> = {
   remediation_component: 'Remediation component',
 };
 
-export const ISSUE_LABEL: Record<string, string> = {
-  fw_integration_offline: 'Firewall offline',
-  rc_integration_offline: 'Remediation component offline',
-  integration_auth_failing: 'Pulls refused',
-  pipeline_stale: 'Pull-log feed stale',
-};
+export const ISSUE_LABEL: Record<string, string> = Object.fromEntries(
+  Object.entries(ISSUE_TYPE_INFO).map(([type, info]) => [type, info.label]),
+);
 
 /** Durations read with the same words as the alert texts: "3 h 12 min", "2 d 4 h". */
 export { humanDuration as duration, secondsBetween } from '../../time.ts';
@@ -175,3 +173,27 @@ export const AUTH_LABEL: Record<string, string> = {
   no_credentials: 'no credentials',
   unknown_integration: 'unknown integration',
 };
+
+/** An integration's learned rhythm, as the API shows it. */
+export interface Cadence {
+  state: 'learning' | 'steady' | 'pattern' | 'irregular';
+  usual_interval_seconds: number | null;
+  late_after: string | null;
+}
+
+/** The learned rhythm in words, for the detail page. */
+export function rhythmText(cadence: Cadence): string {
+  const every = cadence.usual_interval_seconds
+    ? `a pull every ~${humanDuration(cadence.usual_interval_seconds)}`
+    : 'no usual interval yet';
+  switch (cadence.state) {
+    case 'learning':
+      return 'still learning (it needs 7 full days with pulls on at least 5 of them)';
+    case 'steady':
+      return `steady: ${every}`;
+    case 'pattern':
+      return `a daily pattern: ${every} while active`;
+    case 'irregular':
+      return `irregular (${every}): no early warning, only the offline threshold`;
+  }
+}

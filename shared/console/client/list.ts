@@ -1,7 +1,7 @@
 import { api, type Integration, type Page, query } from './api.ts';
 import type { Context } from './context.ts';
 import { ago, h, replace } from './dom.ts';
-import { KIND_LABEL, STATUS_LABEL, type Status, URL_CREDENTIAL_WARNING } from './format.ts';
+import { duration, KIND_LABEL, STATUS_LABEL, type Status, URL_CREDENTIAL_WARNING } from './format.ts';
 import { legend, strip } from './timeline.ts';
 
 /**
@@ -51,6 +51,15 @@ function row(context: Context, integration: Integration): HTMLElement {
         { class: 'sub' },
         `${KIND_LABEL[integration.kind] ?? integration.kind} · ${integration.vendor}`,
       ),
+      integration.open_issue_types?.includes('integration_pull_late')
+        ? h(
+            'span',
+            { class: 'badge warning' },
+            integration.cadence?.usual_interval_seconds
+              ? `late: usually pulls every ~${duration(integration.cadence.usual_interval_seconds)}`
+              : 'late against its usual rhythm',
+          )
+        : null,
       integration.credential_in_url
         ? h(
             'span',

@@ -1,0 +1,49 @@
+import { cadenceOf, type Integration } from '../integration/index.ts';
+import { activityHours, type HourBits, type HourKey, mergeHours, shiftHour } from './activity.ts';
+import type { PullDays } from './activity-data.ts';
+import { type Cadence, encodeCadence, learnCadence } from './cadence.ts';
+
+/** Full days a first pull must be behind the learning day before a cadence can be trusted (see cadence.ts). */
+const ELIGIBLE_AFTER_DAYS = 8;
+
+const dayPlus = (day: string, days: number): string => shiftHour(`${day}T00`, days * 24).slice(0, 10);
+
+/**
+ * The integration's cadence, learned again when an hour of a new UTC day closes: at most once a day, in the
+ * ingest write that moves the hour anyway, with one query of its day items (about 1 in 288 cycles of a device
+ * that pulls all day). One that cannot be eligible yet (first pulled, or created, less than 7 full days before)
+ * is not read for: it stays `learning`. `next` is the integration as the ingest is about to write it; `closed`
+ * the hours it lets go of, which its day items may not show yet.
+ */
+export async function relearn(
+  days: PullDays,
+  next: Integration,
+  closed: ReadonlyMap<HourKey, HourBits>,
+): Promise<string | null> {
+  const recent = next.recent_pulls;
+  if (recent === null || closed.size === 0) return next.cadence;
+  const day = recent.hour.slice(0, 10);
+  const stored = cadenceOf(next);
+  if (stored && stored.day >= day) return next.cadence;
+
+  const known = activityHours(recent, []);
+  mergeHours(known, closed);
+  const firstSeen = [...known.keys()].sort()[0]?.slice(0, 10) ?? day;
+  const first = stored?.first ?? null;
+  const earliest = first ?? next.created_at.slice(0, 10);
+  if (dayPlus(earliest, ELIGIBLE_AFTER_DAYS) > day) {
+    const learning: Cadence = {
+      state: 'learning',
+      day,
+      first: first !== null && first < firstSeen ? first : firstSeen,
+      pulledDays: 0,
+      interval: null,
+      allowance: null,
+      profile: null,
+    };
+    return encodeCadence(learning);
+  }
+  const hours = activityHours(recent, await days.days(next.id, dayPlus(day, -ELIGIBLE_AFTER_DAYS), day));
+  mergeHours(hours, closed);
+  return encodeCadence(learnCadence(hours, day, first));
+}
