@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Integration } from '../shared/integration/index.ts';
 import { DIAGNOSIS_CODES } from '../shared/issue/diagnosis.ts';
 import {
+  type IntegrationIssue,
   type Issue,
   issueFor,
   type NotificationEvent,
@@ -540,7 +541,7 @@ describe('digests of shared outages and of good news', () => {
 
 describe('a late warning in every form', () => {
   const late = (name: string): Issue => ({
-    ...offlineIssue({ name }),
+    ...(offlineIssue({ name }) as IntegrationIssue),
     id: 'iss_0000000000000000late',
     type: 'integration_pull_late',
     criticality: 'warning',

@@ -57,7 +57,7 @@ const issue = (sk: string, note: string) => ({
 async function due(store: Store): Promise<string[]> {
   const rows = await store.table.dueRows(
     { name: INDEX.byOutbox, shard: 'outbox_shard', at: 'outbox_at' },
-    1,
+    [0],
     '2026-11-21T00:00:00.000Z',
   );
   return rows.map((row) => `${row.sk} ${row.note}`).sort();

@@ -2,7 +2,7 @@ import { bucketOf, isIssuedId } from '../crypto.ts';
 import { ConflictError, ValidationError } from '../errors.ts';
 import { decodeCursor, isConditionFailure, type Page, type Row, type Table } from '../table/index.ts';
 import { orgPartition } from '../table/keys.ts';
-import { INDEX, SHARDS } from '../table/schema.ts';
+import { ALL_SHARDS, INDEX, SHARDS } from '../table/schema.ts';
 import type { Iso } from '../time.ts';
 import { consoleRank, Integration, scheduledCheckAt } from './index.ts';
 
@@ -266,36 +266,22 @@ export class Integrations {
   }
 
   /**
-   * Integrations whose check time has come: the rule pass's candidates. The index holds keys only, so the
-   * items are then read whole (strongly consistent: the pass decides on them).
+   * Integrations of one shard of the by_due index (or of all) whose check time has come: the rule pass's
+   * candidates. The index holds keys only, so the items are then read whole (strongly consistent: the pass
+   * decides on them).
    */
-  async due(now: Iso): Promise<Integration[]> {
-    const rows = await this.table.dueRows(
-      { name: INDEX.byDue, shard: 'due_shard', at: 'due_at' },
-      SHARDS,
-      now,
-    );
-    return this.byIds(
-      rows.map((row) => (row.pk as string).slice('INT#'.length)),
-      true,
-    );
+  async due(now: Iso, shard?: number): Promise<Integration[]> {
+    return this.byIds(await this.dueIds(now, shard), true);
   }
 
-  /**
-   * Integrations whose check time falls in `[from, until]`: the ones about to become candidates. The rule pass
-   * reads them only when offline issues open, to see whether others of the same scope are about to follow.
-   */
-  async dueBetween(from: Iso, until: Iso): Promise<Integration[]> {
+  /** The ids of the integrations (of one shard, or of all) whose check time is at most `until`: keys only. */
+  async dueIds(until: Iso, shard?: number): Promise<string[]> {
     const rows = await this.table.dueRows(
       { name: INDEX.byDue, shard: 'due_shard', at: 'due_at' },
-      SHARDS,
+      shard === undefined ? ALL_SHARDS : [shard],
       until,
-      from,
     );
-    return this.byIds(
-      rows.map((row) => (row.pk as string).slice('INT#'.length)),
-      true,
-    );
+    return rows.map((row) => (row.pk as string).slice('INT#'.length));
   }
 
   /**

@@ -1,7 +1,7 @@
 import { issueKey, outboxShard, toIssue } from '../issue/data.ts';
 import type { Issue, NotificationEvent } from '../issue/index.ts';
 import { isConditionFailure, type Table } from '../table/index.ts';
-import { INDEX, SHARDS } from '../table/schema.ts';
+import { ALL_SHARDS, INDEX } from '../table/schema.ts';
 import type { Iso } from '../time.ts';
 
 /**
@@ -16,7 +16,7 @@ export class Outbox {
   async due(now: Iso): Promise<Issue[]> {
     const rows = await this.table.dueRows(
       { name: INDEX.byOutbox, shard: 'outbox_shard', at: 'outbox_at' },
-      SHARDS,
+      ALL_SHARDS,
       now,
     );
     return rows.map(toIssue);

@@ -15,7 +15,7 @@ import {
 /**
  * Finds the shared outage of integrations whose offline issue opens in this rule pass. Its reads follow the
  * openings, not the fleet: nothing while no offline issue opens; then the scope's stored group (one GetItem per
- * scope and pass), the integrations due within the next window (those about to follow), and only when enough of
+ * scope and pass), the integrations due by the end of the window (silent with it or about to follow), and only when enough of
  * one scope went silent together to possibly be a group, that organization's integrations (once per pass).
  */
 export class OutageFinder {
@@ -26,7 +26,7 @@ export class OutageFinder {
   constructor(
     private readonly data: { integrations: Integrations; outages: Outages },
     private readonly now: Iso,
-    /** This pass's candidates: integrations due now. */
+    /** The integrations this pass (or shard) already read: due now. */
     private readonly candidates: Integration[],
   ) {}
 
@@ -54,7 +54,7 @@ export class OutageFinder {
       );
     };
     const pool = new Map<string, Integration>();
-    for (const other of [...this.candidates, ...(await this.upcoming())]) {
+    for (const other of await this.dueOrSoon()) {
       if (near(other)) pool.set(other.id, other);
     }
     if (pool.size < MIN_MEMBERS[scope.kind]) return null;
@@ -65,12 +65,21 @@ export class OutageFinder {
     return groupHolds(standing, integration) ? standing : group;
   }
 
-  /** Integrations whose offline crossing comes within the window after now (they will follow shortly). */
-  private upcoming(): Promise<Integration[]> {
+  /**
+   * Integrations of every shard due now or within the window, not yet offline, crossing by its end: the ones
+   * going silent with this one. Every shard's, not only this pass's candidates, so a worker settling one shard
+   * sees the members another worker has not settled yet (and one that has settled them recorded the group).
+   */
+  private dueOrSoon(): Promise<Integration[]> {
     if (!this.soon) {
       const until = addSeconds(this.now, GROUP_WINDOW_SECONDS);
+      const known = new Map(this.candidates.map((candidate) => [candidate.id, candidate]));
       this.soon = this.data.integrations
-        .dueBetween(this.now, until)
+        .dueIds(until)
+        .then(async (ids) => [
+          ...this.candidates,
+          ...(await this.data.integrations.byIds(ids.filter((id) => !known.has(id)))),
+        ])
         .then((due) =>
           due.filter(
             (other) => !other.open_issues[offlineIssueType(other.kind)] && offlineAt(other) <= until,

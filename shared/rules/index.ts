@@ -56,34 +56,73 @@ export interface RulesOptions {
 }
 
 /**
- * One rule pass. First the pipeline guard: if the pull-log feed itself went quiet, one deployment-wide
- * `pipeline_stale` issue opens and no integration is flagged offline (a log outage must not page every
- * customer). Then each integration whose check time has come (newly idle, or with new facts that may open
- * or resolve an issue) is moved to the state its facts call for.
+ * One rule pass: the pipeline guard, then every integration due. The fan-out runs the same two steps apart:
+ * the guard once per cycle (`guardPipeline`), each shard of the due-time index by a worker (`settleShard`).
+ */
+export async function runRules(options: RulesOptions): Promise<RulesReport> {
+  const { report: pipeline, deployment } = await guard(options);
+  const candidates = await options.store.integrations.due(options.now);
+  const settled = await settle(options, candidates, deployment);
+  return mergeRulesReports([pipeline, settled]);
+}
+
+/**
+ * Settles one shard of the due-time index (see `settle`). Shards are disjoint and every transition is a
+ * conditional write, so two workers on one shard (a retry) cannot double an issue or a message.
+ */
+export async function settleShard(options: RulesOptions & { shard: number }): Promise<RulesReport> {
+  const candidates = await options.store.integrations.due(options.now, options.shard);
+  return settle(options, candidates, await options.store.deployment.get());
+}
+
+/** One report for several (a pass's guard and shards): counts added, lists joined, the guard's feed verdict. */
+export function mergeRulesReports(reports: RulesReport[]): RulesReport {
+  const merged = emptyReport();
+  for (const report of reports) {
+    merged.candidates += report.candidates;
+    merged.rearmed += report.rearmed;
+    merged.held += report.held;
+    merged.opened.push(...report.opened);
+    merged.resolved.push(...report.resolved);
+    merged.failed.push(...report.failed);
+    if (report.pipeline !== 'unknown') merged.pipeline = report.pipeline;
+  }
+  return merged;
+}
+
+const emptyReport = (): RulesReport => ({
+  candidates: 0,
+  rearmed: 0,
+  opened: [],
+  resolved: [],
+  held: 0,
+  pipeline: 'unknown',
+  failed: [],
+});
+
+/**
+ * Moves each candidate (newly idle, or with new facts that may open or resolve an issue) to the state its facts
+ * call for. The feed's state is read, not written (the guard writes it): offline flips and late warnings are
+ * held while it is stale. Throws RulesIncompleteError, with what it did, if some could not be settled.
  *
  * Every transition writes the issue first (idempotent: a deterministic id, or "resolve where open"), then
  * the integration "where version = the one we read". A crash between the two leaves the integration due,
  * so the next pass redoes the same, harmless, first write and completes the second.
  */
-export async function runRules(options: RulesOptions): Promise<RulesReport> {
-  const { store, now, staleAfterSeconds: staleAfter } = options;
-  const report: RulesReport = {
-    candidates: 0,
-    rearmed: 0,
-    opened: [],
-    resolved: [],
-    held: 0,
-    pipeline: 'unknown',
-    failed: [],
-  };
-  const { hold, deployment } = await guardPipeline(store, staleAfter, now, report);
-  const candidates = await store.integrations.due(now);
+async function settle(
+  options: RulesOptions,
+  candidates: Integration[],
+  deployment: DeploymentState,
+): Promise<RulesReport> {
+  const { store, now } = options;
+  const report = emptyReport();
   report.candidates = candidates.length;
-  const outages = new OutageFinder(store, now, candidates);
+  const { hold } = feedState(deployment, options.staleAfterSeconds, now);
   const feed: Feed = { hold, watermark: (integration) => feedWatermark(deployment, integration) ?? '' };
+  const outages = new OutageFinder(store, now, candidates);
   for (const candidate of candidates) {
     try {
-      await settle(store, candidate, now, feed, outages, report);
+      await settleOne(store, candidate, now, feed, outages, report);
     } catch (error) {
       // One integration's failure must not hold back the others; it is still due next pass.
       report.failed.push({
@@ -97,15 +136,16 @@ export async function runRules(options: RulesOptions): Promise<RulesReport> {
 }
 
 /**
- * Opens or resolves the deployment-wide pipeline issue as the feed stands (see `feedState`), and says which
- * offline flips must be held.
+ * The pipeline guard: opens or resolves the deployment-wide pipeline issue as the feed stands (see
+ * `feedState`). While it is open, the shards hold offline flips and late warnings (they read the same state).
  */
-async function guardPipeline(
-  store: Store,
-  staleAfter: number,
-  now: Iso,
-  report: RulesReport,
-): Promise<{ hold: OfflineHold; deployment: DeploymentState }> {
+export async function guardPipeline(options: RulesOptions): Promise<RulesReport> {
+  return (await guard(options)).report;
+}
+
+async function guard(options: RulesOptions): Promise<{ report: RulesReport; deployment: DeploymentState }> {
+  const { store, now, staleAfterSeconds: staleAfter } = options;
+  const report = emptyReport();
   const deployment = await store.deployment.get();
   const open = deployment.pipeline_issue;
   const { pipeline, hold, lastSeen: newest } = feedState(deployment, staleAfter, now);
@@ -132,7 +172,7 @@ async function guardPipeline(
       report.resolved.push({ issue_id: open.id, integration_id: null, type: 'pipeline_stale', at });
     }
   }
-  return { hold, deployment };
+  return { report, deployment };
 }
 
 /** What the pass knows of the feed: which flips it holds, and how far it delivered for an integration. */
@@ -151,7 +191,7 @@ const silenceTypes = (integration: Integration): IssueType[] => [
   'integration_pull_late',
 ];
 
-async function settle(
+async function settleOne(
   store: Store,
   candidate: Integration,
   now: Iso,

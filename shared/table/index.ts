@@ -203,26 +203,21 @@ export class Table {
     return { items, next_cursor: more && last ? encodeCursor(last) : null };
   }
 
-  /** Rows of a sharded schedule index whose time is at most `until` (and at least `from`), from every shard. */
+  /** Rows of a sharded schedule index whose time is at most `until`, from the given shards. */
   async dueRows(
     index: { name: string; shard: string; at: string },
-    shards: number,
+    shards: readonly number[],
     until: string,
-    from?: string,
   ): Promise<Row[]> {
     const perShard = await Promise.all(
-      Array.from({ length: shards }, (_, shard) =>
+      shards.map((shard) =>
         this.queryAll({
           IndexName: index.name,
-          KeyConditionExpression:
-            from === undefined
-              ? '#shard = :shard AND #at <= :until'
-              : '#shard = :shard AND #at BETWEEN :from AND :until',
+          KeyConditionExpression: '#shard = :shard AND #at <= :until',
           ExpressionAttributeNames: { '#shard': index.shard, '#at': index.at },
           ExpressionAttributeValues: {
             ':shard': String(shard),
             ':until': until,
-            ...(from === undefined ? {} : { ':from': from }),
           },
         }),
       ),

@@ -48,6 +48,8 @@ export const TTL_ATTRIBUTE = 'expires_at';
 
 /** Shards spread the schedule indexes over several partitions; each pass queries them all. */
 export const SHARDS = 4;
+/** Every shard number, 0 to SHARDS - 1. */
+export const ALL_SHARDS: readonly number[] = Array.from({ length: SHARDS }, (_, shard) => shard);
 
 export interface KeyAttribute {
   name: string;
