@@ -540,7 +540,8 @@ describe('digests of shared outages and of good news', () => {
 
 describe('a late warning in every form', () => {
   const late = (name: string): Issue => ({
-    ...offlineIssue({ name }),
+    // The integration-scope member of the union, so the spread keeps its fields.
+    ...(offlineIssue({ name }) as Extract<Issue, { integration_id: string }>),
     id: 'iss_0000000000000000late',
     type: 'integration_pull_late',
     criticality: 'warning',
