@@ -1,5 +1,5 @@
 /**
- * Benchmarks: `npm run bench [-- --json] [-- --lines N --integrations M --rule-sizes A,B --api-requests K]`.
+ * Benchmarks: `npm run bench [-- --json] [-- --lines N --integrations M --rule-sizes A,B --api-requests K --cadence-devices D]`.
  * Every figure is reported next to a baseline measured in the same run on the same data, as a ratio;
  * nothing here is asserted by the test suite.
  */
@@ -25,6 +25,7 @@ import { runRules } from '../shared/rules/index.ts';
 import { cycleSettings } from '../shared/runtime.ts';
 import { openStore, type Store } from '../shared/store.ts';
 import { meterUsage, type Usage } from '../shared/table/metering.ts';
+import { cadenceBench } from './cadence.ts';
 import { verificationBench } from './verify.ts';
 
 /** The cycle's settings as shipped (the configuration's defaults). */
@@ -37,6 +38,8 @@ const { values } = parseArgs({
     integrations: { type: 'string', default: '10000' },
     'rule-sizes': { type: 'string', default: '1000,10000' },
     'api-requests': { type: 'string', default: '300' },
+    // About 20 s on one core: the replay has no database, so its time is all CPU.
+    'cadence-devices': { type: 'string', default: '3000' },
   },
 });
 const API_REQUESTS = Math.max(1, Number(values['api-requests']));
@@ -361,6 +364,8 @@ async function main() {
     // The ingest's integrations, all in one organization, pulled by now.
     const api = await apiLatency(store, 'org_00000000000000be');
     const verify = await verificationBench(store, usage, SECRET, log);
+    log('cadence replay (time to warn after the last pull, against the fixed 24-hour threshold):');
+    const cadence = await cadenceBench(log, { devices: Number(values['cadence-devices']) });
 
     const result = {
       lines: LINES,
@@ -385,6 +390,7 @@ async function main() {
       ...outages,
       ...api,
       ...verify,
+      cadence,
     };
     console.log(values.json ? JSON.stringify(result) : `\n${JSON.stringify(result, null, 2)}`);
   } finally {

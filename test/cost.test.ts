@@ -12,6 +12,7 @@ import { itemSize, meterUsage } from '../shared/table/metering.ts';
 import { TABLE } from '../shared/table/schema.ts';
 import { addSeconds } from '../shared/time.ts';
 import { freshStore, localClient, TEST_SECRET, testDb, useTestDb } from './kit/db.ts';
+import { type DeviceKind, pullTimes } from './kit/devices.ts';
 import { drop, tempDir, useTempDirs } from './kit/files.ts';
 import { pull } from './kit/lines.ts';
 import { at, T0 } from './kit/time.ts';
@@ -158,6 +159,77 @@ describe('cost of a pull', () => {
     const stored = await current(w, fw.id);
     await w.store.integrations.save({ ...stored, offline_after_seconds: 3600 }, stored.version, at(1.2));
     expect((await current(w, fw.id)).due_at).toBe(at(2));
+  });
+});
+
+describe('cost of the early warning', () => {
+  const CREATED = '2026-11-10T23:00:00.000Z';
+  const HISTORY_FROM = '2026-11-11T00:00:00.000Z';
+  const device = { user_agent: 'FortiGate/7.4.3 build2573', ip: '203.0.113.7', auth: 'current' as const };
+
+  /** A long-named FortiGate with 9 days of `kind` pulls up to `until`, learned by one cycle at `until`. */
+  async function learned(kind: DeviceKind, until: string) {
+    const w = await world();
+    const fw = await addIntegration(
+      w,
+      { name: 'Paris edge FortiGate 600E', vendor: 'fortigate' },
+      { now: CREATED },
+    );
+    await drop(w, [
+      pull(fw.id, '2026-11-11T00:00:30.000Z', { ...device, status: 401, auth: 'wrong_password' }),
+    ]);
+    await drop(
+      w,
+      pullTimes(kind, HISTORY_FROM, until).map((time) => pull(fw.id, time, device)),
+      'history.jsonl',
+    );
+    await cycle(w, until);
+    return { w, fw };
+  }
+
+  for (const [kind, state, bound] of [
+    ['every-1min', 'S', 40],
+    ['business-hours', 'P', 90],
+  ] as const) {
+    it(`keeps a pulling FortiGate with a learned ${kind === 'every-1min' ? 'steady' : 'pattern'} cadence under 1 KB`, async () => {
+      // A Friday 10:07: the business-hours device is in its active hours.
+      const { w, fw } = await learned(kind, '2026-11-20T10:07:00.000Z');
+      const item = await rawItem(w.store, fw.id);
+      expect(String(item.cadence).startsWith(state)).toBe(true);
+      // The cadence costs its name and its encoding, nothing else on the item.
+      const { cadence: _, ...without } = item;
+      const added = itemSize(item) - itemSize(without);
+      expect(added).toBe('cadence'.length + String(item.cadence).length);
+      expect(added).toBeLessThanOrEqual(bound);
+      expect(itemSize(item)).toBeLessThan(1024);
+    });
+  }
+
+  it('a learned steady device pulling every minute costs each 5-minute cycle one integration write and no rule-pass candidate; one day-item query per UTC day', async () => {
+    const from = '2026-11-20T22:00:00.000Z';
+    const { w, fw } = await learned('every-1min', from);
+    expect(String((await rawItem(w.store, fw.id)).cadence).startsWith('S')).toBe(true);
+    // A day-item query names its range with :from and :to, no sort-key prefix: the meter labels it `table`.
+    const dayQueries = () => w.store.usage.requests['read.table'] ?? 0;
+    const queriesBefore = dayQueries();
+    const learnedOn: string[] = [];
+    // Four hours across midnight, so a new UTC day's cadence is learned once on the way.
+    for (let step = 1; step <= 48; step += 1) {
+      const now = addSeconds(from, step * 300);
+      await drop(
+        w,
+        pullTimes('every-1min', addSeconds(now, -300), now).map((time) => pull(fw.id, time, device)),
+        `cycle-${step}.jsonl`,
+      );
+      const writes = w.store.usage.requests['write.INT'] ?? 0;
+      const report = await cycle(w, now);
+      expect(report.rules?.candidates).toBe(0);
+      expect((w.store.usage.requests['write.INT'] ?? 0) - writes).toBe(1);
+      learnedOn.push(String((await rawItem(w.store, fw.id)).cadence).slice(1, 9));
+    }
+    expect(new Set(learnedOn)).toEqual(new Set(['20261120', '20261121']));
+    expect(dayQueries() - queriesBefore).toBe(1);
+    expect(await issuesOf(w)).toEqual([]);
   });
 });
 
