@@ -343,8 +343,6 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
     report.skipped[reason] = (report.skipped[reason] ?? 0) + n;
   };
 
-  // Integrations written before the id keys are moved first, or their pulls would look unknown.
-  await store.integrations.moveToIdKeys();
   const listing = source.scan ? await source.scan() : { files: await source.list(), refused: [] };
   const files = listing.files;
   report.files_refused = listing.refused;
