@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { MAX_WORKERS } from './queue/index.ts';
 
 /**
  * The whole environment, parsed once. Every process (Lambda, local runner, CLI) reads its settings here,
@@ -31,6 +32,8 @@ const EnvSchema = z.object({
   PULLWATCH_LOG_BUCKET: z.string().min(3).optional(),
   PULLWATCH_LOG_PREFIX: z.string().default(''),
   PULLWATCH_CYCLE_SECONDS: positiveInt(60),
+  /** Concurrent ingest and rule workers of a cycle (the in-process queue; `pullwatch cycle --workers N`). */
+  PULLWATCH_WORKERS: z.coerce.number().int().min(1).max(MAX_WORKERS).default(1),
   /** What the local content endpoint serves: one IP or CIDR per line (default: a built-in documentation-range list). */
   PULLWATCH_BLOCKLIST_FILE: z.string().min(1).optional(),
   PULLWATCH_CONSOLE_URL: z.url().optional(),

@@ -1,5 +1,6 @@
-import { type IngestReport, ingest } from './ingest/index.ts';
+import type { IngestReport } from './ingest/index.ts';
 import type { LogSource } from './ingest/sources.ts';
+import { ingestWithWorkers } from './ingest/workers.ts';
 import { type NotifyReport, runNotify } from './notify/index.ts';
 import type { Publisher } from './notify/publishers.ts';
 import { RulesIncompleteError, type RulesReport, runRules } from './rules/index.ts';
@@ -23,7 +24,9 @@ export interface CycleReport {
 
 /**
  * One watchdog cycle: ingest, rules, notify. A failing stage does not stop the next one (a broken log
- * file must not hold back resolutions, nor a failed rule pass the delivery of earlier alerts).
+ * file must not hold back resolutions, nor a failed rule pass the delivery of earlier alerts). Ingest and rules
+ * run on `workers` concurrent workers; notify runs once, after every shard, so an organization gets at most one
+ * digest per cycle.
  */
 export async function runCycle(options: {
   store: Store;
@@ -33,8 +36,11 @@ export async function runCycle(options: {
   consoleUrl?: string;
   staleAfterSeconds: number;
   reminderSeconds: number;
+  /** Concurrent ingest and rule workers (the in-process queue, see shared/queue); 1 by default. */
+  workers?: number;
 }): Promise<CycleReport> {
   const { store, now } = options;
+  const workers = options.workers ?? 1;
   const report: CycleReport = {
     at: now,
     outcome: 'ok',
@@ -52,10 +58,12 @@ export async function runCycle(options: {
       return null;
     }
   };
-  report.ingest = await stage('ingest', () => ingest({ store, source: options.source, now }));
+  report.ingest = await stage('ingest', () =>
+    ingestWithWorkers({ store, source: options.source, now, workers }),
+  );
   report.rules = await stage('rules', async () => {
     try {
-      return await runRules({ store, now, staleAfterSeconds: options.staleAfterSeconds });
+      return await runRules({ store, now, staleAfterSeconds: options.staleAfterSeconds, workers });
     } catch (error) {
       // Keep what the pass did settle in the report, and still count the pass as failed.
       if (error instanceof RulesIncompleteError) report.rules = error.report;

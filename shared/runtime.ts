@@ -49,11 +49,13 @@ export function cycleSettings(config: Config): {
   consoleUrl?: string;
   staleAfterSeconds: number;
   reminderSeconds: number;
+  workers: number;
 } {
   return {
     ...(config.PULLWATCH_CONSOLE_URL ? { consoleUrl: config.PULLWATCH_CONSOLE_URL } : {}),
     staleAfterSeconds: config.PULLWATCH_STALE_AFTER_SECONDS,
     reminderSeconds: config.PULLWATCH_REMINDER_SECONDS,
+    workers: config.PULLWATCH_WORKERS,
   };
 }
 

@@ -16,6 +16,7 @@ import { serve, summarizeCycle } from '../local/serve.ts';
 import { onStopSignal, STOP_GRACE_MS, within } from '../local/stop.ts';
 import { previewNotification } from '../notify/preview.ts';
 import { createOrg } from '../org/index.ts';
+import { parseWorkers } from '../queue/index.ts';
 import { createPublisher, createSource, cycleSettings } from '../runtime.ts';
 import { humanDuration, type Iso, systemClock } from '../time.ts';
 
@@ -23,7 +24,8 @@ const USAGE = `pullwatch: watch that firewalls keep pulling their blocklist
 
 Usage:
   pullwatch serve                                   run API + cycles (what npm start runs)
-  pullwatch cycle [--now ISO]                       one ingest + rules + notify pass
+  pullwatch cycle [--now ISO] [--workers N]         one ingest + rules + notify pass, on N concurrent
+                                                    workers (default 1, or PULLWATCH_WORKERS)
   pullwatch org create NAME
   pullwatch key create --org ID --scope read|write
   pullwatch key list --org ID
@@ -129,6 +131,7 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
       source: { type: 'string' },
       'offline-after': { type: 'string' },
       'no-early-warning': { type: 'boolean', default: false },
+      workers: { type: 'string' },
       issue: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -318,6 +321,9 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
       return;
     }
     case 'cycle': {
+      // Refused before anything is opened: a bad count changes nothing.
+      const workers =
+        values.workers === undefined ? {} : { workers: parseWorkers(values.workers, '--workers') };
       const report = await withContext(config, ({ store }) =>
         runCycle({
           store,
@@ -329,6 +335,7 @@ async function run(argv: string[], out: Output, config: Config): Promise<void> {
           ),
           now,
           ...cycleSettings(config),
+          ...workers,
         }),
       );
       out.print(summarizeCycle(report), report);

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { retryOnConflict } from '../conflict.ts';
 import { randomToken } from '../crypto.ts';
-import { ConflictError } from '../errors.ts';
 import type { Integration } from '../integration/index.ts';
 import {
   addLapiState,
@@ -34,9 +34,8 @@ export const FILE_LEASE_SECONDS = 900;
 /** A file that cannot be read is tried this many times (once per run), then set aside with its reason. */
 export const MAX_FILE_ATTEMPTS = 3;
 const WRITE_CONCURRENCY = 16;
-const MAX_CONFLICT_RETRIES = 5;
 const SAMPLES_PER_FILE = 3;
-const SAMPLES_PER_RUN = 10;
+export const SAMPLES_PER_RUN = 10;
 const SAMPLE_LENGTH = 200;
 
 export type SkipReason =
@@ -440,25 +439,26 @@ export async function ingest(options: { store: Store; source: LogSource; now: Is
   const targets = [...byTarget.values()];
 
   await inParallel(targets, WRITE_CONCURRENCY, async (target) => {
-    let integration = current.get(target.id) ?? null;
-    for (let attempt = 0; integration !== null; attempt += 1) {
+    const written = await retryOnConflict(async (attempt) => {
+      // The first attempt builds on the batch read; after a lost race, on a fresh read.
+      const integration =
+        attempt === 0
+          ? (current.get(target.id) ?? null)
+          : await store.integrations.get(target.org_id, target.id);
+      if (integration === null) return 'gone';
       // Pull activity the integration item lets go of goes to the day items first (see closedHours).
       const closed = closedHours(integration, target.summary);
       await store.pullDays.add(target.id, closed);
       const pulled = applyPulls(integration, target.summary);
-      if (pulled === null) return;
-      // A new day's first closed hour: the cadence is learned again, in this same write.
-      const next = { ...pulled, cadence: await relearn(store.pullDays, pulled, closed) };
-      try {
-        await store.integrations.save(next, integration.version, now);
-        report.integrations_updated += 1;
-        return;
-      } catch (error) {
-        if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-        integration = await store.integrations.get(target.org_id, target.id);
-      }
-    }
-    unknown(target.id, target.summary.records);
+      if (pulled === null) return 'unchanged';
+      // A new day's first closed hour (or records late for the days learned from): the cadence is learned again,
+      // in this same write.
+      const cadence = await relearn(store.pullDays, integration, pulled, target.summary.hours, closed);
+      await store.integrations.save({ ...pulled, cadence }, integration.version, now);
+      return 'written';
+    });
+    if (written === 'written') report.integrations_updated += 1;
+    if (written === 'gone') unknown(target.id, target.summary.records);
   });
   // Unknown ids and bouncer names are shown like other skips (they are not secrets; the line is redacted),
   // in file and line order so the report does not depend on which write finished first. They go in the

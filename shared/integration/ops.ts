@@ -1,23 +1,11 @@
 import { newCredentials } from '../auth/index.ts';
+import { retryOnConflict } from '../conflict.ts';
 import { newId } from '../crypto.ts';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
 import type { AuditEvent } from '../history/index.ts';
 import type { Store } from '../store.ts';
 import { addSeconds, type Iso } from '../time.ts';
 import { type Integration, IntegrationPatch, NewIntegration, newIntegration, statusOf } from './index.ts';
-
-/**
- * Attempts of a read-change-write before the caller gets a ConflictError (the API's 409). Each retry waits a
- * random time under a growing cap (full jitter), so writers that collided do not collide again in lock step.
- */
-const MAX_CONFLICT_ATTEMPTS = 12;
-const BACKOFF_BASE_MS = 4;
-const BACKOFF_CAP_MS = 250;
-
-const backoff = (attempt: number) =>
-  new Promise((resume) =>
-    setTimeout(resume, Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt)),
-  );
 
 /**
  * The time of a change: a fixed instant (tests, the CLI) or a clock. A clock is read once per attempt, after the
@@ -127,21 +115,16 @@ async function update(
   when: When,
   change: (integration: Integration, now: Iso) => Integration,
 ): Promise<{ integration: Integration; before: Integration; now: Iso }> {
-  for (let attempt = 1; ; attempt += 1) {
+  return retryOnConflict(async () => {
     const current = await getIntegration(store, orgId, id);
     const now = timeOf(when);
-    try {
-      const integration = await store.integrations.save(
-        { ...change(current, now), updated_at: now },
-        current.version,
-        now,
-      );
-      return { integration, before: current, now };
-    } catch (error) {
-      if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_ATTEMPTS) throw error;
-    }
-    await backoff(attempt);
-  }
+    const integration = await store.integrations.save(
+      { ...change(current, now), updated_at: now },
+      current.version,
+      now,
+    );
+    return { integration, before: current, now };
+  });
 }
 
 export async function patchIntegration(
@@ -267,19 +250,13 @@ export async function deleteIntegration(
   when: When,
   actor: Actor = CLI_ACTOR,
 ): Promise<void> {
-  for (let attempt = 1; ; attempt += 1) {
+  await retryOnConflict(async () => {
     const current = await getIntegration(store, orgId, id);
     const now = timeOf(when);
     for (const ref of Object.values(current.open_issues)) {
       if (ref) await store.issues.resolve(orgId, ref.id, now, 'deleted');
     }
-    try {
-      await store.integrations.delete(current);
-      await audit(store, current, 'deleted', actor, now);
-      return;
-    } catch (error) {
-      if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_ATTEMPTS) throw error;
-    }
-    await backoff(attempt);
-  }
+    await store.integrations.delete(current);
+    await audit(store, current, 'deleted', actor, now);
+  });
 }

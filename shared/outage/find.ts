@@ -23,12 +23,18 @@ export class OutageFinder {
   private readonly listed = new Map<string, Promise<Integration[]>>();
   private soon: Promise<Integration[]> | null = null;
 
+  /** The integrations this pass already read (due now): not read again. */
+  private readonly candidates = new Map<string, Integration>();
+
   constructor(
     private readonly data: { integrations: Integrations; outages: Outages },
     private readonly now: Iso,
-    /** The integrations this pass (or shard) already read: due now. */
-    private readonly candidates: Integration[],
   ) {}
+
+  /** Tells the finder about candidates its pass read (a shard's), before their settling asks for groups. */
+  know(candidates: Integration[]): void {
+    for (const candidate of candidates) this.candidates.set(candidate.id, candidate);
+  }
 
   /** The group `integration` went silent with, or null. Call only for an offline issue about to open. */
   async groupOf(integration: Integration): Promise<OutageGroup | null> {
@@ -73,12 +79,11 @@ export class OutageFinder {
   private dueOrSoon(): Promise<Integration[]> {
     if (!this.soon) {
       const until = addSeconds(this.now, GROUP_WINDOW_SECONDS);
-      const known = new Map(this.candidates.map((candidate) => [candidate.id, candidate]));
       this.soon = this.data.integrations
         .dueIds(until)
         .then(async (ids) => [
-          ...this.candidates,
-          ...(await this.data.integrations.byIds(ids.filter((id) => !known.has(id)))),
+          ...this.candidates.values(),
+          ...(await this.data.integrations.byIds(ids.filter((id) => !this.candidates.has(id)))),
         ])
         .then((due) =>
           due.filter(

@@ -244,6 +244,24 @@ export function activityHours(recent: RecentPulls | null, days: Iterable<PullDay
   return hours;
 }
 
+/**
+ * Whether `hours` (new records) hold an accepted minute before `before` (an hour key) that the integration item
+ * did not already carry in its open hours: records arriving late for hours it already let go of, or never saw.
+ */
+export function addsAcceptedBefore(
+  recent: RecentPulls | null,
+  hours: ReadonlyMap<HourKey, HourBits>,
+  before: HourKey,
+): boolean {
+  const carried = activityHours(recent, []);
+  for (const [hour, bits] of hours) {
+    if (hour >= before || (bits[0] === 0 && bits[1] === 0)) continue;
+    const known = carried.get(hour);
+    if (!known || (bits[0] & ~known[0]) !== 0 || (bits[1] & ~known[1]) !== 0) return true;
+  }
+  return false;
+}
+
 // ---- what the API shows ----------------------------------------------------------------------------------
 
 export interface Timeline {

@@ -1,5 +1,12 @@
 import { cadenceOf, type Integration } from '../integration/index.ts';
-import { activityHours, type HourBits, type HourKey, mergeHours, shiftHour } from './activity.ts';
+import {
+  activityHours,
+  addsAcceptedBefore,
+  type HourBits,
+  type HourKey,
+  mergeHours,
+  shiftHour,
+} from './activity.ts';
 import type { PullDays } from './activity-data.ts';
 import { type Cadence, encodeCadence, learnCadence } from './cadence.ts';
 
@@ -11,31 +18,42 @@ const dayPlus = (day: string, days: number): string => shiftHour(`${day}T00`, da
 /**
  * The integration's cadence, learned again when an hour of a new UTC day closes: at most once a day, in the
  * ingest write that moves the hour anyway, with one query of its day items (about 1 in 288 cycles of a device
- * that pulls all day). One that cannot be eligible yet (first pulled, or created, less than 7 full days before)
- * is not read for: it stays `learning`. `next` is the integration as the ingest is about to write it; `closed`
- * the hours it lets go of, which its day items may not show yet.
+ * that pulls all day). Records arriving late for the days it learned from (a late file, or files of one cycle
+ * folded by several workers in any order) make it learn again, so what it learned depends on the records seen,
+ * not on their order. One that cannot be eligible yet (first pulled, or created, less than 7 full days before)
+ * is not read for: it stays `learning`.
+ *
+ * `before` is the integration as stored, `next` as the ingest is about to write it; `added` the hours of the
+ * new records; `closed` the hours the write lets go of, which the day items may not show yet.
  */
 export async function relearn(
   days: PullDays,
+  before: Integration,
   next: Integration,
+  added: ReadonlyMap<HourKey, HourBits>,
   closed: ReadonlyMap<HourKey, HourBits>,
 ): Promise<string | null> {
   const recent = next.recent_pulls;
-  if (recent === null || closed.size === 0) return next.cadence;
+  if (recent === null) return next.cadence;
   const day = recent.hour.slice(0, 10);
   const stored = cadenceOf(next);
-  if (stored && stored.day >= day) return next.cadence;
+  const late = stored !== null && addsAcceptedBefore(before.recent_pulls, added, `${day}T00`);
+  if (stored && stored.day >= day && !late) return next.cadence;
+  if (!stored && closed.size === 0) return next.cadence;
 
   const known = activityHours(recent, []);
   mergeHours(known, closed);
+  mergeHours(known, added);
   const firstSeen = [...known.keys()].sort()[0]?.slice(0, 10) ?? day;
   const first = stored?.first ?? null;
-  const earliest = first ?? next.created_at.slice(0, 10);
-  if (dayPlus(earliest, ELIGIBLE_AFTER_DAYS) > day) {
+  const earliest = first !== null && first < firstSeen ? first : firstSeen;
+  // The earliest its first pull can be: what the learner knows, or (knowing nothing yet) its creation.
+  const earliestPossible = first === null ? next.created_at.slice(0, 10) : earliest;
+  if (dayPlus(earliestPossible, ELIGIBLE_AFTER_DAYS) > day) {
     const learning: Cadence = {
       state: 'learning',
       day,
-      first: first !== null && first < firstSeen ? first : firstSeen,
+      first: earliest,
       pulledDays: 0,
       interval: null,
       allowance: null,

@@ -1,5 +1,5 @@
+import { retryOnConflict } from '../conflict.ts';
 import { type DeploymentState, feedState, feedWatermark, type OfflineHold } from '../deployment/index.ts';
-import { ConflictError } from '../errors.ts';
 import type { Transition } from '../history/index.ts';
 import {
   type Integration,
@@ -13,10 +13,10 @@ import {
 import { withSharedOutage } from '../issue/diagnosis.ts';
 import { DEPLOYMENT_ORG, type Issue, issueFor, pipelineIssue, type Resolution } from '../issue/index.ts';
 import { OutageFinder } from '../outage/find.ts';
+import { drain } from '../queue/index.ts';
 import type { Store } from '../store.ts';
+import { ALL_SHARDS } from '../table/schema.ts';
 import { type Iso, secondsBetween } from '../time.ts';
-
-const MAX_CONFLICT_RETRIES = 5;
 
 export interface IssueChange {
   issue_id: string;
@@ -56,23 +56,60 @@ export interface RulesOptions {
 }
 
 /**
- * One rule pass: the pipeline guard, then every integration due. The fan-out runs the same two steps apart:
- * the guard once per cycle (`guardPipeline`), each shard of the due-time index by a worker (`settleShard`).
+ * One rule pass: the pipeline guard, then every shard of the due-time index, each settled by one of `workers`
+ * concurrent workers through the in-process queue (shared/queue), as the fan-out's Lambda workers take them from
+ * SQS in AWS. In one process the shards share what they read of the feed and of shared outages.
  */
-export async function runRules(options: RulesOptions): Promise<RulesReport> {
+export async function runRules(options: RulesOptions & { workers?: number }): Promise<RulesReport> {
   const { report: pipeline, deployment } = await guard(options);
-  const candidates = await options.store.integrations.due(options.now);
-  const settled = await settle(options, candidates, deployment);
-  return mergeRulesReports([pipeline, settled]);
+  const pass = passContext(options, deployment);
+  const reports: RulesReport[] = [pipeline];
+  const run = await drain(
+    [...ALL_SHARDS],
+    async ([delivery]) => {
+      if (!delivery) return { failed: [] };
+      try {
+        reports.push(await settleShard({ ...options, shard: delivery.message }, pass));
+        return { failed: [] };
+      } catch (error) {
+        if (error instanceof RulesIncompleteError) reports.push(error.report);
+        throw error;
+      }
+    },
+    { workers: options.workers ?? 1, batchSize: 1 },
+  );
+  const report = mergeRulesReports(reports);
+  // A shard that kept failing leaves its integrations due: the next pass takes them again.
+  if (run.deadLetters.length > 0 || report.failed.length > 0) throw new RulesIncompleteError(report);
+  return report;
 }
 
 /**
  * Settles one shard of the due-time index (see `settle`). Shards are disjoint and every transition is a
- * conditional write, so two workers on one shard (a retry) cannot double an issue or a message.
+ * conditional write, so two workers on one shard (a retry) cannot double an issue or a message. `pass`: what
+ * the shards of one process share (a worker alone reads its own).
  */
-export async function settleShard(options: RulesOptions & { shard: number }): Promise<RulesReport> {
+export async function settleShard(
+  options: RulesOptions & { shard: number },
+  pass?: PassContext,
+): Promise<RulesReport> {
+  const shared = pass ?? passContext(options, await options.store.deployment.get());
   const candidates = await options.store.integrations.due(options.now, options.shard);
-  return settle(options, candidates, await options.store.deployment.get());
+  return settle(options, candidates, shared);
+}
+
+/** What the shards of one pass share: the feed as it stands, and the shared outages found so far. */
+export interface PassContext {
+  feed: Feed;
+  outages: OutageFinder;
+}
+
+function passContext(options: RulesOptions, deployment: DeploymentState): PassContext {
+  const { hold } = feedState(deployment, options.staleAfterSeconds, options.now);
+  return {
+    feed: { hold, watermark: (integration) => feedWatermark(deployment, integration) ?? '' },
+    outages: new OutageFinder(options.store, options.now),
+  };
 }
 
 /** One report for several (a pass's guard and shards): counts added, lists joined, the guard's feed verdict. */
@@ -112,14 +149,13 @@ const emptyReport = (): RulesReport => ({
 async function settle(
   options: RulesOptions,
   candidates: Integration[],
-  deployment: DeploymentState,
+  pass: PassContext,
 ): Promise<RulesReport> {
   const { store, now } = options;
   const report = emptyReport();
   report.candidates = candidates.length;
-  const { hold } = feedState(deployment, options.staleAfterSeconds, now);
-  const feed: Feed = { hold, watermark: (integration) => feedWatermark(deployment, integration) ?? '' };
-  const outages = new OutageFinder(store, now, candidates);
+  const { feed, outages } = pass;
+  outages.know(candidates);
   for (const candidate of candidates) {
     try {
       await settleOne(store, candidate, now, feed, outages, report);
@@ -199,14 +235,14 @@ async function settleOne(
   outages: OutageFinder,
   report: RulesReport,
 ): Promise<void> {
-  let integration: Integration | null = candidate;
+  // Issues written by an attempt that lost its race, to take back if the next attempt no longer wants them.
   let written: Issue[] = [];
-  for (let attempt = 0; ; attempt += 1) {
-    if (integration === null) {
+  await retryOnConflict(async (attempt) => {
+    const current = attempt === 0 ? candidate : await store.integrations.get(candidate.org_id, candidate.id);
+    if (current === null) {
       for (const issue of written) await withdraw(store, issue, now);
       return;
     }
-    const current: Integration = integration;
     const offlineType = offlineIssueType(current.kind);
     const watermark = feed.watermark(current);
     const wanted = new Map<IssueType, Issue>();
@@ -227,7 +263,7 @@ async function settleOne(
     const opening = toOpen.filter(
       (issue) => !snoozed && !(held && silenceTypes(current).includes(issue.type)),
     );
-    report.held += toOpen.length - opening.length;
+    const heldHere = toOpen.length - opening.length;
     // The critical offline issue opening (or open) takes over from a late warning: that one ends, escalated.
     const offlineRef =
       current.open_issues[offlineType] ?? opening.find((issue) => issue.type === offlineType) ?? null;
@@ -237,101 +273,92 @@ async function settleOne(
       // Nothing to change. Looked at early (a pull kept the stored check time, see scheduledCheckAt): re-arm it
       // at its exact time. A held or due-now candidate stays as it is, and is looked at again next pass.
       const rearmed = scheduledCheckAt(current, now);
-      if (rearmed === current.due_at || (rearmed !== null && rearmed <= now)) return;
-      try {
+      if (rearmed !== current.due_at && !(rearmed !== null && rearmed <= now)) {
         await store.integrations.save(current, current.version, now);
         report.rearmed += 1;
-        return;
-      } catch (error) {
-        if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-        integration = await store.integrations.get(current.org_id, current.id);
-        continue;
       }
+      report.held += heldHere;
+      return;
     }
 
-    try {
-      const resolved: IssueChange[] = [];
-      for (const type of toResolve) {
-        const ref = current.open_issues[type];
-        if (!ref) continue;
-        const escalated = type === 'integration_pull_late' && offlineRef !== null;
-        const resolution: Resolution = current.paused ? 'paused' : escalated ? 'escalated' : 'pull_resumed';
-        // Resumed: an outage ended with the first pull after the silence (`resumed_at`), not the newest one,
-        // which may be a cycle or a file later; otherwise the newest pull is when it ended. A first pull more
-        // than a threshold before the newest one may have been a blip followed by more silence (the issue
-        // stayed open), so then the newest pull is taken, as an upper bound.
-        const resumed = current.resumed_at;
-        const ended =
-          silenceTypes(current).includes(type) &&
-          resumed &&
-          resumed > ref.opened_at &&
-          secondsBetween(resumed, current.last_pull_at ?? resumed) < current.offline_after_seconds
-            ? resumed
-            : current.last_pull_at;
-        const at =
-          escalated && offlineRef
-            ? offlineRef.opened_at
-            : resolution === 'pull_resumed' && ended && ended > ref.opened_at
-              ? ended
-              : now;
-        await store.issues.resolve(current.org_id, ref.id, at, resolution);
-        await store.history.putTransition(
-          current,
-          transition(current, ref.id, type, 'issue_resolved', at, resolution),
-        );
-        resolved.push({ issue_id: ref.id, integration_id: current.id, type, at });
-      }
-      for (const [index, plain] of opening.entries()) {
-        // Silent together with others of its engine or organization: the shared cause is its diagnosis, and
-        // its message waits (briefly) for the group's other openings so they go out as one.
-        const group = plain.type === offlineType ? await outages.groupOf(current) : null;
-        const issue = group
-          ? { ...plain, diagnosis: withSharedOutage(current, plain.diagnosis, group, now) }
-          : plain;
-        opening[index] = issue;
-        const announceAt = group && group.notify_at > now ? group.notify_at : now;
-        if (await store.issues.putIfAbsent(issue, announceAt)) written.push(issue);
-        await store.history.putTransition(
-          current,
-          transition(current, issue.id, issue.type, 'issue_opened', issue.opened_at, issue.diagnosis.code),
-        );
-      }
-      const openIssues = { ...current.open_issues };
-      for (const type of toResolve) delete openIssues[type];
-      for (const issue of opening) openIssues[issue.type] = { id: issue.id, opened_at: issue.opened_at };
-      // The resumption belongs to the issue of the silence (offline, or late before it): it ends with it, and a
-      // new one starts with none.
-      const silences = silenceTypes(current);
-      const silenceChanged =
-        toResolve.some((type) => silences.includes(type)) ||
-        opening.some((issue) => silences.includes(issue.type));
-      const late = opening.find((issue) => issue.type === 'integration_pull_late');
-      await store.integrations.save(
-        {
-          ...current,
-          open_issues: openIssues,
-          issue_seq: current.issue_seq + toResolve.length,
-          resumed_at: silenceChanged ? null : current.resumed_at,
-          late_warned_at: late ? late.opened_at : current.late_warned_at,
-        },
-        current.version,
-        now,
+    const resolved: IssueChange[] = [];
+    for (const type of toResolve) {
+      const ref = current.open_issues[type];
+      if (!ref) continue;
+      const escalated = type === 'integration_pull_late' && offlineRef !== null;
+      const resolution: Resolution = current.paused ? 'paused' : escalated ? 'escalated' : 'pull_resumed';
+      // Resumed: an outage ended with the first pull after the silence (`resumed_at`), not the newest one,
+      // which may be a cycle or a file later; otherwise the newest pull is when it ended. A first pull more
+      // than a threshold before the newest one may have been a blip followed by more silence (the issue
+      // stayed open), so then the newest pull is taken, as an upper bound.
+      const resumed = current.resumed_at;
+      const ended =
+        silenceTypes(current).includes(type) &&
+        resumed &&
+        resumed > ref.opened_at &&
+        secondsBetween(resumed, current.last_pull_at ?? resumed) < current.offline_after_seconds
+          ? resumed
+          : current.last_pull_at;
+      const at =
+        escalated && offlineRef
+          ? offlineRef.opened_at
+          : resolution === 'pull_resumed' && ended && ended > ref.opened_at
+            ? ended
+            : now;
+      await store.issues.resolve(current.org_id, ref.id, at, resolution);
+      await store.history.putTransition(
+        current,
+        transition(current, ref.id, type, 'issue_resolved', at, resolution),
       );
-      report.resolved.push(...resolved);
-      for (const issue of opening) {
-        report.opened.push({
-          issue_id: issue.id,
-          integration_id: current.id,
-          type: issue.type,
-          at: issue.opened_at,
-        });
-      }
-      return;
-    } catch (error) {
-      if (!(error instanceof ConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-      integration = await store.integrations.get(current.org_id, current.id);
+      resolved.push({ issue_id: ref.id, integration_id: current.id, type, at });
     }
-  }
+    for (const [index, plain] of opening.entries()) {
+      // Silent together with others of its engine or organization: the shared cause is its diagnosis, and
+      // its message waits (briefly) for the group's other openings so they go out as one.
+      const group = plain.type === offlineType ? await outages.groupOf(current) : null;
+      const issue = group
+        ? { ...plain, diagnosis: withSharedOutage(current, plain.diagnosis, group, now) }
+        : plain;
+      opening[index] = issue;
+      const announceAt = group && group.notify_at > now ? group.notify_at : now;
+      if (await store.issues.putIfAbsent(issue, announceAt)) written.push(issue);
+      await store.history.putTransition(
+        current,
+        transition(current, issue.id, issue.type, 'issue_opened', issue.opened_at, issue.diagnosis.code),
+      );
+    }
+    const openIssues = { ...current.open_issues };
+    for (const type of toResolve) delete openIssues[type];
+    for (const issue of opening) openIssues[issue.type] = { id: issue.id, opened_at: issue.opened_at };
+    // The resumption belongs to the issue of the silence (offline, or late before it): it ends with it, and a
+    // new one starts with none.
+    const silences = silenceTypes(current);
+    const silenceChanged =
+      toResolve.some((type) => silences.includes(type)) ||
+      opening.some((issue) => silences.includes(issue.type));
+    const late = opening.find((issue) => issue.type === 'integration_pull_late');
+    await store.integrations.save(
+      {
+        ...current,
+        open_issues: openIssues,
+        issue_seq: current.issue_seq + toResolve.length,
+        resumed_at: silenceChanged ? null : current.resumed_at,
+        late_warned_at: late ? late.opened_at : current.late_warned_at,
+      },
+      current.version,
+      now,
+    );
+    report.held += heldHere;
+    report.resolved.push(...resolved);
+    for (const issue of opening) {
+      report.opened.push({
+        issue_id: issue.id,
+        integration_id: current.id,
+        type: issue.type,
+        at: issue.opened_at,
+      });
+    }
+  });
 }
 
 /** One line of an integration's history: an issue opened or resolved, with the status before and after. */
