@@ -139,7 +139,7 @@ export async function addIntegration(
 export async function cycle(
   w: World,
   now: Iso,
-  options: CycleSettings & { publisher?: Publisher } = {},
+  options: CycleSettings & { publisher?: Publisher; workers?: number } = {},
 ): Promise<CycleReport> {
   const { publisher = w.publisher, ...settings } = options;
   if (w.heartbeat) await drop(w, [pull(w.heartbeat.id, addSeconds(now, -60))]);
