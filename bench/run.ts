@@ -27,6 +27,7 @@ import { openStore, type Store } from '../shared/store.ts';
 import { meterUsage, type Usage } from '../shared/table/metering.ts';
 import { cadenceBench } from './cadence.ts';
 import { verificationBench } from './verify.ts';
+import { workersBench } from './workers.ts';
 
 /** The cycle's settings as shipped (the configuration's defaults). */
 const SETTINGS = cycleSettings(defaultConfig);
@@ -40,6 +41,8 @@ const { values } = parseArgs({
     'api-requests': { type: 'string', default: '300' },
     // About 20 s on one core: the replay has no database, so its time is all CPU.
     'cadence-devices': { type: 'string', default: '3000' },
+    // Per worker count (1, 2, 4, 8), a fresh table of this many integrations.
+    'worker-integrations': { type: 'string', default: '1000' },
   },
 });
 const API_REQUESTS = Math.max(1, Number(values['api-requests']));
@@ -366,6 +369,10 @@ async function main() {
     const verify = await verificationBench(store, usage, SECRET, log);
     log('cadence replay (time to warn after the last pull, against the fixed 24-hour threshold):');
     const cadence = await cadenceBench(log, { devices: Number(values['cadence-devices']) });
+    log('workers (in-process queue; ratios to 1 worker):');
+    const workers = await workersBench(log, {
+      integrations: Number(values['worker-integrations']),
+    });
 
     const result = {
       lines: LINES,
@@ -391,6 +398,7 @@ async function main() {
       ...api,
       ...verify,
       cadence,
+      ...workers,
     };
     console.log(values.json ? JSON.stringify(result) : `\n${JSON.stringify(result, null, 2)}`);
   } finally {

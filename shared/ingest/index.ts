@@ -21,6 +21,7 @@ import {
   newParseContext,
   parseLine,
 } from '../pulls/parse.ts';
+import { inParallel } from '../queue/index.ts';
 import type { Store } from '../store.ts';
 import { addSeconds, type Iso, laterOf } from '../time.ts';
 import { readBounded, splitLines, TOO_LONG } from './lines.ts';
@@ -298,18 +299,6 @@ async function lapiRemovals(
     }
   }
   return removals;
-}
-
-async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next] as T;
-      next += 1;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /**

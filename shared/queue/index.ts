@@ -90,3 +90,20 @@ export function parseWorkers(value: string | number, option: string): number {
   }
   return workers;
 }
+
+/** Runs `work` over `items`, at most `limit` at a time (a worker's own concurrency, e.g. its writes). */
+export async function inParallel<T>(
+  items: T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next] as T;
+      next += 1;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}

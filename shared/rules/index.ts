@@ -1,4 +1,5 @@
 import { retryOnConflict } from '../conflict.ts';
+import { bucketOf } from '../crypto.ts';
 import { type DeploymentState, feedState, feedWatermark, type OfflineHold } from '../deployment/index.ts';
 import type { Transition } from '../history/index.ts';
 import {
@@ -13,10 +14,13 @@ import {
 import { withSharedOutage } from '../issue/diagnosis.ts';
 import { DEPLOYMENT_ORG, type Issue, issueFor, pipelineIssue, type Resolution } from '../issue/index.ts';
 import { OutageFinder } from '../outage/find.ts';
-import { drain } from '../queue/index.ts';
+import { drain, inParallel } from '../queue/index.ts';
 import type { Store } from '../store.ts';
-import { ALL_SHARDS } from '../table/schema.ts';
+import { ALL_SHARDS, SHARDS } from '../table/schema.ts';
 import { type Iso, secondsBetween } from '../time.ts';
+
+/** Candidates one worker settles at once. */
+const SETTLE_CONCURRENCY = 8;
 
 export interface IssueChange {
   issue_id: string;
@@ -63,13 +67,18 @@ export interface RulesOptions {
 export async function runRules(options: RulesOptions & { workers?: number }): Promise<RulesReport> {
   const { report: pipeline, deployment } = await guard(options);
   const pass = passContext(options, deployment);
+  // One process reads every shard's candidates at once (one BatchGet per 100) and lets the shared-outage finder
+  // know them all; each worker then settles its shard's share.
+  const candidates = await options.store.integrations.due(options.now);
+  pass.outages.know(candidates);
   const reports: RulesReport[] = [pipeline];
   const run = await drain(
     [...ALL_SHARDS],
     async ([delivery]) => {
       if (!delivery) return { failed: [] };
+      const shard = candidates.filter((candidate) => bucketOf(candidate.id, SHARDS) === delivery.message);
       try {
-        reports.push(await settleShard({ ...options, shard: delivery.message }, pass));
+        reports.push(await settle(options, shard, pass));
         return { failed: [] };
       } catch (error) {
         if (error instanceof RulesIncompleteError) reports.push(error.report);
@@ -85,17 +94,13 @@ export async function runRules(options: RulesOptions & { workers?: number }): Pr
 }
 
 /**
- * Settles one shard of the due-time index (see `settle`). Shards are disjoint and every transition is a
- * conditional write, so two workers on one shard (a retry) cannot double an issue or a message. `pass`: what
- * the shards of one process share (a worker alone reads its own).
+ * Settles one shard of the due-time index (see `settle`): a fan-out worker's job. Shards are disjoint and every
+ * transition is a conditional write, so two workers on one shard (a retry) cannot double an issue or a message.
  */
-export async function settleShard(
-  options: RulesOptions & { shard: number },
-  pass?: PassContext,
-): Promise<RulesReport> {
-  const shared = pass ?? passContext(options, await options.store.deployment.get());
+export async function settleShard(options: RulesOptions & { shard: number }): Promise<RulesReport> {
+  const pass = passContext(options, await options.store.deployment.get());
   const candidates = await options.store.integrations.due(options.now, options.shard);
-  return settle(options, candidates, shared);
+  return settle(options, candidates, pass);
 }
 
 /** What the shards of one pass share: the feed as it stands, and the shared outages found so far. */
@@ -156,7 +161,9 @@ async function settle(
   report.candidates = candidates.length;
   const { feed, outages } = pass;
   outages.know(candidates);
-  for (const candidate of candidates) {
+  // Candidates are independent (each transition is conditional on the version read), so a worker settles a
+  // few at once: most of a transition is waiting on DynamoDB.
+  await inParallel(candidates, SETTLE_CONCURRENCY, async (candidate) => {
     try {
       await settleOne(store, candidate, now, feed, outages, report);
     } catch (error) {
@@ -166,7 +173,7 @@ async function settle(
         error: error instanceof Error ? error.message : String(error),
       });
     }
-  }
+  });
   if (report.failed.length > 0) throw new RulesIncompleteError(report);
   return report;
 }
