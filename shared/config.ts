@@ -30,6 +30,8 @@ const EnvSchema = z.object({
   /** Where the scheduled ingest reads pull logs in AWS: s3://bucket/prefix. */
   PULLWATCH_LOG_BUCKET: z.string().min(3).optional(),
   PULLWATCH_LOG_PREFIX: z.string().default(''),
+  /** The fan-out's rules queue (AWS, `fanOut` on): the tick sends one message per shard to it. */
+  PULLWATCH_RULES_QUEUE_URL: z.url().optional(),
   PULLWATCH_CYCLE_SECONDS: positiveInt(60),
   /** What the local content endpoint serves: one IP or CIDR per line (default: a built-in documentation-range list). */
   PULLWATCH_BLOCKLIST_FILE: z.string().min(1).optional(),
