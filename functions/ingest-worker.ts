@@ -23,6 +23,10 @@ async function ingestRecord(record: SQSRecord): Promise<void> {
   }
   const source = new S3ObjectsSource(s3, bucket, config.PULLWATCH_LOG_PREFIX, objects);
   const report = await ingestObjects({ store, source, now: systemClock() });
+  if (report === null) {
+    logger.info('ingest message skipped', { message_id: record.messageId, reason: 'no_object_under_prefix' });
+    return;
+  }
   const fields = {
     message_id: record.messageId,
     files_processed: report.files_processed,

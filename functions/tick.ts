@@ -11,7 +11,10 @@ import { addSeconds, systemClock } from '../shared/time.ts';
 import { config, emitMetrics, store } from './context.ts';
 
 if (!config.PULLWATCH_RULES_QUEUE_URL) throw new ConfigError('the tick needs PULLWATCH_RULES_QUEUE_URL');
-const enqueue = sqsEnqueue(new SQSClient({ region: config.AWS_REGION }), config.PULLWATCH_RULES_QUEUE_URL);
+// The regional endpoint rather than the queue URL's host: the same service in AWS, and it lets the SDK's
+// endpoint override (AWS_ENDPOINT_URL_SQS) reach a local test endpoint.
+const sqs = new SQSClient({ region: config.AWS_REGION, useQueueUrlAsEndpoint: false });
+const enqueue = sqsEnqueue(sqs, config.PULLWATCH_RULES_QUEUE_URL);
 const publisher = createPublisher(config);
 
 /** A tick in which a step failed; thrown after the metrics and the lock are settled, so Lambda counts an error. */

@@ -25,7 +25,9 @@ export async function ingestObjects(options: {
   store: Store;
   source: LogSource;
   now: Iso;
-}): Promise<IngestReport> {
+}): Promise<IngestReport | null> {
+  // Nothing under the prefix: no ingest at all, so the deployment's last-ingest record is left as it is.
+  if ((await options.source.list()).length === 0) return null;
   const report = await ingest(options);
   if (report.files_failed.length > 0) {
     const names = report.files_failed.map((file) => `${file.name}: ${file.error}`).join('; ');
