@@ -39,7 +39,20 @@ async function ingestRecord(record: SQSRecord): Promise<void> {
   else logger.info('objects ingested', fields);
 }
 
+/** The record fails and comes back; the log says why, by message id. */
+async function ingestOrLog(record: SQSRecord): Promise<void> {
+  try {
+    await ingestRecord(record);
+  } catch (error) {
+    logger.error('ingest message failed', {
+      message_id: record.messageId,
+      error: error instanceof Error ? error.message : String(error),
+    });
+    throw error;
+  }
+}
+
 /** SQS (the ingest queue, fed by the log bucket's ObjectCreated events), with partial batch responses. */
 export const handler = withLambdaContext(async (event: SQSEvent, context) =>
-  processPartialResponse(event, ingestRecord, processor, { context }),
+  processPartialResponse(event, ingestOrLog, processor, { context }),
 );
