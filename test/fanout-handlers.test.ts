@@ -306,7 +306,7 @@ describe('ingest worker', () => {
     expect(actual.version).toBe(before.version);
   });
 
-  it('skips the test event S3 sends when the notification is set up, and objects outside the prefix or bucket', async () => {
+  it('skips the test event S3 sends when the notification is set up, objects outside the prefix or bucket, and deleted ones', async () => {
     const fw = await newIntegration('Outside');
     const outside = await upload(
       `elsewhere/${randomBytes(3).toString('hex')}.jsonl`,
@@ -321,6 +321,8 @@ describe('ingest worker', () => {
           sqsRecord(JSON.stringify(fixture('s3-test-event.json'))),
           sqsRecord(objectCreated(outside)),
           sqsRecord(objectCreated({ key: `${PREFIX}x.jsonl`, etag: 'abc', bucket: 'another-bucket' })),
+          // A bouncer list deleted since its event: HeadObject answers 404, and there is nothing to read.
+          sqsRecord(objectCreated({ key: `${PREFIX}org_0123456789abcdef/gone.bouncers.json`, etag: 'abc' })),
         ),
         lambdaContext(),
       ),
