@@ -8,8 +8,9 @@ import { systemClock } from '../shared/time.ts';
 import { config, store } from './context.ts';
 
 /**
- * Operator commands that need the key-hashing secret, for a deployment in AWS: an organization with its first
- * API key, or another key for an organization. No trigger reaches this function; it runs only when someone
+ * Operator commands for a deployment in AWS: an organization with its first API key, another key for an
+ * organization (both need the key-hashing secret), and `migrate`, the one-off move of integrations written by
+ * versions before the id keys (run once after such an upgrade; a second run finds nothing and moves nothing). No trigger reaches this function; it runs only when someone
  * allowed to call `lambda:InvokeFunction` on it does (`aws lambda invoke`, see docs/deploy-aws.md). Keys are
  * returned once and never logged.
  */
@@ -17,6 +18,7 @@ const Scope = z.enum(['read', 'write']);
 const Command = z.discriminatedUnion('command', [
   z.object({ command: z.literal('create-org'), name: OrgName, scope: Scope.default('write') }).strict(),
   z.object({ command: z.literal('create-key'), org_id: z.string().min(1), scope: Scope }).strict(),
+  z.object({ command: z.literal('migrate') }).strict(),
 ]);
 export type AdminCommand = z.input<typeof Command>;
 
@@ -29,6 +31,11 @@ export const handler = withLambdaContext(async (event: unknown) => {
     throw new ValidationError(`${first?.path.join('.') || 'command'}: ${first?.message ?? 'invalid'}`);
   }
   const command = parsed.data;
+  if (command.command === 'migrate') {
+    const moved = await store.integrations.moveToIdKeys();
+    logger.info('integrations moved to id keys', { moved });
+    return { moved };
+  }
   const now = systemClock();
   if (command.command === 'create-org') {
     const { org, key } = await createOrgWithKey(store, secret, command.name, command.scope, now);

@@ -14,6 +14,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Bucket, type IBucket } from 'aws-cdk-lib/aws-s3';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 export interface AppFunctionProps {
@@ -145,6 +146,15 @@ export class AppFunction extends Construct {
     this.fn.addEnvironment('SNS_TOPIC_ARN', topic.topicArn);
     this.role.addToPrincipalPolicy(
       new PolicyStatement({ actions: ['sns:Publish'], resources: [topic.topicArn] }),
+    );
+    return this;
+  }
+
+  /** Sets PULLWATCH_RULES_QUEUE_URL and grants sqs:SendMessage (SendMessageBatch too) on that queue only. */
+  bindRulesQueue(queue: IQueue): this {
+    this.fn.addEnvironment('PULLWATCH_RULES_QUEUE_URL', queue.queueUrl);
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.queueArn] }),
     );
     return this;
   }

@@ -140,6 +140,13 @@ export const SettingsSchema = z.object({
       .optional(),
   ),
   teamsTenantId: optionalText.pipe(z.uuid('must be a Microsoft Entra tenant id (a UUID)').optional()),
+  /**
+   * Fan-out (docs/deploy-aws.md, "Fan-out"): S3 events feed ingest workers through an SQS queue, and the schedule
+   * starts a tick that hands each shard of the rule pass to a worker. Off: one cycle function does everything.
+   */
+  fanOut: flag,
+  /** Fan-out only: how many ingest workers may run at once (the event source mapping's maximum concurrency). */
+  ingestConcurrency: z.coerce.number().int().min(2).max(1000).default(10),
 });
 
 export type Settings = z.infer<typeof SettingsSchema>;

@@ -29,6 +29,7 @@ import { ALERT_TOPIC_DISPLAY_NAME } from '../shared/notify/gsm7.ts';
 import { INDEX, TABLE, TTL_ATTRIBUTE } from '../shared/table/schema.ts';
 import { AppFunction } from './app-function.ts';
 import { ChatChannels } from './chat-channels.ts';
+import { FanOut } from './fan-out.ts';
 import type { Settings, Subscriber } from './settings.ts';
 import { Watchdog } from './watchdog.ts';
 
@@ -174,27 +175,50 @@ export class PullwatchStack extends Stack {
     new ChatChannels(this, 'ChatChannels', { alertTopic, settings });
 
     // ---- the cycle --------------------------------------------------------------------------------------
+    // Fan-out: the schedule starts a tick instead (guard, notify, one rules message per shard); workers fed by
+    // SQS do the ingest and the rule pass (infra/fan-out.ts).
+    const fanOut = settings.fanOut
+      ? new FanOut(this, 'FanOut', {
+          table,
+          logBucket,
+          logPrefix: settings.logPrefix,
+          ingestConcurrency: settings.ingestConcurrency,
+          deployment: this.stackName,
+        })
+      : null;
     this.cycle = new AppFunction(this, 'Cycle', {
-      entry: 'cycle',
-      description: 'pullwatch: one watchdog cycle (ingest pull logs, open and resolve issues, notify)',
+      entry: fanOut ? 'tick' : 'cycle',
+      description: fanOut
+        ? 'pullwatch: fan-out tick (pipeline guard, notify, one rules message per shard)'
+        : 'pullwatch: one watchdog cycle (ingest pull logs, open and resolve issues, notify)',
       memorySize: CYCLE_MEMORY_MB,
       timeout: CYCLE_TIMEOUT,
       environment: {
         PULLWATCH_DEPLOYMENT: this.stackName,
         ...(settings.consoleUrl ? { PULLWATCH_CONSOLE_URL: settings.consoleUrl } : {}),
       },
-    })
+    });
+    if (fanOut) {
+      // The guard and notify: the deployment record, issues, the outbox; the lock.
+      this.cycle
+        .bindTable(
+          table,
+          ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
+          [INDEX.byOutbox],
+        )
+        .bindRulesQueue(fanOut.rules.queue);
+    } else {
       // Ingest: the ledger and integrations, by id or bouncer name (lapi); rules: due integrations, issues,
       // transitions; notify: the outbox; the cycle: its lock and the deployment record.
-      .bindTable(
-        table,
-        ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
-        [INDEX.byDue, INDEX.byOutbox, INDEX.byLapiName],
-      )
-      // The one-off move of integrations written before the id keys finds them through the retired index.
-      .bindTable(table, ['Scan'], [INDEX.byLookup], 'indexes')
-      .bindLogSource(logBucket, settings.logPrefix)
-      .bindTopic(alertTopic);
+      this.cycle
+        .bindTable(
+          table,
+          ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
+          [INDEX.byDue, INDEX.byOutbox, INDEX.byLapiName],
+        )
+        .bindLogSource(logBucket, settings.logPrefix);
+    }
+    this.cycle.bindTopic(alertTopic);
 
     const queue = (id: string, description: string) => {
       const created = new Queue(this, id, {
@@ -312,14 +336,17 @@ export class PullwatchStack extends Stack {
     });
 
     // ---- operator commands -------------------------------------------------------------------------------
-    // No trigger: run with `aws lambda invoke` by someone allowed to. Two writes at most per invocation.
+    // No trigger: run with `aws lambda invoke` by someone allowed to. Two writes at most per invocation, except
+    // `migrate` (two per integration of an older version; it resumes where it stopped if the 30 s run out).
     this.admin = new AppFunction(this, 'Admin', {
       entry: 'admin',
-      description: 'pullwatch: operator commands (create an organization and its first API key)',
+      description: 'pullwatch: operator commands (create an organization or an API key, migrate older items)',
       memorySize: 256,
       timeout: Duration.seconds(30),
     })
-      .bindTable(table, ['GetItem', 'PutItem'])
+      .bindTable(table, ['GetItem', 'PutItem', 'DeleteItem'])
+      // `migrate` finds integrations of older versions through the retired index, which only they populate.
+      .bindTable(table, ['Scan'], [INDEX.byLookup], 'indexes')
       .bindKeySecret(keySecret);
 
     // ---- pull verification for the blocklist's own API Gateway ------------------------------------------
@@ -361,6 +388,7 @@ export class PullwatchStack extends Stack {
       sendsSms: settings.alertPhones.length > 0,
       smsSpendLimitUsd: settings.smsSpendLimitUsd,
       opsEmails: settings.opsEmails,
+      ...(fanOut ? { workQueues: [fanOut.ingest, fanOut.rules] } : {}),
     });
 
     new CfnOutput(this, 'ApiUrl', { value: httpApi.apiEndpoint });
@@ -371,5 +399,9 @@ export class PullwatchStack extends Stack {
     new CfnOutput(this, 'CycleFunctionName', { value: this.cycle.fn.functionName });
     new CfnOutput(this, 'AdminFunctionName', { value: this.admin.fn.functionName });
     new CfnOutput(this, 'PullAuthorizerArn', { value: this.authorizer.fn.functionArn });
+    if (fanOut) {
+      new CfnOutput(this, 'IngestDeadLetterQueueUrl', { value: fanOut.ingest.deadLetters.queueUrl });
+      new CfnOutput(this, 'RulesDeadLetterQueueUrl', { value: fanOut.rules.deadLetters.queueUrl });
+    }
   }
 }

@@ -26,6 +26,8 @@ export interface WatchdogProps {
   sendsSms: boolean;
   smsSpendLimitUsd: number;
   opsEmails: string[];
+  /** The fan-out's work queues (none in the single-function mode): dead letters and backlog are alarmed. */
+  workQueues?: Array<{ name: string; queue: IQueue; deadLetters: IQueue }>;
 }
 
 /** Share of the SMS spend limit at which the operator is warned: SNS stops sending SMS at 100 %. */
@@ -96,6 +98,28 @@ export class Watchdog extends Construct {
         metric: queue.metricApproximateNumberOfMessagesVisible({ period: fiveMinutes, statistic: 'Maximum' }),
         threshold: 1,
         comparison: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        missing: TreatMissingData.NOT_BREACHING,
+      });
+    }
+
+    // Fan-out: a message that failed MAX_RECEIVE_COUNT times, and a queue its workers are not keeping up with.
+    // The backlog threshold is the no-successful-cycle window: older than that, pullwatch is behind by as much.
+    for (const { name, queue, deadLetters } of props.workQueues ?? []) {
+      this.alarm(`${name}DeadLetters`, {
+        description: `Messages in the ${name.toLowerCase()} dead-letter queue: ${name === 'Ingest' ? 'S3 events whose objects could not be ingested' : 'shards whose rule pass kept failing'} after every retry. Read them (the worker's log says why), fix the cause, then redrive them to the ${name.toLowerCase()} queue.`,
+        metric: deadLetters.metricApproximateNumberOfMessagesVisible({
+          period: fiveMinutes,
+          statistic: 'Maximum',
+        }),
+        threshold: 0,
+        comparison: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        missing: TreatMissingData.NOT_BREACHING,
+      });
+      this.alarm(`${name}Backlog`, {
+        description: `The oldest message of the ${name.toLowerCase()} queue waited more than ${window.toMinutes()} minutes: its workers fall behind (throttled, failing, or too few: raise their maximum concurrency).`,
+        metric: queue.metricApproximateAgeOfOldestMessage({ period: fiveMinutes, statistic: 'Maximum' }),
+        threshold: window.toSeconds(),
+        comparison: ComparisonOperator.GREATER_THAN_THRESHOLD,
         missing: TreatMissingData.NOT_BREACHING,
       });
     }

@@ -31,6 +31,8 @@ const EnvSchema = z.object({
   /** Where the scheduled ingest reads pull logs in AWS: s3://bucket/prefix. */
   PULLWATCH_LOG_BUCKET: z.string().min(3).optional(),
   PULLWATCH_LOG_PREFIX: z.string().default(''),
+  /** The fan-out's rules queue (AWS, `fanOut` on): the tick sends one message per shard to it. */
+  PULLWATCH_RULES_QUEUE_URL: z.url().optional(),
   PULLWATCH_CYCLE_SECONDS: positiveInt(60),
   /** Concurrent ingest and rule workers of a cycle (the in-process queue; `pullwatch cycle --workers N`). */
   PULLWATCH_WORKERS: z.coerce.number().int().min(1).max(MAX_WORKERS).default(1),

@@ -293,11 +293,20 @@ describe('the Lambda entries (source)', () => {
     expect(read.key).toMatch(/^pwr_/);
   });
 
+  it('moves integrations of older versions to their id keys on the operator command migrate, not in the cycle', async () => {
+    const admin = await import('../functions/admin.ts');
+    expect(await admin.handler({ command: 'migrate' }, lambdaContext())).toEqual({ moved: 0 });
+    await expect(admin.handler({ command: 'migrate', dry: true } as never, lambdaContext())).rejects.toThrow(
+      /Unrecognized key/,
+    );
+  });
+
   it('runs one cycle per scheduled event, publishes once, and emits its metrics', async () => {
     // The entry reads the real clock, so the integration is made two days old and has never pulled.
     const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000).toISOString();
     const admin = await import('../functions/admin.ts');
-    const { org_id: orgId } = await admin.handler({ command: 'create-org', name: 'Globex' }, lambdaContext());
+    const globex = await admin.handler({ command: 'create-org', name: 'Globex' }, lambdaContext());
+    const orgId = (globex as { org_id: string }).org_id;
     await createIntegration(store, TEST_SECRET, orgId, { name: 'Lyon FW', kind: 'firewall' }, twoDaysAgo);
     const cycle = await import('../functions/cycle.ts');
     const first = await capture(() => cycle.handler(scheduledEvent(), lambdaContext()));

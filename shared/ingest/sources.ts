@@ -2,7 +2,7 @@ import { constants as fsConstants, type Stats } from 'node:fs';
 import { lstat, open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { isSnapshot } from '../pulls/lapi.ts';
 
 /** One pull-log file or object. `key` identifies this exact content: a changed file gets a new key. */
@@ -147,25 +147,90 @@ export class S3Source implements LogSource {
       );
       for (const object of page.Contents ?? []) {
         if (!object.Key || object.Key.endsWith('/')) continue;
-        const key = object.Key;
-        const modified = (object.LastModified ?? new Date(0)).toISOString();
-        // A bouncer list is printed again every few minutes, often byte for byte (every bouncer silent): each
-        // print is news (the engine is alive, the bouncers still listed), so it is keyed by its time too, as a
-        // local file is by its mtime. A log object's content alone says what it teaches.
-        const version = isSnapshot(key) ? `${object.ETag ?? ''}@${modified}` : (object.ETag ?? '');
-        files.push({
-          key: `s3:${this.bucket}/${key}:${version.replaceAll('"', '')}`,
-          name: key,
-          modified_at: modified,
-          open: async () => {
-            const { Body } = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-            if (!Body) throw new Error(`s3://${this.bucket}/${key} has no body`);
-            return Body as Readable;
-          },
-        });
+        files.push(s3LogFile(this.client, this.bucket, object.Key, object.ETag ?? '', object.LastModified));
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+    return files;
+  }
+}
+
+/**
+ * One object as a LogFile, keyed as the listing keys it, whichever path found it (the scheduled listing or an
+ * S3 event): both then claim the same ledger entry, so an object is read once whoever sees it first.
+ */
+function s3LogFile(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  etag: string,
+  lastModified?: Date,
+): LogFile {
+  const modified = (lastModified ?? new Date(0)).toISOString();
+  // A bouncer list is printed again every few minutes, often byte for byte (every bouncer silent): each
+  // print is news (the engine is alive, the bouncers still listed), so it is keyed by its time too, as a
+  // local file is by its mtime. A log object's content alone says what it teaches.
+  const version = isSnapshot(key) ? `${etag}@${modified}` : etag;
+  return {
+    key: `s3:${bucket}/${key}:${version.replaceAll('"', '')}`,
+    name: key,
+    modified_at: modified,
+    open: async () => {
+      const { Body } = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      if (!Body) throw new Error(`s3://${bucket}/${key} has no body`);
+      return Body as Readable;
+    },
+  };
+}
+
+/** An object named by an S3 event: its key (decoded) and, for a log, the ETag the event carries. */
+export interface S3ObjectRef {
+  key: string;
+  etag?: string;
+}
+
+/**
+ * Exactly the objects an S3 event named (the fan-out's ingest worker), under the same prefix rule and with
+ * the same ledger keys as `S3Source`. A log object is keyed by the event's ETag. A bouncer list also needs its
+ * LastModified, which the event does not carry (its eventTime is not the same instant), so it is read with
+ * HeadObject; an object deleted since the event is left out.
+ */
+export class S3ObjectsSource implements LogSource {
+  constructor(
+    readonly client: S3Client,
+    readonly bucket: string,
+    readonly prefix: string,
+    readonly objects: S3ObjectRef[],
+  ) {}
+
+  describe(): string {
+    return `s3://${this.bucket}/${this.prefix} (${this.objects.length} from an event)`;
+  }
+
+  private listed: Promise<LogFile[]> | null = null;
+
+  /** Read once: the HeadObject answers are kept, so asking again (to check the ledger after) costs nothing. */
+  list(): Promise<LogFile[]> {
+    this.listed ??= this.head();
+    return this.listed;
+  }
+
+  private async head(): Promise<LogFile[]> {
+    const files: LogFile[] = [];
+    for (const { key, etag } of this.objects) {
+      if (!key.startsWith(this.prefix) || key.endsWith('/')) continue;
+      if (etag !== undefined && !isSnapshot(key)) {
+        files.push(s3LogFile(this.client, this.bucket, key, etag));
+        continue;
+      }
+      try {
+        const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+        files.push(s3LogFile(this.client, this.bucket, key, head.ETag ?? '', head.LastModified));
+      } catch (error) {
+        if ((error as { name?: string }).name === 'NotFound') continue;
+        throw error;
+      }
+    }
     return files;
   }
 }

@@ -1,0 +1,65 @@
+import type { CycleReport } from '../cycle.ts';
+import { runNotify } from '../notify/index.ts';
+import type { Publisher } from '../notify/publishers.ts';
+import { guardPipeline } from '../rules/index.ts';
+import type { Store } from '../store.ts';
+import type { Iso } from '../time.ts';
+import { type RulesMessage, rulesMessages } from './index.ts';
+
+/**
+ * The fan-out's scheduled step, run under the cycle lock: the pipeline guard, then the notify pass, then one
+ * rules message per shard. Ingest is not here: S3 events start it, object by object.
+ *
+ * Notify runs here, once per tick, rather than after the rule workers: issues the workers open in this cycle
+ * are announced by the next tick (one cycle interval later, 5 minutes by default). In exchange there is one
+ * notify pass per cycle, under the lock, as in the single-function mode, so "one digest per organization per
+ * cycle at most" holds by construction, and the outbox's claims keep anything from being sent twice or lost
+ * (docs/deploy-aws.md, "Fan-out").
+ */
+export async function runTick(options: {
+  store: Store;
+  publisher: Publisher;
+  now: Iso;
+  consoleUrl?: string;
+  staleAfterSeconds: number;
+  reminderSeconds: number;
+  /** Hands the shards' messages to the rule workers (SQS in AWS). */
+  enqueue: (messages: RulesMessage[]) => Promise<void>;
+}): Promise<CycleReport> {
+  const { store, now } = options;
+  const report: CycleReport = {
+    at: now,
+    outcome: 'ok',
+    ingest: null,
+    rules: null,
+    notify: null,
+    errors: [],
+    notifications_failed_permanently: 0,
+  };
+  const stage = async <T>(name: 'rules' | 'notify', work: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await work();
+    } catch (error) {
+      report.errors.push({ stage: name, error: error instanceof Error ? error.message : String(error) });
+      return null;
+    }
+  };
+  report.rules = await stage('rules', () =>
+    guardPipeline({ store, now, staleAfterSeconds: options.staleAfterSeconds }),
+  );
+  report.notify = await stage('notify', () =>
+    runNotify({
+      store,
+      publisher: options.publisher,
+      now,
+      ...(options.consoleUrl ? { consoleUrl: options.consoleUrl } : {}),
+      reminderSeconds: options.reminderSeconds,
+    }),
+  );
+  // Sent even when the guard failed: the shards then read the feed state the last guard wrote.
+  await stage('rules', () => options.enqueue(rulesMessages(now)));
+  report.outcome = report.errors.length === 0 ? 'ok' : 'failed';
+  report.notifications_failed_permanently = report.notify?.failed_permanently ?? 0;
+  await store.deployment.recordCycle(now, report.outcome, report.notifications_failed_permanently);
+  return report;
+}
