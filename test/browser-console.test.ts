@@ -9,6 +9,7 @@ import {
   URL_CREDENTIAL_WARNING,
 } from '../shared/console/client/format.ts';
 import { CONTENT_SECURITY_POLICY } from '../shared/console/index.ts';
+import type { PullHistory } from '../shared/pulls/activity.ts';
 import { addSeconds } from '../shared/time.ts';
 import { launchBrowser, openPage, seriousViolations, signIn, type WatchedPage } from './kit/browser.ts';
 import { listedNames, rowOf, settled, waitForNames } from './kit/browser-page.ts';
@@ -412,9 +413,7 @@ describe('pull timelines', () => {
     const { page: tab, problems } = await page();
     await signIn(tab, world.readKey);
     const id = world.named['HQ pfSense']?.id;
-    const detail = await apiGet<{ pull_history: { start: string; accepted: number[]; refused: number[] } }>(
-      `/v1/integrations/${id}`,
-    );
+    const detail = await apiGet<{ pull_history: PullHistory }>(`/v1/integrations/${id}`);
     const history = detail.pull_history;
     await tab.goto(`/integrations/${id}`);
     await settled(tab);

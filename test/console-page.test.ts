@@ -159,7 +159,7 @@ describe('how the page words things', () => {
   it('sums the 7-day history for its caption', () => {
     const accepted = Array.from({ length: 168 }, (_, hour) => (hour < 100 ? 12 : 0));
     const refused = Array.from({ length: 168 }, (_, hour) => (hour >= 160 ? 3 : 0));
-    expect(summarizeHistory({ start: '2026-11-21T12:00:00.000Z', accepted, refused })).toBe(
+    expect(summarizeHistory({ start: '2026-11-21T12:00:00.000Z', unit: 'minutes', accepted, refused })).toBe(
       'pulls accepted in 1200 minutes and refused in 24 over 7 days; 60 of 168 hours silent',
     );
   });

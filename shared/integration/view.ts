@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AuthOutcome } from '../auth/verify.ts';
 import { CRITICALITIES, ISSUE_TYPE_INFO } from '../issue/types.ts';
-import { HISTORY_HOURS, TIMELINE_HOURS, timeline48h } from '../pulls/activity.ts';
+import { PullHistoryView, Timeline48h, timeline48h } from '../pulls/activity.ts';
 import { CADENCE_STATES } from '../pulls/cadence.ts';
 import type { Iso } from '../time.ts';
 import {
@@ -19,41 +19,6 @@ import {
 } from './index.ts';
 
 const Time = z.iso.datetime();
-const Hour = z.iso.datetime().describe('the start of an hour, UTC (`2026-11-21T10:00:00Z`)');
-
-/** The list's compact pull history (pulls/activity.ts): one character per hour. */
-export const Timeline48h = z
-  .object({
-    start: Hour,
-    hours: z
-      .string()
-      .regex(new RegExp(`^[.arb]{${TIMELINE_HOURS}}$`))
-      .describe(
-        "48 characters, one per hour from `start`, the last being the current hour: '.' no pull, 'a' accepted pulls only, 'r' refused pulls only (401/403), 'b' both",
-      ),
-  })
-  .describe('pulls over the last 48 hours');
-
-const perHour = (what: string) =>
-  z
-    .array(z.number().int().min(0).max(60))
-    .length(HISTORY_HOURS)
-    // The OpenAPI generator does not carry .length() over; .meta() says it.
-    .meta({ minItems: HISTORY_HOURS, maxItems: HISTORY_HOURS })
-    .describe(`${HISTORY_HOURS} hours from \`start\`, the last being the current hour: minutes with ${what}`);
-
-/** The detail's 7 days of pull history. */
-export const PullHistoryView = z
-  .object({
-    start: Hour,
-    unit: z
-      .literal('minutes')
-      .describe('what is counted per hour: minutes with at least one such pull, not requests (0 to 60)'),
-    accepted: perHour('an accepted pull (a GET answered 2xx or 304)'),
-    refused: perHour('a refused pull (401 or 403)'),
-  })
-  .describe('pulls over the last 7 days, per hour');
-
 /** The learned rhythm (pulls/cadence.ts) and when a late warning would open. */
 export const CadenceView = z
   .object({
@@ -74,6 +39,8 @@ export const CadenceView = z
     ),
   })
   .describe("the device's own rhythm, learned from its pulls");
+
+export { PullHistoryView, Timeline48h };
 
 /**
  * The integration as the API and the CLI show it: derived status, no secrets, no hashes. The API documents this

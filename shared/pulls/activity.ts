@@ -262,23 +262,45 @@ export function addsAcceptedBefore(
   return false;
 }
 
-// ---- what the API shows ----------------------------------------------------------------------------------
+// ---- what the API shows (the schemas it documents, and the views it serves) ----------------------------------------------------------------------------------
 
-export interface Timeline {
-  /** The first hour shown (UTC, on the hour). */
-  start: Iso;
-  /** One character per hour, oldest first, the last being the hour of `now`. */
-  hours: string;
-}
+const Hour = z.iso.datetime().describe('the start of an hour, UTC (`2026-11-21T10:00:00Z`)');
 
-export interface PullHistory {
-  start: Iso;
-  unit: 'minutes';
-  /** Per hour, oldest first, the last being the hour of `now`: minutes with an accepted pull. */
-  accepted: number[];
-  /** The same for refused pulls. */
-  refused: number[];
-}
+/** The list's compact view: one character per hour (see STATES). */
+export const Timeline48h = z
+  .object({
+    start: Hour,
+    hours: z
+      .string()
+      .regex(new RegExp(`^[.arb]{${TIMELINE_HOURS}}$`))
+      .describe(
+        "48 characters, one per hour from `start`, the last being the current hour: '.' no pull, 'a' accepted pulls only, 'r' refused pulls only (401/403), 'b' both",
+      ),
+  })
+  .describe('pulls over the last 48 hours');
+
+const perHour = (what: string) =>
+  z
+    .array(z.number().int().min(0).max(60))
+    .length(HISTORY_HOURS)
+    // The OpenAPI generator does not carry .length() over; .meta() says it.
+    .meta({ minItems: HISTORY_HOURS, maxItems: HISTORY_HOURS })
+    .describe(`${HISTORY_HOURS} hours from \`start\`, the last being the current hour: minutes with ${what}`);
+
+/** The detail's 7 days of pull history. */
+export const PullHistoryView = z
+  .object({
+    start: Hour,
+    unit: z
+      .literal('minutes')
+      .describe('what is counted per hour: minutes with at least one such pull, not requests (0 to 60)'),
+    accepted: perHour('an accepted pull (a GET answered 2xx or 304)'),
+    refused: perHour('a refused pull (401 or 403)'),
+  })
+  .describe('pulls over the last 7 days, per hour');
+
+export type Timeline = z.infer<typeof Timeline48h>;
+export type PullHistory = z.infer<typeof PullHistoryView>;
 
 /** The last 48 hours up to the hour of `now`, from the integration item alone; hours after its newest are silent. */
 export function timeline48h(recent: RecentPulls | null, now: Iso): Timeline {

@@ -3,7 +3,7 @@
  * (never in a URL). A problem+json answer becomes an ApiError with its detail for the person to read.
  */
 
-import type { Cadence } from './format.ts';
+import type { Cadence, PullHistory } from './format.ts';
 
 const KEY_ITEM = 'pullwatch.apiKey';
 
@@ -147,7 +147,7 @@ export interface IntegrationDetail extends Integration {
   transitions: Transition[];
   lapi_entry: string | null;
   /** Added by the pull-history work: hourly counts of the last 7 days, oldest first. */
-  pull_history?: { start: string; accepted: number[]; refused: number[] };
+  pull_history?: PullHistory;
 }
 
 export interface Page<T> {

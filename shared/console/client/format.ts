@@ -4,6 +4,7 @@
  */
 
 import { ISSUE_TYPE_INFO } from '../../issue/types.ts';
+import type { PullHistory } from '../../pulls/activity.ts';
 import { humanDuration, minuteUtc, secondsBetween } from '../../time.ts';
 
 export type Status = 'never_pulled' | 'online' | 'offline' | 'paused';
@@ -82,13 +83,8 @@ export function summarizeHours(hours: Hour[]): string {
   return parts.join(', ');
 }
 
-export interface PullHistory {
-  start: string;
-  /** What a count counts: minutes of the hour with at least one such pull (the API says `minutes`). */
-  unit?: string;
-  accepted: number[];
-  refused: number[];
-}
+/** The detail's 7 days of pull activity, as the API serves it (its schema lives with the data). */
+export type { PullHistory } from '../../pulls/activity.ts';
 
 /** The detail's `pull_history` totals, for the chart's caption. */
 export function summarizeHistory(history: PullHistory): string {
