@@ -1,6 +1,5 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { verifyCredentials } from '../shared/auth/index.ts';
 import { runRules } from '../shared/rules/index.ts';
 import {
   create,
@@ -14,6 +13,7 @@ import {
   useApiFile,
   type World,
 } from './api-kit.ts';
+import { acceptsBasic } from './kit/checks.ts';
 import { TEST_SECRET } from './kit/db.ts';
 import { at, T0 } from './kit/time.ts';
 
@@ -177,7 +177,7 @@ describe('one integration', () => {
 
     const after = await storedIntegration(owner.orgId, created.id);
     expect(after).toEqual(before);
-    expect(verifyCredentials(TEST_SECRET, after, created.username, created.password, api.s.clock)).toBe(true);
+    expect(acceptsBasic(TEST_SECRET, after, created.username, created.password, api.s.clock)).toBe(true);
   });
 
   it('PATCH changes paused, name and offline_after_seconds', async () => {
@@ -208,9 +208,7 @@ describe('one integration', () => {
 
     // Changing settings keeps the credentials.
     const stored = await storedIntegration(tenant.orgId, created.id);
-    expect(verifyCredentials(TEST_SECRET, stored, created.username, created.password, api.s.clock)).toBe(
-      true,
-    );
+    expect(acceptsBasic(TEST_SECRET, stored, created.username, created.password, api.s.clock)).toBe(true);
   });
 
   it('PATCH rejects out-of-range thresholds, unknown fields and empty patches with 400 and changes nothing', async () => {
@@ -344,7 +342,7 @@ describe('POST /v1/integrations/{id}/credentials/refresh', () => {
       expect(reply.status, reply.text).toBe(200);
       expect(reply.body.previous_valid_until).toBe(until);
       const integration = await stored(w, created.id);
-      expect(verifyCredentials(TEST_SECRET, integration, created.username, current, T0)).toBe(grace > 0);
+      expect(acceptsBasic(TEST_SECRET, integration, created.username, current, T0)).toBe(grace > 0);
       current = reply.body.password;
     }
     for (const grace of [604_801, -1, 1.5, '60', null, true]) {
@@ -357,7 +355,7 @@ describe('POST /v1/integrations/{id}/credentials/refresh', () => {
       expect(reply.body.password).toBeUndefined();
     }
     const integration = await stored(w, created.id);
-    expect(verifyCredentials(TEST_SECRET, integration, created.username, current, T0)).toBe(true);
+    expect(acceptsBasic(TEST_SECRET, integration, created.username, current, T0)).toBe(true);
   });
 
   it('two concurrent refreshes with grace leave exactly the two returned passwords valid', async () => {
@@ -375,13 +373,13 @@ describe('POST /v1/integrations/{id}/credentials/refresh', () => {
       expect(new Set(returned).size).toBe(2);
       const integration = await stored(w, created.id);
       const valid = [created.password, ...returned].filter((password) =>
-        verifyCredentials(TEST_SECRET, integration, created.username, password, at(0.5)),
+        acceptsBasic(TEST_SECRET, integration, created.username, password, at(0.5)),
       );
       expect(valid.length).toBeLessThanOrEqual(2);
       expect(valid.sort()).toEqual([...returned].sort());
       // After the grace window only the one written last is left, and it is one of those returned.
       const after = returned.filter((password) =>
-        verifyCredentials(TEST_SECRET, integration, created.username, password, at(2)),
+        acceptsBasic(TEST_SECRET, integration, created.username, password, at(2)),
       );
       expect(after).toHaveLength(1);
     }
@@ -404,7 +402,7 @@ describe('POST /v1/integrations/{id}/credentials/refresh', () => {
     expect(returned.length).toBeGreaterThanOrEqual(1);
     const integration = await stored(w, created.id);
     const valid = [created.password, ...returned].filter((password) =>
-      verifyCredentials(TEST_SECRET, integration, created.username, password, T0),
+      acceptsBasic(TEST_SECRET, integration, created.username, password, T0),
     );
     expect(valid.length).toBeLessThanOrEqual(2);
     for (const password of valid) expect(returned).toContain(password);
@@ -428,15 +426,11 @@ describe('POST /v1/integrations/{id}/credentials/refresh', () => {
       expect(reply.text).not.toContain('hash');
 
       const stored = await storedIntegration(tenant.orgId, created.id);
-      expect(verifyCredentials(TEST_SECRET, stored, created.username, reply.body.password, api.s.clock)).toBe(
+      expect(acceptsBasic(TEST_SECRET, stored, created.username, reply.body.password, api.s.clock)).toBe(
         true,
       );
-      expect(verifyCredentials(TEST_SECRET, stored, created.username, created.password, api.s.clock)).toBe(
-        false,
-      );
-      expect(verifyCredentials(TEST_SECRET, stored, 'someone-else', reply.body.password, api.s.clock)).toBe(
-        false,
-      );
+      expect(acceptsBasic(TEST_SECRET, stored, created.username, created.password, api.s.clock)).toBe(false);
+      expect(acceptsBasic(TEST_SECRET, stored, 'someone-else', reply.body.password, api.s.clock)).toBe(false);
 
       const raw = await rawIntegrationItem(tenant.orgId, created.id);
       expect(raw).toBeDefined();
@@ -465,11 +459,11 @@ describe('POST /v1/integrations/{id}/credentials/refresh', () => {
     expect(reply.body.previous_valid_until).toBe(at(1));
     const stored = await storedIntegration(tenant.orgId, created.id);
     const { username } = created;
-    expect(verifyCredentials(TEST_SECRET, stored, username, created.password, at(0.5))).toBe(true);
-    expect(verifyCredentials(TEST_SECRET, stored, username, reply.body.password, at(0.5))).toBe(true);
-    expect(verifyCredentials(TEST_SECRET, stored, username, created.password, at(1))).toBe(false);
-    expect(verifyCredentials(TEST_SECRET, stored, username, created.password, at(2))).toBe(false);
-    expect(verifyCredentials(TEST_SECRET, stored, username, reply.body.password, at(2))).toBe(true);
+    expect(acceptsBasic(TEST_SECRET, stored, username, created.password, at(0.5))).toBe(true);
+    expect(acceptsBasic(TEST_SECRET, stored, username, reply.body.password, at(0.5))).toBe(true);
+    expect(acceptsBasic(TEST_SECRET, stored, username, created.password, at(1))).toBe(false);
+    expect(acceptsBasic(TEST_SECRET, stored, username, created.password, at(2))).toBe(false);
+    expect(acceptsBasic(TEST_SECRET, stored, username, reply.body.password, at(2))).toBe(true);
 
     const serialized = JSON.stringify(await rawIntegrationItem(tenant.orgId, created.id));
     expect(serialized).not.toContain(created.password);
@@ -493,9 +487,7 @@ describe('POST /v1/integrations/{id}/credentials/refresh', () => {
       expect(reply.body.password).toBeUndefined();
     }
     const stored = await storedIntegration(tenant.orgId, created.id);
-    expect(verifyCredentials(TEST_SECRET, stored, created.username, created.password, api.s.clock)).toBe(
-      true,
-    );
+    expect(acceptsBasic(TEST_SECRET, stored, created.username, created.password, api.s.clock)).toBe(true);
   });
 });
 

@@ -1,5 +1,4 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { verifyCredentials } from '../shared/auth/index.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
 import { runRules } from '../shared/rules/index.ts';
 import {
@@ -17,6 +16,7 @@ import {
   useApiFile,
   type World,
 } from './api-kit.ts';
+import { acceptsBasic } from './kit/checks.ts';
 import { TEST_SECRET } from './kit/db.ts';
 import { at, T0 } from './kit/time.ts';
 
@@ -337,12 +337,10 @@ describe('POST /v1/integrations', () => {
     expect(one.text).not.toContain('hash');
 
     const stored = await storedIntegration(tenant.orgId, reply.body.id);
-    expect(
-      verifyCredentials(TEST_SECRET, stored, reply.body.username, reply.body.password, api.s.clock),
-    ).toBe(true);
-    expect(verifyCredentials(TEST_SECRET, stored, reply.body.username, 'wrong-password', api.s.clock)).toBe(
-      false,
+    expect(acceptsBasic(TEST_SECRET, stored, reply.body.username, reply.body.password, api.s.clock)).toBe(
+      true,
     );
+    expect(acceptsBasic(TEST_SECRET, stored, reply.body.username, 'wrong-password', api.s.clock)).toBe(false);
   });
 
   it('applies the defaults and accepts every field of the contract', async () => {

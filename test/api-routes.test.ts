@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createApp } from '../shared/api/app.ts';
-import { verifyCredentials } from '../shared/auth/index.ts';
 import { ConflictError } from '../shared/errors.ts';
 import { runRules } from '../shared/rules/index.ts';
 import { openStore } from '../shared/store.ts';
@@ -20,6 +19,7 @@ import {
   type World,
   withFaults,
 } from './api-kit.ts';
+import { acceptsBasic } from './kit/checks.ts';
 import { localClient, TEST_SECRET } from './kit/db.ts';
 import { at, T0 } from './kit/time.ts';
 
@@ -83,7 +83,7 @@ describe('authentication', () => {
 
     const after = await storedIntegration(tenant.orgId, created.id);
     expect(after).toEqual(before);
-    expect(verifyCredentials(TEST_SECRET, after, created.username, created.password, api.s.clock)).toBe(true);
+    expect(acceptsBasic(TEST_SECRET, after, created.username, created.password, api.s.clock)).toBe(true);
     const items = await listAll(tenant);
     expect(items.map((item) => item.name)).toEqual(['Edge FW']);
   });
@@ -616,7 +616,7 @@ describe('the error mapping', () => {
     expectProblem(reply, 400, 'Invalid request');
     expect(reply.body.password).toBeUndefined();
     const integration = await stored(w, created.id);
-    expect(verifyCredentials(TEST_SECRET, integration, created.username, created.password, T0)).toBe(true);
+    expect(acceptsBasic(TEST_SECRET, integration, created.username, created.password, T0)).toBe(true);
   });
 
   it('answers 409 when a write keeps conflicting past its retries', async () => {

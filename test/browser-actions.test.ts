@@ -1,10 +1,10 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyCredentials } from '../shared/auth/index.ts';
 import { exact } from '../shared/console/client/format.ts';
 import { addSeconds } from '../shared/time.ts';
 import { launchBrowser, openPage, seriousViolations, signIn, type WatchedPage } from './kit/browser.ts';
 import { announced, focused, listedNames, settled, tabTo, waitForNames } from './kit/browser-page.ts';
+import { acceptsBasic } from './kit/checks.ts';
 import { type ConsoleWorld, NOW, SECRET, startConsoleWorld } from './kit/console.ts';
 
 /**
@@ -135,7 +135,7 @@ describe('a write key', () => {
 
     // The password on the page is the one the store now verifies (and the old one only within its grace).
     const stored = await world.store.integrations.get(world.orgId, id);
-    expect(stored && verifyCredentials(SECRET, stored, username, password, NOW)).toBe(true);
+    expect(stored && acceptsBasic(SECRET, stored, username, password, NOW)).toBe(true);
 
     await page.getByRole('button', { name: 'Copy Basic auth password' }).click();
     await announced(page, 'Copied: Basic auth password.');

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Integration } from '../shared/integration/index.ts';
 import { DIAGNOSIS_CODES } from '../shared/issue/diagnosis.ts';
-import { type Issue, offlineIssueFor, pipelineIssue } from '../shared/issue/index.ts';
+import { type Issue, pipelineIssue } from '../shared/issue/index.ts';
 import { CRITICALITIES, criticalityOf, ISSUE_TYPES } from '../shared/issue/types.ts';
 import {
   CHAT_LIMITS,
@@ -17,6 +17,7 @@ import {
   SNS_PUBLISH_BUDGET_BYTES,
 } from '../shared/notify/sns-size.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
+import { offlineIssueFor } from './kit/checks.ts';
 import { pulledFortiGate } from './kit/fortigate.ts';
 import { at } from './kit/time.ts';
 

@@ -7,7 +7,7 @@ import { type CycleReport, runCycle } from '../shared/cycle.ts';
 import { DirectorySource } from '../shared/ingest/sources.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
 import type { Issue } from '../shared/issue/index.ts';
-import { titleOf } from '../shared/issue/types.ts';
+import { ISSUE_TYPE_INFO } from '../shared/issue/types.ts';
 import { openLocal, outboxPath } from '../shared/local/context.ts';
 import { FilePublisher } from '../shared/notify/publishers.ts';
 import { createOrg } from '../shared/org/index.ts';
@@ -325,7 +325,7 @@ async function stateOf(s: Scenario): Promise<State> {
     const message = JSON.parse(line) as { event: string; issue_id: string | null; email: string };
     if (message.issue_id) {
       const issue = byId.get(message.issue_id);
-      const unit = `${message.event} | ${name(issue?.integration_id ?? null)} | ${issue ? titleOf(issue.type) : message.issue_id}`;
+      const unit = `${message.event} | ${name(issue?.integration_id ?? null)} | ${issue ? ISSUE_TYPE_INFO[issue.type].title : message.issue_id}`;
       deliveries.push({ unit, digest: false });
       continue;
     }

@@ -4,7 +4,7 @@ import { TransportError } from '../shared/errors.ts';
 import { ingest } from '../shared/ingest/index.ts';
 import type { Integration } from '../shared/integration/index.ts';
 import { patchIntegration } from '../shared/integration/ops.ts';
-import { type Issue, offlineIssueFor } from '../shared/issue/index.ts';
+import type { Issue } from '../shared/issue/index.ts';
 import { ChatNotificationSchema } from '../shared/notify/chat.ts';
 import { runNotify } from '../shared/notify/index.ts';
 import {
@@ -16,6 +16,7 @@ import {
 } from '../shared/pulls/index.ts';
 import { runRules } from '../shared/rules/index.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
+import { offlineIssueFor } from './kit/checks.ts';
 import { integrationWrites, useTestDb } from './kit/db.ts';
 import { drop, useTempDirs } from './kit/files.ts';
 import { pull, pullRecord } from './kit/lines.ts';

@@ -2,12 +2,12 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../shared/api/app.ts';
-import { verifyCredentials } from '../shared/auth/index.ts';
 import type { Integration } from '../shared/integration/index.ts';
 import { refreshCredentials } from '../shared/integration/ops.ts';
 import type { EmbeddedDb } from '../shared/local/embedded-db.ts';
 import { listenLocal } from '../shared/local/http.ts';
 import { newTenant, recordLog, type Tenant, withFaults } from './api-kit.ts';
+import { acceptsBasic } from './kit/checks.ts';
 import { freshStore, type MeteredStore, startTestDb, TEST_SECRET } from './kit/db.ts';
 
 /**
@@ -135,7 +135,7 @@ async function expectCredentialsOfNewestRefresh(id: string, refreshes: Answer[])
     ...integration,
     credentials: { ...integration.credentials, previous_password_hash: null },
   };
-  expect(verifyCredentials(TEST_SECRET, currentOnly, newest.username, newest.password, clock())).toBe(true);
+  expect(acceptsBasic(TEST_SECRET, currentOnly, newest.username, newest.password, clock())).toBe(true);
 }
 
 describe('concurrent changes of one integration', () => {

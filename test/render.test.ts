@@ -7,14 +7,14 @@ import {
   type Issue,
   issueFor,
   type NotificationEvent,
-  offlineIssueFor,
   pipelineIssue,
 } from '../shared/issue/index.ts';
 import { criticalityOf, ISSUE_TYPES } from '../shared/issue/types.ts';
-import { gsm7Septets, isGsm7Basic, SMS_PREFIX } from '../shared/notify/gsm7.ts';
+import { gsm7Septets, SMS_PREFIX } from '../shared/notify/gsm7.ts';
 import { type DigestGroup, renderDigest, renderNotification } from '../shared/notify/render.ts';
 import { publishBytes, SNS_PUBLISH_BUDGET_BYTES } from '../shared/notify/sns-size.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
+import { isGsm7Basic, offlineIssueFor } from './kit/checks.ts';
 import { pulledFortiGate } from './kit/fortigate.ts';
 import { at } from './kit/time.ts';
 

@@ -1,8 +1,6 @@
 import { keyedHash, newId, randomToken, sameDigest } from '../crypto.ts';
-import type { Integration } from '../integration/index.ts';
 import type { Store } from '../store.ts';
 import type { Iso } from '../time.ts';
-import { isAcceptedOutcome, verifyPresented } from './verify.ts';
 
 export type KeyScope = 'read' | 'write';
 
@@ -76,18 +74,4 @@ export function newCredentials(secret: string, integrationId: string) {
     password,
     password_hash: keyedHash(secret, 'integration-password', password),
   };
-}
-
-/**
- * Whether basic-auth credentials pass for an integration at `now`: the current password, or the previous one
- * while its grace lasts (see verify.ts for the outcome codes behind it).
- */
-export function verifyCredentials(
-  secret: string,
-  integration: Integration,
-  username: string,
-  password: string,
-  now: Iso,
-): boolean {
-  return isAcceptedOutcome(verifyPresented(secret, integration, { form: 'basic', username, password }, now));
 }

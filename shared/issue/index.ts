@@ -159,11 +159,6 @@ export function issueFor(
   };
 }
 
-/** The offline issue the facts call for at `now`, or null. */
-export function offlineIssueFor(integration: Integration, now: Iso): IntegrationIssue | null {
-  return issueFor(integration, offlineIssueType(integration.kind), now);
-}
-
 /** The deployment-wide issue: no pull-log record since `newestRecordAt`, for longer than `staleAfter`. */
 export function pipelineIssue(
   newestRecordAt: Iso,

@@ -163,4 +163,3 @@ export const INTEGRATION_ISSUE_TYPES = ISSUE_TYPES.filter(
 ) as [IntegrationIssueType, ...IntegrationIssueType[]];
 
 export const criticalityOf = (type: IssueType): Criticality => ISSUE_TYPE_INFO[type].criticality;
-export const titleOf = (type: IssueType): string => ISSUE_TYPE_INFO[type].title;

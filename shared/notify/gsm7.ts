@@ -43,11 +43,6 @@ const REPLACEMENTS: Record<string, string> = {
   '\t': ' ',
 };
 
-export function isGsm7Basic(text: string): boolean {
-  for (const char of text) if (!BASIC_SET.has(char)) return false;
-  return true;
-}
-
 /** The septets `text` takes in a GSM-7 SMS (an extension character takes two); null if it is not GSM-7. */
 export function gsm7Septets(text: string): number | null {
   let septets = 0;
