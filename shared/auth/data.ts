@@ -1,7 +1,17 @@
 import { omit, type Table } from '../table/index.ts';
 import { INDEX } from '../table/schema.ts';
 import type { Iso } from '../time.ts';
-import type { ApiKeyRecord } from './index.ts';
+
+export type KeyScope = 'read' | 'write';
+
+export interface ApiKeyRecord {
+  key_id: string;
+  org_id: string;
+  scope: KeyScope;
+  /** Keyed hash of the key: the key itself is never stored. */
+  hash: string;
+  created_at: Iso;
+}
 
 const keyOf = (hash: string) => ({ pk: `APIKEY#${hash}`, sk: 'APIKEY' });
 const keyList = (orgId: string) => `KEY#${orgId}`;

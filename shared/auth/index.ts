@@ -1,17 +1,8 @@
 import { keyedHash, newId, randomToken, sameDigest } from '../crypto.ts';
-import type { Store } from '../store.ts';
 import type { Iso } from '../time.ts';
+import type { ApiKeyRecord, ApiKeys, KeyScope } from './data.ts';
 
-export type KeyScope = 'read' | 'write';
-
-export interface ApiKeyRecord {
-  key_id: string;
-  org_id: string;
-  scope: KeyScope;
-  /** Keyed hash of the key: the key itself is never stored. */
-  hash: string;
-  created_at: Iso;
-}
+export type { ApiKeyRecord, KeyScope } from './data.ts';
 
 /** Prefixes tell read keys from write keys at a glance (and let secret scanners find leaked ones). */
 const KEY_PREFIX: Record<KeyScope, string> = { read: 'pwr_', write: 'pww_' };
@@ -25,7 +16,7 @@ export interface Caller {
 
 /** Creates an API key for an organization. The key is returned once; only its keyed hash is stored. */
 export async function createApiKey(
-  store: Store,
+  store: { keys: ApiKeys },
   secret: string,
   orgId: string,
   scope: KeyScope,
@@ -47,7 +38,7 @@ export async function createApiKey(
 const KEY_TOUCH_SECONDS = 300;
 
 export async function authenticate(
-  store: Store,
+  store: { keys: ApiKeys },
   secret: string,
   presented: string,
   now: Iso,

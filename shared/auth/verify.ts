@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { isIssuedId, keyedHash } from '../crypto.ts';
-import type { Integration } from '../integration/index.ts';
 import type { Iso } from '../time.ts';
 
 /**
@@ -119,8 +118,22 @@ export function presentedCredentials(parts: PullRequestParts): PresentedCredenti
   return null;
 }
 
-/** What verification needs of an integration: its id, owner and credential hashes. */
-export type VerifiableIntegration = Pick<Integration, 'id' | 'org_id' | 'kind' | 'credentials'>;
+/**
+ * What verifying a pull needs of an integration, written here rather than picked from the integration's
+ * schema (which itself uses this module's outcomes), so the two modules do not import each other.
+ */
+export interface VerifiableIntegration {
+  id: string;
+  org_id: string;
+  kind: 'firewall' | 'remediation_component';
+  credentials: {
+    username: string;
+    password_hash: string;
+    rotated_at: Iso;
+    previous_password_hash: string | null;
+    previous_valid_until: Iso | null;
+  };
+}
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 /** Compared against when there is nothing to compare, so every path does the same work. */
@@ -169,7 +182,7 @@ export function verifyPresented(
 export interface PullVerdict {
   outcome: AuthOutcome;
   accepted: boolean;
-  integration: Pick<Integration, 'id' | 'org_id' | 'kind'> | null;
+  integration: Pick<VerifiableIntegration, 'id' | 'org_id' | 'kind'> | null;
 }
 
 /** Where the verifier finds an integration by the id in a URL (the store's `integrations.byId`). */

@@ -23,10 +23,14 @@ import {
 } from '../pulls/parse.ts';
 import { inParallel } from '../queue/index.ts';
 import type { Store } from '../store.ts';
+
 import { addSeconds, type Iso, laterOf } from '../time.ts';
 import { readBounded, splitLines, TOO_LONG } from './lines.ts';
 import { redact } from './redact.ts';
 import type { LogFile, LogSource, RefusedEntry } from './sources.ts';
+
+/** The data the ingest reads and writes: the ledger, integrations, their pull activity, the feed's marks. */
+export type IngestData = Pick<Store, 'integrations' | 'ledger' | 'pullDays' | 'deployment'>;
 
 /** Records stamped further in the future than this are clock errors, not pulls. */
 export const CLOCK_SKEW_SECONDS = 300;
@@ -262,7 +266,7 @@ async function readSnapshot(file: LogFile, latestAllowed: Iso): Promise<FileResu
  * path was seen without it (`checked_at`); `lapiRemoved` decides from the maxima, whatever the order.
  */
 async function lapiRemovals(
-  store: Store,
+  store: IngestData,
   censuses: SnapshotCensus[],
 ): Promise<Array<{ org_id: string; id: string; summary: PullSummary }>> {
   const removals: Array<{ org_id: string; id: string; summary: PullSummary }> = [];
@@ -307,7 +311,11 @@ async function lapiRemovals(
  * integration that learned something once. Files are marked done only after their facts are stored, so a
  * crash leaves them to be taken over; re-reading them is harmless because every fact folds idempotently.
  */
-export async function ingest(options: { store: Store; source: LogSource; now: Iso }): Promise<IngestReport> {
+export async function ingest(options: {
+  store: IngestData;
+  source: LogSource;
+  now: Iso;
+}): Promise<IngestReport> {
   const { store, source, now } = options;
   const runId = randomToken(9);
   const report: IngestReport = {

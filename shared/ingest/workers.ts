@@ -1,7 +1,6 @@
 import { drain, MAX_RECEIVES } from '../queue/index.ts';
-import type { Store } from '../store.ts';
 import { type Iso, laterOf } from '../time.ts';
-import { type IngestReport, ingest, SAMPLES_PER_RUN } from './index.ts';
+import { type IngestData, type IngestReport, ingest, SAMPLES_PER_RUN } from './index.ts';
 import type { LogFile, LogSource, RefusedEntry } from './sources.ts';
 
 /**
@@ -11,7 +10,7 @@ import type { LogFile, LogSource, RefusedEntry } from './sources.ts';
  * the ledger, so the state after any number of workers is the state after one.
  */
 export async function ingestWithWorkers(options: {
-  store: Store;
+  store: IngestData;
   source: LogSource;
   now: Iso;
   workers: number;

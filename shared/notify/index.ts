@@ -8,9 +8,13 @@ import {
   pendingEvents,
 } from '../issue/index.ts';
 import type { Store } from '../store.ts';
+
 import { addSeconds, type Iso } from '../time.ts';
 import type { Publisher } from './publishers.ts';
 import { type Notification, renderDigest, renderNotification } from './render.ts';
+
+/** The data the notify pass reads and writes. */
+export type NotifyData = Pick<Store, 'integrations' | 'issues' | 'outbox'>;
 
 /** Longer than one notify pass can take; a crashed pass's claims are taken over after this. */
 export const CLAIM_SECONDS = 300;
@@ -33,7 +37,7 @@ export interface NotifyReport {
 }
 
 export interface NotifyOptions {
-  store: Store;
+  store: NotifyData;
   publisher: Publisher;
   now: Iso;
   consoleUrl?: string;
@@ -52,7 +56,7 @@ interface Claimed {
  * An open issue that its integration does not point at and would not open now: a rule pass wrote it and
  * crashed before attaching it, and the facts moved on. Only checked before an opening is announced.
  */
-async function isOrphan(store: Store, issue: Issue, now: Iso): Promise<boolean> {
+async function isOrphan(store: NotifyData, issue: Issue, now: Iso): Promise<boolean> {
   if (issue.state !== 'open' || issue.notified.issue_opened || issue.integration_id === null) return false;
   const integration = await store.integrations.get(issue.org_id, issue.integration_id);
   if (integration === null) return true;

@@ -5,8 +5,9 @@ import { ISSUE_TYPE_INFO, type MessageParts } from '../issue/types.ts';
 import type { DiagnosisGroup } from '../outage/index.ts';
 import { clip, oneLine } from '../text.ts';
 import { humanDuration, type Iso, minuteUtc, secondsBetween } from '../time.ts';
-import { type ChatNotification, chatDigestLine, renderChat, renderDigestChat } from './chat.ts';
+import { chatDigestLine, renderChat, renderDigestChat } from './chat.ts';
 import { gsm7Septets, SMS_BUDGET, toGsm7 } from './gsm7.ts';
+import type { Notification } from './notification.ts';
 import {
   CHAT_DESCRIPTION_MAX_BYTES,
   capEmail,
@@ -16,22 +17,7 @@ import {
 } from './sns-size.ts';
 import { durationOf, fitName, subjectOf, TAG, whyResolved } from './text.ts';
 
-/** One message about one issue event, in every form a subscriber may receive it. */
-export interface Notification {
-  event: NotificationEvent | 'issue_digest';
-  org_id: string;
-  /** null for a digest, which covers several issues. */
-  issue_id: string | null;
-  issue_type: Issue['type'] | 'digest';
-  criticality: Criticality;
-  subject: string;
-  email: string;
-  sms: string;
-  /** The chat form (Amazon Q Developer in chat applications custom notification, chat.ts); also what webhooks get. */
-  chat: ChatNotification;
-  /** SNS message attributes, so subscriptions can filter (e.g. SMS only for critical). */
-  attributes: { org_id: string; issue_type: string; criticality: string; event: string };
-}
+export type { Notification } from './notification.ts';
 
 export const SUBJECT_MAX = 99;
 

@@ -1,5 +1,5 @@
 import { CHAT_LIMITS } from './chat.ts';
-import type { Notification } from './render.ts';
+import type { Notification } from './notification.ts';
 
 /**
  * SNS refuses a Publish larger than 256 KiB. The Publish API reference (Message, "Constraints"): "With the

@@ -1,7 +1,12 @@
 import { omit, type Row, type Table } from '../table/index.ts';
 import { orgPartition } from '../table/keys.ts';
 import type { Iso } from '../time.ts';
-import type { Organization } from './index.ts';
+
+export interface Organization {
+  id: string;
+  name: string;
+  created_at: Iso;
+}
 
 const DEFAULT_ORG_KEY = { pk: 'DEPLOYMENT', sk: 'DEFAULT_ORG' };
 const toOrganization = (row: Row) => omit(row, ['pk', 'sk', 'entity']) as unknown as Organization;

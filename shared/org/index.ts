@@ -1,15 +1,12 @@
 import { z } from 'zod';
+import type { ApiKeys } from '../auth/data.ts';
 import type { KeyScope } from '../auth/index.ts';
 import { createApiKey } from '../auth/index.ts';
 import { newId } from '../crypto.ts';
-import type { Store } from '../store.ts';
 import type { Iso } from '../time.ts';
+import type { Organization, Organizations } from './data.ts';
 
-export interface Organization {
-  id: string;
-  name: string;
-  created_at: Iso;
-}
+export type { Organization } from './data.ts';
 
 export const OrgName = z
   .string()
@@ -17,7 +14,11 @@ export const OrgName = z
   .min(1, 'must not be empty')
   .max(100, 'must be at most 100 characters');
 
-export async function createOrg(store: Store, name: string, now: Iso): Promise<Organization> {
+export async function createOrg(
+  store: { orgs: Organizations },
+  name: string,
+  now: Iso,
+): Promise<Organization> {
   const org: Organization = { id: newId('org'), name: OrgName.parse(name), created_at: now };
   await store.orgs.create(org);
   return org;
@@ -25,7 +26,7 @@ export async function createOrg(store: Store, name: string, now: Iso): Promise<O
 
 /** An organization with one write key: what a first start or a new tenant needs. */
 export async function createOrgWithKey(
-  store: Store,
+  store: { orgs: Organizations; keys: ApiKeys },
   secret: string,
   name: string,
   scope: KeyScope,

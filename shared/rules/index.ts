@@ -16,8 +16,12 @@ import { DEPLOYMENT_ORG, type Issue, issueFor, pipelineIssue, type Resolution } 
 import { OutageFinder } from '../outage/find.ts';
 import { drain, inParallel } from '../queue/index.ts';
 import type { Store } from '../store.ts';
+
 import { ALL_SHARDS, SHARDS } from '../table/schema.ts';
 import { type Iso, secondsBetween } from '../time.ts';
+
+/** The data the rule pass reads and writes. */
+export type RulesData = Pick<Store, 'integrations' | 'issues' | 'history' | 'deployment' | 'outages'>;
 
 /** Candidates one worker settles at once. */
 const SETTLE_CONCURRENCY = 8;
@@ -53,7 +57,7 @@ export class RulesIncompleteError extends Error {
 }
 
 export interface RulesOptions {
-  store: Store;
+  store: RulesData;
   now: Iso;
   /** Pull logs older than this hold offline flips (0 turns the guard off); PULLWATCH_STALE_AFTER_SECONDS. */
   staleAfterSeconds: number;
@@ -235,7 +239,7 @@ const silenceTypes = (integration: Integration): IssueType[] => [
 ];
 
 async function settleOne(
-  store: Store,
+  store: RulesData,
   candidate: Integration,
   now: Iso,
   feed: Feed,
@@ -401,7 +405,7 @@ function transition(
 }
 
 /** Undoes an issue we wrote but could not attach: deleted if nobody heard of it, otherwise resolved. */
-async function withdraw(store: Store, issue: Issue, now: Iso): Promise<void> {
+async function withdraw(store: RulesData, issue: Issue, now: Iso): Promise<void> {
   if (!(await store.issues.deleteUnannounced(issue))) {
     await store.issues.resolve(issue.org_id, issue.id, now, 'pull_resumed');
   }
