@@ -23,7 +23,6 @@ import {
 } from '../pulls/parse.ts';
 import { inParallel } from '../queue/index.ts';
 import type { Store } from '../store.ts';
-
 import { addSeconds, type Iso, laterOf } from '../time.ts';
 import { readBounded, splitLines, TOO_LONG } from './lines.ts';
 import { redact } from './redact.ts';

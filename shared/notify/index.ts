@@ -8,7 +8,6 @@ import {
   pendingEvents,
 } from '../issue/index.ts';
 import type { Store } from '../store.ts';
-
 import { addSeconds, type Iso } from '../time.ts';
 import type { Publisher } from './publishers.ts';
 import { type Notification, renderDigest, renderNotification } from './render.ts';

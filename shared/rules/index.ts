@@ -16,7 +16,6 @@ import { DEPLOYMENT_ORG, type Issue, issueFor, pipelineIssue, type Resolution } 
 import { OutageFinder } from '../outage/find.ts';
 import { drain, inParallel } from '../queue/index.ts';
 import type { Store } from '../store.ts';
-
 import { ALL_SHARDS, SHARDS } from '../table/schema.ts';
 import { type Iso, secondsBetween } from '../time.ts';
 
