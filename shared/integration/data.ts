@@ -289,8 +289,8 @@ export class Integrations {
    * by_lookup index, which only they populate) to their id key, with the new index attributes. Idempotent and
    * safe to run concurrently and to resume after a crash: each is copied (unless a copy at least as new is
    * there), then the old item is deleted only if it has not changed since it was read; otherwise it is copied
-   * again. The old check time (by_check's key) becomes the new one as it is. Runs before the ingest (once per
-   * process: one Scan request when nothing is left) and when a local store opens. Returns how many were moved.
+   * again. The old check time (`check_at`) becomes the new one as it is. Runs when local data opens and by the
+   * `migrate` operator command in AWS (one Scan request when nothing is left). Returns how many were moved.
    */
   async moveToIdKeys(): Promise<number> {
     if (this.moved) return 0;

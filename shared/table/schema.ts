@@ -21,11 +21,11 @@
  *                                         write that keeps `due_at` (a pull, see `scheduledCheckAt`) costs no
  *                                         index write at all
  *   by_outbox  (outbox_shard, outbox_at)  issues with an undelivered notification
- *   by_check, by_lookup                   retired (by_due and id keys replace them): no item this version
- *                                         writes carries their keys. They stay in the table definition only so
- *                                         a deployed stack changes one index per update (CloudFormation adds or
- *                                         removes one GSI at a time) and so the move to id keys can find the
- *                                         items written before it; remove them in a later release.
+ *   by_lookup                             retired (id keys replace it): no item this version writes carries its
+ *                                         key. It stays only so the one-off move to id keys (the `migrate`
+ *                                         operator command, and local data as it opens) finds the items written
+ *                                         before it. (by_check, retired with it, is gone: CloudFormation removes
+ *                                         that one GSI in the update.)
  *   by_lapi    (lapi_name)                "{org}#{name}" of a `source: lapi` integration, for bouncer snapshots
  *   by_list    (list_pk, list_sk)         an organization's integrations in console order (alert state, then
  *                                         name) and its API keys: pages without reading the whole partition
@@ -34,8 +34,6 @@ import type { CreateTableCommandInput, GlobalSecondaryIndex } from '@aws-sdk/cli
 
 export const INDEX = {
   byDue: 'by_due',
-  /** Retired: see above. */
-  byCheck: 'by_check',
   byOutbox: 'by_outbox',
   /** Retired: see above. */
   byLookup: 'by_lookup',
@@ -75,12 +73,6 @@ export const TABLE = {
       // Keys only: DynamoDB writes an index entry only when the write changes the entry's key or a projected
       // attribute (Developer Guide, "Global secondary indexes", section on provisioned throughput: writes).
       projection: 'KEYS_ONLY',
-    },
-    {
-      name: INDEX.byCheck,
-      partitionKey: { name: 'check_shard', type: 'S' },
-      sortKey: { name: 'check_at', type: 'S' },
-      projection: 'ALL',
     },
     {
       name: INDEX.byOutbox,
