@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { NotFoundError } from '../errors.ts';
 import { IssueType } from '../integration/index.ts';
 import { DIAGNOSIS_CODES } from '../issue/diagnosis.ts';
-import { CRITICALITIES, ISSUE_STATES, type Issue, NOTIFICATION_EVENTS, RESOLUTIONS } from '../issue/index.ts';
+import { IntegrationIssue, type Issue, NOTIFICATION_EVENTS } from '../issue/index.ts';
 import { ChatNotificationSchema } from '../notify/chat.ts';
 import { previewOf } from '../notify/preview.ts';
 import { DiagnosisGroup } from '../outage/index.ts';
@@ -19,21 +19,30 @@ const Diagnosis = z.object({
   }),
 });
 
+/**
+ * The issue as the API shows it, derived from the stored issue's schema (issue/index.ts): its own fields as
+ * they are, and the ones the deployment's feed issue lacks made nullable (one flat shape for both kinds).
+ */
+const stored = IntegrationIssue.shape;
 export const IssueSchema = z
   .object({
-    id: z.string(),
+    id: stored.id,
     type: IssueType,
-    integration_id: z.string().nullable().openapi({ description: 'null for pipeline_stale' }),
-    integration_name: z.string().nullable(),
-    criticality: z.enum(CRITICALITIES),
-    state: z.enum(ISSUE_STATES),
+    integration_id: stored.integration_id.nullable().describe('null for pipeline_stale'),
+    integration_name: stored.integration_name.nullable(),
+    criticality: stored.criticality,
+    state: stored.state,
     opened_at: Time,
     detected_at: Time,
     resolved_at: Time.nullable(),
-    resolution: z.enum(RESOLUTIONS).nullable(),
+    resolution: stored.resolution,
     last_pull_at: Time.nullable(),
     diagnosis: Diagnosis,
-    notified: z.partialRecord(z.enum(NOTIFICATION_EVENTS), Time),
+    notified: stored.notified,
+    // .describe, not .openapi: the domain's schemas may be built before @hono/zod-openapi extends zod.
+    cadence: stored.cadence.describe(
+      'integration_pull_late only: the rhythm it was judged against (steady or pattern, the median gap between pulled minutes, and how many of the 7 days before had pulls)',
+    ),
   })
   .openapi('Issue');
 export type IssueView = z.infer<typeof IssueSchema>;
@@ -54,6 +63,7 @@ export function issueView(issue: Issue): IssueView {
     last_pull_at: issue.type === 'pipeline_stale' ? null : issue.last_pull_at,
     diagnosis: issue.diagnosis,
     notified: issue.notified,
+    ...(issue.type !== 'pipeline_stale' && issue.cadence ? { cadence: issue.cadence } : {}),
   };
 }
 
@@ -80,7 +90,7 @@ const listIssues = createRoute({
   ...scope('read'),
   request: {
     query: z.strictObject({
-      state: z.enum(ISSUE_STATES).optional(),
+      state: IntegrationIssue.shape.state.optional(),
       type: IssueType.optional(),
       integration_id: z.string().max(64).optional(),
       ...PageQuery,
