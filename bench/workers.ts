@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { defaultConfig } from '../shared/config.ts';
+import { ingest } from '../shared/ingest/index.ts';
 import { DirectorySource } from '../shared/ingest/sources.ts';
-import { ingestWithWorkers } from '../shared/ingest/workers.ts';
 import { createIntegration } from '../shared/integration/ops.ts';
 import { localDynamoClient } from '../shared/local/embedded-db.ts';
 import { runRules } from '../shared/rules/index.ts';
@@ -78,7 +78,7 @@ async function oneRun(client: DynamoDBClient, usage: Usage, size: number, worker
   const wcuBefore = usage.writeUnits;
   const writesBefore = usage.requests['write.INT'] ?? 0;
   const ingestStart = process.hrtime.bigint();
-  const ingested = await ingestWithWorkers({
+  const ingested = await ingest({
     store,
     source: new DirectorySource(dir),
     now: INGEST_AT,

@@ -91,11 +91,12 @@ export class FanOut extends Construct {
       timeout: RULES_WORKER_TIMEOUT,
       environment: { PULLWATCH_DEPLOYMENT: props.deployment },
     })
-      // Due integrations of its shard, their issues, transitions and outbox entries, and the deployment record.
+      // Due integrations of its shard, their issues, transitions and outbox entries, the deployment record, and
+      // an organization's integrations (by_list: the shared-outage finder lists them).
       .bindTable(
         props.table,
         ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
-        [INDEX.byDue],
+        [INDEX.byDue, INDEX.byList],
       );
     this.rulesWorker.fn.addEventSource(
       new SqsEventSource(this.rules.queue, {

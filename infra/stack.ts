@@ -208,13 +208,14 @@ export class PullwatchStack extends Stack {
         )
         .bindRulesQueue(fanOut.rules.queue);
     } else {
-      // Ingest: the ledger and integrations, by id or bouncer name (lapi); rules: due integrations, issues,
-      // transitions; notify: the outbox; the cycle: its lock and the deployment record.
+      // Ingest: the ledger and integrations, by id or bouncer name (lapi), an organization's bouncers (removals);
+      // rules: due integrations, issues, transitions, an organization's integrations (shared outages); notify:
+      // the outbox; the cycle: its lock and the deployment record.
       this.cycle
         .bindTable(
           table,
           ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'],
-          [INDEX.byDue, INDEX.byOutbox, INDEX.byLapiName],
+          [INDEX.byDue, INDEX.byOutbox, INDEX.byLapiName, INDEX.byList],
         )
         .bindLogSource(logBucket, settings.logPrefix);
     }

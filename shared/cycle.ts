@@ -1,6 +1,5 @@
-import type { IngestReport } from './ingest/index.ts';
+import { type IngestReport, ingest } from './ingest/index.ts';
 import type { LogSource } from './ingest/sources.ts';
-import { ingestWithWorkers } from './ingest/workers.ts';
 import { type NotifyReport, runNotify } from './notify/index.ts';
 import type { Publisher } from './notify/publishers.ts';
 import { RulesIncompleteError, type RulesReport, runRules } from './rules/index.ts';
@@ -58,10 +57,8 @@ export async function runCycle(options: {
       return null;
     }
   };
-  report.ingest = await stage('ingest', () =>
-    ingestWithWorkers({ store, source: options.source, now, workers }),
-  );
-  report.rules = await stage('rules', async () => {
+  report.ingest = await stage('ingest', () => ingest({ store, source: options.source, now, workers }));
+  const rules = await stage('rules', async () => {
     try {
       return await runRules({ store, now, staleAfterSeconds: options.staleAfterSeconds, workers });
     } catch (error) {
@@ -70,6 +67,8 @@ export async function runCycle(options: {
       throw error;
     }
   });
+  // A pass that could not settle everything still reports what it did settle (kept by the catch above).
+  report.rules = rules ?? report.rules;
   report.notify = await stage('notify', () =>
     runNotify({
       store,

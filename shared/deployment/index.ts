@@ -104,11 +104,14 @@ export function feedState(deployment: DeploymentState, staleAfter: number, now: 
  * warning is judged on it rather than on the clock, so a feed that lags opens nothing. Null: nothing arrived.
  */
 export function feedWatermark(
-  deployment: DeploymentState,
+  deployment: Pick<DeploymentState, 'logs_seen_at'>,
   integration: Pick<Integration, 'source' | 'lapi'>,
 ): Iso | null {
   if (integration.source === 'blaas') return deployment.logs_seen_at;
-  const engines = Object.values(integration.lapi?.engines ?? {}).map((engine) => engine.checked_at);
+  const all = Object.values(integration.lapi?.engines ?? {});
+  // The engines whose newest snapshot lists the bouncer; if none does, any it was seen on.
+  const listing = all.filter((engine) => engine.listed_at !== null && engine.listed_at >= engine.checked_at);
+  const engines = (listing.length > 0 ? listing : all).map((engine) => engine.checked_at);
   return engines.length > 0 ? engines.reduce((a, b) => (a > b ? a : b)) : null;
 }
 

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { retryOnConflict } from '../conflict.ts';
 import { randomToken } from '../crypto.ts';
+import { feedWatermark } from '../deployment/index.ts';
 import type { Integration } from '../integration/index.ts';
 import {
   addLapiState,
@@ -21,7 +22,7 @@ import {
   newParseContext,
   parseLine,
 } from '../pulls/parse.ts';
-import { inParallel } from '../queue/index.ts';
+import { drain, inParallel } from '../queue/index.ts';
 import type { Store } from '../store.ts';
 import { addSeconds, type Iso, laterOf } from '../time.ts';
 import { readBounded, splitLines, TOO_LONG } from './lines.ts';
@@ -39,7 +40,7 @@ export const FILE_LEASE_SECONDS = 900;
 export const MAX_FILE_ATTEMPTS = 3;
 const WRITE_CONCURRENCY = 16;
 const SAMPLES_PER_FILE = 3;
-export const SAMPLES_PER_RUN = 10;
+const SAMPLES_PER_RUN = 10;
 const SAMPLE_LENGTH = 200;
 
 export type SkipReason =
@@ -314,6 +315,8 @@ export async function ingest(options: {
   store: IngestData;
   source: LogSource;
   now: Iso;
+  /** Concurrent file readers, and writers by as many (the in-process queue; `--workers N`). */
+  workers?: number;
 }): Promise<IngestReport> {
   const { store, source, now } = options;
   const runId = randomToken(9);
@@ -357,123 +360,155 @@ export async function ingest(options: {
     }
   }
 
-  const latestAllowed = addSeconds(now, CLOCK_SKEW_SECONDS);
-  const byId = new Map<string, PullSummary>();
-  const read: Array<{ file: LogFile; result: FileResult }> = [];
-  const lapiByName = new Map<string, { orgId: string; summary: PullSummary }>();
-  const censuses: SnapshotCensus[] = [];
-  const firstSeen = new Map<string, SkipSample>();
-  for (const { file, attempts } of claimed) {
-    let result: FileResult;
-    try {
-      result = isSnapshot(file.name)
-        ? await readSnapshot(file, latestAllowed)
-        : await readLogFile(file, latestAllowed);
-    } catch (error) {
-      // Unreadable (corrupt gzip, permission, network): nothing of it is used; other files go on.
-      // The message may quote a path or URL: it goes into the report and the ledger, so it is redacted too.
-      const message = redact(error instanceof Error ? error.message : String(error));
-      const setAside = attempts >= MAX_FILE_ATTEMPTS;
-      await store.ledger.fail(file.key, runId, now, message, setAside);
-      (setAside ? report.files_set_aside : report.files_failed).push({ name: file.name, error: message });
-      continue;
+  try {
+    const latestAllowed = addSeconds(now, CLOCK_SKEW_SECONDS);
+    const byId = new Map<string, PullSummary>();
+    const read: Array<{ file: LogFile; result: FileResult }> = [];
+    const lapiByName = new Map<string, { orgId: string; summary: PullSummary }>();
+    const censuses: SnapshotCensus[] = [];
+    const firstSeen = new Map<string, SkipSample>();
+    // The files are read by `workers` concurrent readers (the in-process queue), then folded in listing order,
+    // so what is learned and reported does not depend on which read finished first; each integration is then
+    // written once, whatever the number of workers.
+    const outcomes: Array<{ result: FileResult } | { error: unknown }> = [];
+    await drain(
+      claimed.map((entry, index) => ({ ...entry, index })),
+      async (batch) => {
+        for (const { message } of batch) {
+          const { file, index } = message;
+          try {
+            outcomes[index] = {
+              result: isSnapshot(file.name)
+                ? await readSnapshot(file, latestAllowed)
+                : await readLogFile(file, latestAllowed),
+            };
+          } catch (error) {
+            outcomes[index] = { error };
+          }
+        }
+        return { failed: [] };
+      },
+      { workers: options.workers ?? 1, batchSize: 1 },
+    );
+    for (const [index, { file, attempts }] of claimed.entries()) {
+      const outcome = outcomes[index] as { result: FileResult } | { error: unknown };
+      if ('error' in outcome) {
+        const { error } = outcome;
+        // Unreadable (corrupt gzip, permission, network): nothing of it is used; other files go on.
+        // The message may quote a path or URL: it goes into the report and the ledger, so it is redacted too.
+        const message = redact(error instanceof Error ? error.message : String(error));
+        const setAside = attempts >= MAX_FILE_ATTEMPTS;
+        await store.ledger.fail(file.key, runId, now, message, setAside);
+        (setAside ? report.files_set_aside : report.files_failed).push({ name: file.name, error: message });
+        continue;
+      }
+      const { result } = outcome;
+      read.push({ file, result });
+      report.lines += result.lines;
+      report.records += result.records;
+      report.newest_record_at = laterOf(report.newest_record_at, result.newest);
+      report.feed_seen_at = laterOf(report.feed_seen_at, result.delivered);
+      if (!isSnapshot(file.name)) report.logs_seen_at = laterOf(report.logs_seen_at, result.delivered);
+      for (const [reason, n] of Object.entries(result.skipped)) count(reason as SkipReason, n);
+      report.samples.push(...result.samples.slice(0, SAMPLES_PER_RUN - report.samples.length));
+      for (const [id, summary] of result.byId) mergeSummary(summaryFor(byId, id), summary);
+      for (const [key, sample] of result.firstSeen) if (!firstSeen.has(key)) firstSeen.set(key, sample);
+      if (result.census) censuses.push(result.census);
+      for (const [key, entry] of result.byLapiName) {
+        const existing = lapiByName.get(key);
+        if (existing) mergeSummary(existing.summary, entry.summary);
+        else lapiByName.set(key, entry);
+      }
     }
-    read.push({ file, result });
-    report.lines += result.lines;
-    report.records += result.records;
-    report.newest_record_at = laterOf(report.newest_record_at, result.newest);
-    report.feed_seen_at = laterOf(report.feed_seen_at, result.delivered);
-    if (!isSnapshot(file.name)) report.logs_seen_at = laterOf(report.logs_seen_at, result.delivered);
-    for (const [reason, n] of Object.entries(result.skipped)) count(reason as SkipReason, n);
-    report.samples.push(...result.samples.slice(0, SAMPLES_PER_RUN - report.samples.length));
-    for (const [id, summary] of result.byId) mergeSummary(summaryFor(byId, id), summary);
-    for (const [key, sample] of result.firstSeen) if (!firstSeen.has(key)) firstSeen.set(key, sample);
-    if (result.census) censuses.push(result.census);
-    for (const [key, entry] of result.byLapiName) {
-      const existing = lapiByName.get(key);
-      if (existing) mergeSummary(existing.summary, entry.summary);
-      else lapiByName.set(key, entry);
-    }
-  }
 
-  // Resolve each integration to its organization: the items themselves, read by id in batches of 100 (so a
-  // fresh process makes no lookup per id). A pull for an unknown id never creates anything.
-  const unknownKeys: string[] = [];
-  const unknown = (key: string, records: number) => {
-    count('unknown_integration', records);
-    unknownKeys.push(key);
-  };
-  const current = new Map(
-    (await store.integrations.byIds([...byId.keys()])).map((integration) => [integration.id, integration]),
-  );
-  const byTarget = new Map<string, { org_id: string; id: string; summary: PullSummary }>();
-  for (const [integrationId, summary] of byId) {
-    const found = current.get(integrationId);
-    if (found) {
-      byTarget.set(integrationId, { org_id: found.org_id, id: integrationId, summary });
-      report.log_records_at = laterOf(report.log_records_at, summary.last_attempt?.at ?? null);
-    } else unknown(integrationId, summary.records);
-  }
-  const extra: Array<{ org_id: string; id: string; summary: PullSummary }> = [];
-  for (const { orgId, summary } of lapiByName.values()) {
-    const id = await store.integrations.lapiIntegrationId(orgId, summary.integration_id);
-    if (id === null) {
-      unknown(`${orgId}#${summary.integration_id}`, Math.max(1, summary.records));
-      continue;
+    // Resolve each integration to its organization: the items themselves, read by id in batches of 100 (so a
+    // fresh process makes no lookup per id). A pull for an unknown id never creates anything.
+    const unknownKeys: string[] = [];
+    const unknown = (key: string, records: number) => {
+      count('unknown_integration', records);
+      unknownKeys.push(key);
+    };
+    const current = new Map(
+      (await store.integrations.byIds([...byId.keys()])).map((integration) => [integration.id, integration]),
+    );
+    const byTarget = new Map<string, { org_id: string; id: string; summary: PullSummary }>();
+    for (const [integrationId, summary] of byId) {
+      const found = current.get(integrationId);
+      if (found) {
+        byTarget.set(integrationId, { org_id: found.org_id, id: integrationId, summary });
+        report.log_records_at = laterOf(report.log_records_at, summary.last_attempt?.at ?? null);
+      } else unknown(integrationId, summary.records);
     }
-    extra.push({ org_id: orgId, id, summary: { ...summary, integration_id: id } });
-  }
-  extra.push(...(await lapiRemovals(store, censuses)));
-  for (const target of extra) {
-    const existing = byTarget.get(target.id);
-    if (existing) mergeSummary(existing.summary, target.summary);
-    else byTarget.set(target.id, target);
-  }
-  const unread = [...byTarget.values()].filter((target) => !current.has(target.id));
-  for (const integration of await store.integrations.getMany(unread))
-    current.set(integration.id, integration);
-  const targets = [...byTarget.values()];
+    const extra: Array<{ org_id: string; id: string; summary: PullSummary }> = [];
+    for (const { orgId, summary } of lapiByName.values()) {
+      const id = await store.integrations.lapiIntegrationId(orgId, summary.integration_id);
+      if (id === null) {
+        unknown(`${orgId}#${summary.integration_id}`, Math.max(1, summary.records));
+        continue;
+      }
+      extra.push({ org_id: orgId, id, summary: { ...summary, integration_id: id } });
+    }
+    extra.push(...(await lapiRemovals(store, censuses)));
+    for (const target of extra) {
+      const existing = byTarget.get(target.id);
+      if (existing) mergeSummary(existing.summary, target.summary);
+      else byTarget.set(target.id, target);
+    }
+    const unread = [...byTarget.values()].filter((target) => !current.has(target.id));
+    for (const integration of await store.integrations.getMany(unread))
+      current.set(integration.id, integration);
+    const targets = [...byTarget.values()];
 
-  await inParallel(targets, WRITE_CONCURRENCY, async (target) => {
-    const written = await retryOnConflict(async (attempt) => {
-      // The first attempt builds on the batch read; after a lost race, on a fresh read.
-      const integration =
-        attempt === 0
-          ? (current.get(target.id) ?? null)
-          : await store.integrations.get(target.org_id, target.id);
-      if (integration === null) return 'gone';
-      // Pull activity the integration item lets go of goes to the day items first (see closedHours).
-      const closed = closedHours(integration, target.summary);
-      await store.pullDays.add(target.id, closed);
-      const pulled = applyPulls(integration, target.summary);
-      if (pulled === null) return 'unchanged';
-      // A new day's first closed hour (or records late for the days learned from): the cadence is learned again,
-      // in this same write.
-      const cadence = await relearn(store.pullDays, integration, pulled, target.summary.hours, closed);
-      await store.integrations.save({ ...pulled, cadence }, integration.version, now);
-      return 'written';
+    await inParallel(targets, WRITE_CONCURRENCY * (options.workers ?? 1), async (target) => {
+      const written = await retryOnConflict(async (attempt) => {
+        // The first attempt builds on the batch read; after a lost race, on a fresh read.
+        const integration =
+          attempt === 0
+            ? (current.get(target.id) ?? null)
+            : await store.integrations.get(target.org_id, target.id);
+        if (integration === null) return 'gone';
+        // Pull activity the integration item lets go of goes to the day items first (see closedHours).
+        const closed = closedHours(integration, target.summary);
+        await store.pullDays.add(target.id, closed);
+        const pulled = applyPulls(integration, target.summary);
+        if (pulled === null) return 'unchanged';
+        // A new day's first closed hour (or records late for the days learned from): the cadence is learned again,
+        // in this same write.
+        const cadence = await relearn(store.pullDays, integration, pulled, target.summary.hours, closed);
+        const next = { ...pulled, cadence };
+        // How far this integration's feed has delivered (as of the files just read): its check time is judged on it.
+        const watermark = feedWatermark({ logs_seen_at: report.logs_seen_at }, next) ?? undefined;
+        await store.integrations.save(next, integration.version, now, watermark);
+        return 'written';
+      });
+      if (written === 'written') report.integrations_updated += 1;
+      if (written === 'gone') unknown(target.id, target.summary.records);
     });
-    if (written === 'written') report.integrations_updated += 1;
-    if (written === 'gone') unknown(target.id, target.summary.records);
-  });
-  // Unknown ids and bouncer names are shown like other skips (they are not secrets; the line is redacted),
-  // in file and line order so the report does not depend on which write finished first. They go in the
-  // report only, not the ledger: an unknown id leaves no trace in the database.
-  const unknownSamples = unknownKeys
-    .map((key) => firstSeen.get(key))
-    .filter((sample) => sample !== undefined)
-    .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
-  report.samples.push(...unknownSamples.slice(0, Math.max(0, SAMPLES_PER_RUN - report.samples.length)));
+    // Unknown ids and bouncer names are shown like other skips (they are not secrets; the line is redacted),
+    // in file and line order so the report does not depend on which write finished first. They go in the
+    // report only, not the ledger: an unknown id leaves no trace in the database.
+    const unknownSamples = unknownKeys
+      .map((key) => firstSeen.get(key))
+      .filter((sample) => sample !== undefined)
+      .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
+    report.samples.push(...unknownSamples.slice(0, Math.max(0, SAMPLES_PER_RUN - report.samples.length)));
 
-  report.files_processed = read.length;
-  await store.deployment.recordIngest(now, report);
-  for (const { file, result } of read) {
-    await store.ledger.complete(file.key, runId, now, {
-      lines: result.lines,
-      records: result.records,
-      skipped: result.skipped,
-      samples: result.samples,
-    });
+    report.files_processed = read.length;
+    await store.deployment.recordIngest(now, report);
+    for (const { file, result } of read) {
+      await store.ledger.complete(file.key, runId, now, {
+        lines: result.lines,
+        records: result.records,
+        skipped: result.skipped,
+        samples: result.samples,
+      });
+    }
+    return report;
+  } catch (error) {
+    // A run that fails after its claims (throttled, or outraced on an integration too often) gives them back at
+    // once, so a retry (the queue's redelivery, or the next cycle) reads those files again instead of skipping
+    // them until their lease runs out.
+    await Promise.all(claimed.map(({ file }) => store.ledger.release(file.key, runId, now)));
+    throw error;
   }
-  return report;
 }

@@ -95,4 +95,28 @@ export class Ledger {
       }),
     );
   }
+
+  /**
+   * Gives back a claim of a run that failed for a reason of its own, not the file's (throttling, lost races):
+   * open again at once, and the attempt not counted against the file. A no-op once the file is done, failed,
+   * or claimed by another run.
+   */
+  async release(key: string, runId: string, at: Iso): Promise<void> {
+    await this.table.conditionally(
+      this.table.update({
+        Key: entryKey(key),
+        UpdateExpression:
+          'SET #status = :retry, retry_at = :at, attempts = attempts - :one REMOVE lease_until',
+        ConditionExpression: 'run_id = :run AND #status = :processing',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':retry': 'retry',
+          ':at': at,
+          ':one': 1,
+          ':run': runId,
+          ':processing': 'processing',
+        },
+      }),
+    );
+  }
 }

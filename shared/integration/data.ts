@@ -87,9 +87,9 @@ function toIntegration(row: Row): Integration {
 }
 
 /** With the check time a write stores (see `scheduledCheckAt`). */
-const scheduled = (integration: Integration, now: Iso): Integration => ({
+const scheduled = (integration: Integration, now: Iso, watermark?: Iso): Integration => ({
   ...integration,
-  due_at: scheduledCheckAt(integration, now),
+  due_at: scheduledCheckAt(integration, now, watermark),
 });
 
 /**
@@ -162,11 +162,12 @@ export class Integrations {
   }
 
   /**
-   * Writes the integration as `next` if nobody changed it since `expectedVersion` was read.
+   * Writes the integration as `next` if nobody changed it since `expectedVersion` was read. `watermark`: how far
+   * its feed has delivered, when the writer knows (see `nextCheckAt`).
    * Returns the stored integration (with its new version); throws ConflictError otherwise.
    */
-  async save(next: Integration, expectedVersion: number, now: Iso): Promise<Integration> {
-    const stored = scheduled({ ...next, version: expectedVersion + 1 }, now);
+  async save(next: Integration, expectedVersion: number, now: Iso, watermark?: Iso): Promise<Integration> {
+    const stored = scheduled({ ...next, version: expectedVersion + 1 }, now, watermark);
     try {
       await this.table.put({
         Item: itemOf(stored),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { AuthOutcome } from '../auth/verify.ts';
 import { ISSUE_TYPE_INFO, ISSUE_TYPES, type IssueType as IssueTypeName } from '../issue/types.ts';
 import { RecentPulls } from '../pulls/activity.ts';
-import { type Cadence, decodeCadence, lateAfter } from '../pulls/cadence.ts';
+import { type Cadence, decodeCadence, lateAfter, profileEnd } from '../pulls/cadence.ts';
 import { addSeconds, type Iso, loggedBefore, secondsBetween } from '../time.ts';
 
 export const INTEGRATION_KINDS = ['firewall', 'remediation_component'] as const;
@@ -307,15 +307,30 @@ function lateLookAt(integration: Integration, late: Iso): Iso {
   return again && again > late ? again : late;
 }
 
+/** When a late warning would open if nothing arrives (the API's `late_after`): null once none can open
+ * before the offline threshold (offline already, or the 24-hour rule reaching past it). */
+export function lateWarningAt(integration: Integration, now: Iso): Iso | null {
+  if (integration.open_issues[offlineIssueType(integration.kind)] || offlineAt(integration) <= now)
+    return null;
+  const late = lateAfterOf(integration);
+  if (late === null || integration.open_issues.integration_pull_late) return late;
+  return lateLookAt(integration, late) < offlineAt(integration) ? late : null;
+}
+
 /**
  * Since when the integration is late, as its feed shows: its late time once the feed's `watermark` (the newest
  * record time its source delivered) has passed it, so a feed that lags opens nothing. An open warning stays
  * wanted while the silence lasts; a new one is not detected within 24 h of the last (`now` is the detection).
  */
 export function lateSince(integration: Integration, watermark: Iso, now: Iso): Iso | null {
+  // An open warning stays until a pull after it opened (or the critical): a relearned cadence, or early
+  // warnings switched off, do not end it as if the device had pulled.
+  const open = integration.open_issues.integration_pull_late;
+  if (open && !integration.paused && (integration.last_pull_at ?? '') <= open.opened_at)
+    return open.opened_at;
   const late = lateAfterOf(integration);
   if (late === null || late > watermark) return null;
-  if (integration.open_issues.integration_pull_late) return late;
+  if (open) return late;
   return lateLookAt(integration, late) <= now ? late : null;
 }
 
@@ -338,8 +353,8 @@ export function wantedIssueTypes(integration: Integration, now: Iso, watermark: 
  * Every writer (ingest, API, rules) stores this alongside its change, so the rule pass reads only the
  * integrations whose time has come instead of scanning all of them.
  */
-export function nextCheckAt(integration: Integration, now: Iso): Iso | null {
-  const wanted = new Set(wantedIssueTypes(integration, now));
+export function nextCheckAt(integration: Integration, now: Iso, watermark: Iso = now): Iso | null {
+  const wanted = new Set(wantedIssueTypes(integration, now, watermark));
   const open = Object.keys(integration.open_issues) as IssueType[];
   // Something to resolve: now. Something to open: now, or when a snooze ends.
   if (open.some((type) => !wanted.has(type))) return now;
@@ -350,8 +365,16 @@ export function nextCheckAt(integration: Integration, now: Iso): Iso | null {
   if (integration.paused || integration.open_issues[offlineIssueType(integration.kind)]) return null;
   const late = integration.open_issues.integration_pull_late ? null : lateAfterOf(integration);
   const offline = offlineAt(integration);
-  const look = late === null ? null : lateLookAt(integration, late);
-  return look !== null && look < offline ? look : offline;
+  if (late === null) {
+    // A pattern whose profile runs out before the threshold: the rule pass learns it again then (learn.ts).
+    const end = integration.early_warning ? profileEnd(cadenceOf(integration)) : null;
+    return end !== null && end < offline && !integration.open_issues.integration_pull_late ? end : offline;
+  }
+  // A late warning is judged on the feed: when the feed runs behind the clock, the late time comes that much
+  // later by the clock, so a device whose logs arrive late is not looked at every pass before its time.
+  const lag = watermark < now ? secondsBetween(watermark, now) : 0;
+  const look = addSeconds(lateLookAt(integration, late), lag);
+  return look < offline ? look : offline;
 }
 
 /**
@@ -362,8 +385,8 @@ export function nextCheckAt(integration: Integration, now: Iso): Iso | null {
  * only, writes no index entry. A continuously pulling integration is re-armed once per threshold instead of
  * re-indexed at every pull.
  */
-export function scheduledCheckAt(integration: Integration, now: Iso): Iso | null {
-  const exact = nextCheckAt(integration, now);
+export function scheduledCheckAt(integration: Integration, now: Iso, watermark: Iso = now): Iso | null {
+  const exact = nextCheckAt(integration, now, watermark);
   const armed = integration.due_at;
   if (exact === null) return null;
   return armed !== null && armed > addSeconds(now, REARM_AHEAD_SECONDS) && armed <= exact ? armed : exact;

@@ -12,7 +12,7 @@ import {
   IntegrationStatus,
   IssueType,
   idleSeconds,
-  lateAfterOf,
+  lateWarningAt,
   Source,
   statusOf,
   Vendor,
@@ -95,12 +95,12 @@ function openIssueTypes(integration: Integration): IssueType[] {
   return types.sort((a, b) => urgency(a) - urgency(b) || a.localeCompare(b));
 }
 
-function cadenceView(integration: Integration): z.infer<typeof CadenceView> {
+function cadenceView(integration: Integration, now: Iso): z.infer<typeof CadenceView> {
   const cadence = cadenceOf(integration);
   return {
     state: cadence?.state ?? 'learning',
     usual_interval_seconds: cadence && cadence.state !== 'learning' ? cadence.interval : null,
-    late_after: lateAfterOf(integration),
+    late_after: lateWarningAt(integration, now),
   };
 }
 
@@ -126,7 +126,7 @@ export function integrationView(integration: Integration, now: Iso): Integration
     credential_in_url_at: integration.credential_in_url_at,
     timeline_48h: timeline48h(integration.recent_pulls, now),
     early_warning: integration.early_warning,
-    cadence: cadenceView(integration),
+    cadence: cadenceView(integration, now),
     username: integration.credentials.username,
     credentials_rotated_at: integration.credentials.rotated_at,
     created_at: integration.created_at,

@@ -312,3 +312,8 @@ export function decodeCadence(text: string): Cadence | null {
   // Re-encoding rules out non-canonical spellings (leading zeros), so decode(encode(c)) is the only way in.
   return consistent && encodeCadence(cadence) === text ? cadence : null;
 }
+
+/** When a pattern's 48-hour profile runs out (a silent device is learned again then, see learn.ts), or null. */
+export function profileEnd(cadence: Cadence | null): Iso | null {
+  return cadence?.state === 'pattern' ? addSeconds(`${cadence.day}T00:00:00.000Z`, 2 * 86_400) : null;
+}

@@ -1,4 +1,5 @@
 import { cadenceOf, type Integration } from '../integration/index.ts';
+import type { Iso } from '../time.ts';
 import {
   activityHours,
   addsAcceptedBefore,
@@ -8,7 +9,7 @@ import {
   shiftHour,
 } from './activity.ts';
 import type { PullDays } from './activity-data.ts';
-import { type Cadence, encodeCadence, learnCadence } from './cadence.ts';
+import { type Cadence, encodeCadence, learnCadence, profileEnd } from './cadence.ts';
 
 /** Full days a first pull must be behind the learning day before a cadence can be trusted (see cadence.ts). */
 const ELIGIBLE_AFTER_DAYS = 8;
@@ -64,4 +65,26 @@ export async function relearn(
   const hours = activityHours(recent, await days.days(next.id, dayPlus(day, -ELIGIBLE_AFTER_DAYS), day));
   mergeHours(hours, closed);
   return encodeCadence(learnCadence(hours, day, first));
+}
+
+/**
+ * A silent pattern device is not learned by the ingest (nothing of it arrives), so its profile would run out:
+ * a business-hours firewall dead since Friday evening would not be expected on Monday. When the rule pass finds
+ * its profile run out, it learns again on the current day, from the day items (one query per silent device and
+ * two days). Null: nothing to learn again.
+ */
+export async function relearnSilent(
+  days: PullDays,
+  integration: Integration,
+  now: Iso,
+): Promise<string | null> {
+  const stored = cadenceOf(integration);
+  const end = profileEnd(stored);
+  if (stored === null || end === null || end > now) return null;
+  const day = now.slice(0, 10);
+  const hours = activityHours(
+    integration.recent_pulls,
+    await days.days(integration.id, dayPlus(day, -ELIGIBLE_AFTER_DAYS), day),
+  );
+  return encodeCadence(learnCadence(hours, day, stored.first));
 }

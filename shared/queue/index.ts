@@ -41,6 +41,8 @@ export async function drain<T>(
   handler: BatchHandler<T>,
   options: { workers: number; batchSize: number },
 ): Promise<QueueRun<T>> {
+  if (!(options.workers >= 1 && options.batchSize >= 1))
+    throw new RangeError('drain needs at least one worker');
   const waiting: Array<Delivery<T>> = messages.map((message) => ({ message, receive: 1 }));
   const run: QueueRun<T> = { deliveries: 0, deadLetters: [] };
   const failed = (delivery: Delivery<T>, error: string) => {

@@ -14,13 +14,17 @@ import {
 import { withSharedOutage } from '../issue/diagnosis.ts';
 import { DEPLOYMENT_ORG, type Issue, issueFor, pipelineIssue, type Resolution } from '../issue/index.ts';
 import { OutageFinder } from '../outage/find.ts';
+import { relearnSilent } from '../pulls/learn.ts';
 import { drain, inParallel } from '../queue/index.ts';
 import type { Store } from '../store.ts';
 import { ALL_SHARDS, SHARDS } from '../table/schema.ts';
 import { type Iso, secondsBetween } from '../time.ts';
 
 /** The data the rule pass reads and writes. */
-export type RulesData = Pick<Store, 'integrations' | 'issues' | 'history' | 'deployment' | 'outages'>;
+export type RulesData = Pick<
+  Store,
+  'integrations' | 'issues' | 'history' | 'deployment' | 'outages' | 'pullDays'
+>;
 
 /** Candidates one worker settles at once. */
 const SETTLE_CONCURRENCY = 8;
@@ -82,11 +86,13 @@ export async function runRules(options: RulesOptions & { workers?: number }): Pr
       const shard = candidates.filter((candidate) => bucketOf(candidate.id, SHARDS) === delivery.message);
       try {
         reports.push(await settle(options, shard, pass));
-        return { failed: [] };
       } catch (error) {
-        if (error instanceof RulesIncompleteError) reports.push(error.report);
-        throw error;
+        // The integrations it could not settle stay due for the next pass: the shard is not delivered again
+        // (that would settle its other candidates twice and count its failures once per delivery).
+        if (!(error instanceof RulesIncompleteError)) throw error;
+        reports.push(error.report);
       }
+      return { failed: [] };
     },
     { workers: options.workers ?? 1, batchSize: 1 },
   );
@@ -248,11 +254,14 @@ async function settleOne(
   // Issues written by an attempt that lost its race, to take back if the next attempt no longer wants them.
   let written: Issue[] = [];
   await retryOnConflict(async (attempt) => {
-    const current = attempt === 0 ? candidate : await store.integrations.get(candidate.org_id, candidate.id);
-    if (current === null) {
+    const read = attempt === 0 ? candidate : await store.integrations.get(candidate.org_id, candidate.id);
+    if (read === null) {
       for (const issue of written) await withdraw(store, issue, now);
       return;
     }
+    // A silent pattern device whose profile ran out is learned again here (nothing of it reaches the ingest).
+    const relearned = read.paused ? null : await relearnSilent(store.pullDays, read, now);
+    const current = relearned === null ? read : { ...read, cadence: relearned };
     const offlineType = offlineIssueType(current.kind);
     const watermark = feed.watermark(current);
     const wanted = new Map<IssueType, Issue>();
@@ -277,14 +286,19 @@ async function settleOne(
     // The critical offline issue opening (or open) takes over from a late warning: that one ends, escalated.
     const offlineRef =
       current.open_issues[offlineType] ?? opening.find((issue) => issue.type === offlineType) ?? null;
-    if (offlineRef) wanted.delete('integration_pull_late');
+    if (offlineRef) {
+      wanted.delete('integration_pull_late');
+      // Never open a warning beside (or after) the critical that takes over from it.
+      for (let index = opening.length - 1; index >= 0; index -= 1)
+        if (opening[index]?.type === 'integration_pull_late') opening.splice(index, 1);
+    }
     const toResolve = (Object.keys(current.open_issues) as IssueType[]).filter((type) => !wanted.has(type));
     if (opening.length === 0 && toResolve.length === 0) {
       // Nothing to change. Looked at early (a pull kept the stored check time, see scheduledCheckAt): re-arm it
       // at its exact time. A held or due-now candidate stays as it is, and is looked at again next pass.
-      const rearmed = scheduledCheckAt(current, now);
-      if (rearmed !== current.due_at && !(rearmed !== null && rearmed <= now)) {
-        await store.integrations.save(current, current.version, now);
+      const rearmed = scheduledCheckAt(current, now, watermark);
+      if ((rearmed !== current.due_at && !(rearmed !== null && rearmed <= now)) || relearned !== null) {
+        await store.integrations.save(current, current.version, now, watermark);
         report.rearmed += 1;
       }
       report.held += heldHere;
