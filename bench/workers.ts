@@ -19,8 +19,8 @@ import { meterUsage, type Usage } from '../shared/table/metering.ts';
  * locally), each against a fresh table of the same fleet, as ratios to 1 worker in the same run.
  *
  * The logs are 16 objects, each holding the pulls of its own share of the fleet, as the nodes of a load balancer
- * write them (a device keeps its connection to one node): each integration is written once per cycle whatever
- * the number of workers, which the write units per pulling integration check. The rule pass then finds every
+ * write them (a device keeps its connection to one node). The workers read them concurrently and each
+ * integration is written once per cycle whatever their number, which the writes per pulling integration check. The rule pass then finds every
  * integration past its threshold (none pulled since creation but the ones in the logs, a day ago), the heaviest
  * pass there is: one issue opened per candidate.
  *
