@@ -6,13 +6,15 @@ import { RulesIncompleteError, type RulesReport, runRules } from './rules/index.
 import type { Store } from './store.ts';
 import type { Iso } from './time.ts';
 
+type CycleStage = 'ingest' | 'rules' | 'notify';
+
 export interface CycleReport {
   at: Iso;
   outcome: 'ok' | 'failed';
   ingest: IngestReport | null;
   rules: RulesReport | null;
   notify: NotifyReport | null;
-  errors: Array<{ stage: 'ingest' | 'rules' | 'notify'; error: string }>;
+  errors: Array<{ stage: CycleStage; error: string }>;
   /**
    * Notifications the transport refused for good in this cycle (see NotifyReport.failed_permanently). The
    * outcome stays 'ok' (the watchdog itself ran; the no-successful-cycle alarm is about that), but this is
@@ -40,23 +42,7 @@ export async function runCycle(options: {
 }): Promise<CycleReport> {
   const { store, now } = options;
   const workers = options.workers ?? 1;
-  const report: CycleReport = {
-    at: now,
-    outcome: 'ok',
-    ingest: null,
-    rules: null,
-    notify: null,
-    errors: [],
-    notifications_failed_permanently: 0,
-  };
-  const stage = async <T>(name: 'ingest' | 'rules' | 'notify', work: () => Promise<T>): Promise<T | null> => {
-    try {
-      return await work();
-    } catch (error) {
-      report.errors.push({ stage: name, error: error instanceof Error ? error.message : String(error) });
-      return null;
-    }
-  };
+  const { report, stage, finish } = cycleRun(now);
   report.ingest = await stage('ingest', () => ingest({ store, source: options.source, now, workers }));
   const rules = await stage('rules', async () => {
     try {
@@ -78,8 +64,37 @@ export async function runCycle(options: {
       reminderSeconds: options.reminderSeconds,
     }),
   );
-  report.outcome = report.errors.length === 0 ? 'ok' : 'failed';
-  report.notifications_failed_permanently = report.notify?.failed_permanently ?? 0;
-  await store.deployment.recordCycle(now, report.outcome, report.notifications_failed_permanently);
-  return report;
+  return finish(store);
+}
+
+/**
+ * A cycle's report and its stage runner, for every composition of the stages (the cycle, the fan-out's tick):
+ * a stage that throws is recorded with its name and the next one still runs.
+ */
+export function cycleRun(now: Iso) {
+  const report: CycleReport = {
+    at: now,
+    outcome: 'ok',
+    ingest: null,
+    rules: null,
+    notify: null,
+    errors: [],
+    notifications_failed_permanently: 0,
+  };
+  const stage = async <T>(name: CycleStage, work: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await work();
+    } catch (error) {
+      report.errors.push({ stage: name, error: error instanceof Error ? error.message : String(error) });
+      return null;
+    }
+  };
+  /** Ends the run: its outcome, recorded on the deployment with the permanent notification failures. */
+  const finish = async (store: Pick<Store, 'deployment'>): Promise<CycleReport> => {
+    report.outcome = report.errors.length === 0 ? 'ok' : 'failed';
+    report.notifications_failed_permanently = report.notify?.failed_permanently ?? 0;
+    await store.deployment.recordCycle(now, report.outcome, report.notifications_failed_permanently);
+    return report;
+  };
+  return { report, stage, finish };
 }

@@ -1,14 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../shared/api/app.ts';
-import type { Integration } from '../shared/integration/index.ts';
 import type { Issue } from '../shared/issue/index.ts';
 import { addSeconds, type Iso, secondsBetween } from '../shared/time.ts';
-import { client } from './api-kit.ts';
-import { TEST_SECRET, useTestDb } from './kit/db.ts';
-import { type DeviceKind, pullTimes } from './kit/devices.ts';
+import { useTestDb } from './kit/db.ts';
+import { pullTimes } from './kit/devices.ts';
+import { api, cyclesUntil, DEATH, device, lateWarnings } from './kit/early-warning.ts';
 import { drop, useTempDirs } from './kit/files.ts';
 import { pull } from './kit/lines.ts';
-import { addIntegration, current, cycle, issuesOf, sentTo, type World, world } from './kit/world.ts';
+import { current, cycle, issuesOf, sentTo, world } from './kit/world.ts';
 
 /**
  * The early warning (issue type integration_pull_late): each device's own rhythm, learned from 9 days of its
@@ -20,92 +18,7 @@ import { addIntegration, current, cycle, issuesOf, sentTo, type World, world } f
 useTestDb();
 useTempDirs();
 
-/** Created the day before its history starts: a Wednesday, 9 days and 10 hours before the death. */
-const CREATED = '2026-11-10T23:00:00.000Z';
-const HISTORY_FROM = '2026-11-11T00:00:00.000Z';
-/** A Friday morning. */
-const DEATH = '2026-11-20T10:07:00.000Z';
-
 const minutesAfter = (from: Iso, to: Iso) => secondsBetween(from, to) / 60;
-
-interface Device {
-  fw: Integration;
-  /** Its last pull before DEATH. */
-  last: Iso;
-  /** Its pulls after DEATH (a device still healthy), dropped by `cyclesUntil` as their time comes. */
-  later: Iso[];
-}
-
-/**
- * A device of `kind` pulling from `from` to `until` (default: DEATH, when it dies): the pulls before DEATH are in
- * the world's logs already (learned by the first cycle), the later ones arrive cycle by cycle.
- */
-async function device(
-  w: World,
-  kind: DeviceKind,
-  options: { until?: Iso; from?: Iso; seed?: number; offlineAfter?: number; earlyWarning?: boolean } = {},
-): Promise<Device> {
-  const fw = await addIntegration(
-    w,
-    {
-      name: `fw-${kind}`,
-      ...(options.offlineAfter ? { offline_after_seconds: options.offlineAfter } : {}),
-      ...(options.earlyWarning === false ? { early_warning: false } : {}),
-    },
-    { now: CREATED },
-  );
-  const times = pullTimes(kind, options.from ?? HISTORY_FROM, options.until ?? DEATH, options.seed);
-  const before = times.filter((time) => time < DEATH);
-  await drop(
-    w,
-    before.map((time) => pull(fw.id, time)),
-    `${fw.id}-history.jsonl`,
-  );
-  return { fw, last: before.at(-1) as Iso, later: times.filter((time) => time >= DEATH) };
-}
-
-/**
- * Cycles every `stepMinutes` from `from` through `until`, the healthy devices' pulls arriving as their time comes;
- * stops at the first late warning of `watch` and returns that cycle's time.
- */
-async function cyclesUntil(
-  w: World,
-  from: Iso,
-  until: Iso,
-  stepMinutes: number,
-  options: { watch?: Integration; devices?: Device[] } = {},
-) {
-  let previous = '';
-  for (let now = from; now <= until; now = addSeconds(now, stepMinutes * 60)) {
-    for (const device of options.devices ?? []) {
-      const due = device.later.filter((time) => time > previous && time <= addSeconds(now, -30));
-      if (due.length > 0)
-        await drop(
-          w,
-          due.map((time) => pull(device.fw.id, time)),
-          `${device.fw.id}-${now}.jsonl`,
-        );
-    }
-    previous = addSeconds(now, -30);
-    await cycle(w, now);
-    if (options.watch && (await lateWarnings(w, options.watch)).length > 0) return now;
-  }
-  return null;
-}
-
-async function lateWarnings(w: World, fw: Integration): Promise<Issue[]> {
-  return (await issuesOf(w)).filter(
-    (issue) => issue.type === 'integration_pull_late' && issue.integration_id === fw.id,
-  );
-}
-
-function api(w: World, now: Iso) {
-  const call = client(
-    createApp({ store: w.store, secret: TEST_SECRET, now: () => now, staleAfterSeconds: 7200 }),
-  );
-  return (path: string, options: { json?: unknown; method?: string } = {}) =>
-    call(options.method ?? 'GET', path, { key: w.key, ...(options.json ? { json: options.json } : {}) });
-}
 
 describe('a steady device that dies is warned about within 45 minutes', () => {
   for (const [kind, interval] of [

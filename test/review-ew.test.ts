@@ -1,62 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { createApp } from '../shared/api/app.ts';
 import { type DeploymentState, feedWatermark } from '../shared/deployment/index.ts';
-import type { Integration } from '../shared/integration/index.ts';
-import type { Issue } from '../shared/issue/index.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
-import { client } from './api-kit.ts';
-import { TEST_SECRET, useTestDb } from './kit/db.ts';
-import { type DeviceKind, pullTimes } from './kit/devices.ts';
+import { useTestDb } from './kit/db.ts';
+import { pullTimes } from './kit/devices.ts';
+import { api, cyclesUntil, DEATH, device, lateWarnings } from './kit/early-warning.ts';
 import { drop, useTempDirs } from './kit/files.ts';
 import { pull } from './kit/lines.ts';
-import { addIntegration, current, cycle, issuesOf, sentTo, type World, world } from './kit/world.ts';
+import { current, cycle, sentTo, world } from './kit/world.ts';
 
-/** Review of the early warning (issue 20): each test fails on the code as reviewed. */
+/** Found in review of the early warning (issue 20): each test failed on the code as first merged. */
 
 useTestDb();
 useTempDirs();
-
-const CREATED = '2026-11-10T23:00:00.000Z';
-const HISTORY_FROM = '2026-11-11T00:00:00.000Z';
-/** A Friday morning. */
-const DEATH = '2026-11-20T10:07:00.000Z';
-
-async function device(
-  w: World,
-  kind: DeviceKind,
-  options: { until?: Iso; offlineAfter?: number } = {},
-): Promise<{ fw: Integration; last: Iso }> {
-  const fw = await addIntegration(
-    w,
-    { name: `fw-${kind}`, ...(options.offlineAfter ? { offline_after_seconds: options.offlineAfter } : {}) },
-    { now: CREATED },
-  );
-  const times = pullTimes(kind, HISTORY_FROM, options.until ?? DEATH);
-  await drop(
-    w,
-    times.map((time) => pull(fw.id, time)),
-    `${fw.id}-history.jsonl`,
-  );
-  return { fw, last: times.at(-1) as Iso };
-}
-
-async function cycles(w: World, from: Iso, until: Iso, stepMinutes: number): Promise<void> {
-  for (let now = from; now <= until; now = addSeconds(now, stepMinutes * 60)) await cycle(w, now);
-}
-
-async function lateWarnings(w: World, fw: Integration): Promise<Issue[]> {
-  return (await issuesOf(w)).filter(
-    (issue) => issue.type === 'integration_pull_late' && issue.integration_id === fw.id,
-  );
-}
-
-function api(w: World, now: Iso) {
-  const call = client(
-    createApp({ store: w.store, secret: TEST_SECRET, now: () => now, staleAfterSeconds: 7200 }),
-  );
-  return (path: string, options: { json?: unknown; method?: string } = {}) =>
-    call(options.method ?? 'GET', path, { key: w.key, ...(options.json ? { json: options.json } : {}) });
-}
 
 describe('escalation', () => {
   it('a warning and the critical due in the same pass: no warning is left open beside the critical', async () => {
@@ -78,7 +33,7 @@ describe('late_after in the API', () => {
     const w = await world({ heartbeat: true });
     const { fw, last } = await device(w, 'every-1min', { offlineAfter: 2 * 3600 });
     await cycle(w, DEATH);
-    await cycles(w, addSeconds(DEATH, 300), addSeconds(last, 1800 + 600), 5);
+    await cyclesUntil(w, addSeconds(DEATH, 300), addSeconds(last, 1800 + 600), 5);
     expect(await lateWarnings(w, fw)).toHaveLength(1);
     // It pulls again for half an hour, then dies again.
     const back = addSeconds(last, 2700);
@@ -96,7 +51,7 @@ describe('late_after in the API', () => {
     const view = (await api(w, now)(`/v1/integrations/${fw.id}`)).body;
     expect(view.cadence.late_after).toBeNull();
     // And indeed none opens: the critical comes first.
-    await cycles(w, addSeconds(now, 600), addSeconds(again.at(-1) as Iso, 2 * 3600 + 300), 10);
+    await cyclesUntil(w, addSeconds(now, 600), addSeconds(again.at(-1) as Iso, 2 * 3600 + 300), 10);
     expect(await lateWarnings(w, fw)).toHaveLength(1);
   }, 60_000);
 
@@ -104,7 +59,7 @@ describe('late_after in the API', () => {
     const w = await world({ heartbeat: true });
     const { fw, last } = await device(w, 'every-1min', { offlineAfter: 3600 });
     await cycle(w, DEATH);
-    await cycles(w, addSeconds(DEATH, 600), addSeconds(last, 3600 + 600), 10);
+    await cyclesUntil(w, addSeconds(DEATH, 600), addSeconds(last, 3600 + 600), 10);
     expect(Object.keys((await current(w, fw)).open_issues)).toContain('fw_integration_offline');
     const view = (await api(w, addSeconds(last, 3600 + 600))(`/v1/integrations/${fw.id}`)).body;
     expect(view.status).toBe('offline');
@@ -118,7 +73,7 @@ describe('early_warning switched off while a warning is open', () => {
     const { fw, last } = await device(w, 'every-1min');
     await cycle(w, DEATH);
     const seen = addSeconds(last, 1800 + 600);
-    await cycles(w, addSeconds(DEATH, 300), seen, 5);
+    await cyclesUntil(w, addSeconds(DEATH, 300), seen, 5);
     expect((await lateWarnings(w, fw))[0]?.state).toBe('open');
     const reply = await api(w, seen)(`/v1/integrations/${fw.id}`, {
       method: 'PATCH',
@@ -178,7 +133,7 @@ describe('pattern devices', () => {
     const view = (await api(w, addSeconds(friday, 300))(`/v1/integrations/${fw.id}`)).body;
     expect(view.cadence.state).toBe('pattern');
     // Monday morning, 8:00 to 11:00, every 20 minutes.
-    await cycles(w, '2026-11-23T08:00:00.000Z', '2026-11-23T11:00:00.000Z', 20);
+    await cyclesUntil(w, '2026-11-23T08:00:00.000Z', '2026-11-23T11:00:00.000Z', 20);
     expect(await lateWarnings(w, fw)).toHaveLength(1);
   }, 60_000);
 });
@@ -216,7 +171,7 @@ describe('an open warning ends only with a pull or the critical', () => {
     const thursday = '2026-11-19T15:00:00.000Z';
     const { fw, last } = await device(w, 'business-hours', { until: thursday, offlineAfter: 72 * 3600 });
     await cycle(w, addSeconds(thursday, 120));
-    await cycles(w, addSeconds(thursday, 600), addSeconds(thursday, 3600), 10);
+    await cyclesUntil(w, addSeconds(thursday, 600), addSeconds(thursday, 3600), 10);
     expect((await lateWarnings(w, fw))[0]?.state).toBe('open');
     await drop(
       w,

@@ -1,4 +1,4 @@
-import type { CycleReport } from '../cycle.ts';
+import { type CycleReport, cycleRun } from '../cycle.ts';
 import { runNotify } from '../notify/index.ts';
 import type { Publisher } from '../notify/publishers.ts';
 import { guardPipeline } from '../rules/index.ts';
@@ -27,23 +27,7 @@ export async function runTick(options: {
   enqueue: (messages: RulesMessage[]) => Promise<void>;
 }): Promise<CycleReport> {
   const { store, now } = options;
-  const report: CycleReport = {
-    at: now,
-    outcome: 'ok',
-    ingest: null,
-    rules: null,
-    notify: null,
-    errors: [],
-    notifications_failed_permanently: 0,
-  };
-  const stage = async <T>(name: 'rules' | 'notify', work: () => Promise<T>): Promise<T | null> => {
-    try {
-      return await work();
-    } catch (error) {
-      report.errors.push({ stage: name, error: error instanceof Error ? error.message : String(error) });
-      return null;
-    }
-  };
+  const { report, stage, finish } = cycleRun(now);
   report.rules = await stage('rules', () =>
     guardPipeline({ store, now, staleAfterSeconds: options.staleAfterSeconds }),
   );
@@ -58,8 +42,5 @@ export async function runTick(options: {
   );
   // Sent even when the guard failed: the shards then read the feed state the last guard wrote.
   await stage('rules', () => options.enqueue(rulesMessages(now)));
-  report.outcome = report.errors.length === 0 ? 'ok' : 'failed';
-  report.notifications_failed_permanently = report.notify?.failed_permanently ?? 0;
-  await store.deployment.recordCycle(now, report.outcome, report.notifications_failed_permanently);
-  return report;
+  return finish(store);
 }
