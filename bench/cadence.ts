@@ -20,6 +20,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { HourBits, HourKey } from '../shared/pulls/activity.ts';
 import { type Cadence, type CadenceState, lateAfter, learnCadence } from '../shared/pulls/cadence.ts';
+import { seeded } from '../test/kit/devices.ts';
 
 const START = Date.parse('2026-01-05T00:00:00Z'); // a Monday
 const DAYS = 35;
@@ -29,17 +30,6 @@ const DAY = 86_400_000;
 const CYCLE = 5 * MINUTE;
 /** No rule is late sooner: steady allows 30 min, and a pattern expects at most a pull a minute (18.4 min). */
 const NEVER_LATE_BEFORE = 18 * MINUTE;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Kind {
   name: string;
@@ -188,7 +178,7 @@ export async function cadenceBench(
   options: { devices?: number; seed?: number } = {},
 ): Promise<Record<string, unknown>> {
   const perKind = Math.floor((options.devices ?? 3000) / KINDS.length);
-  const random = mulberry32(options.seed ?? 20260105);
+  const random = seeded(options.seed ?? 20260105);
   const began = performance.now();
   const kinds: Record<string, unknown>[] = [];
   log(
@@ -196,7 +186,7 @@ export async function cadenceBench(
   );
   for (const kind of KINDS) {
     const runs = Array.from({ length: perKind }, () =>
-      runDevice(kind, mulberry32(Math.floor(random() * 2 ** 32))),
+      runDevice(kind, seeded(Math.floor(random() * 2 ** 32))),
     );
     const falseWarnings = runs.reduce((sum, run) => sum + run.falseWarnings, 0);
     const healthyDays = runs.reduce((sum, run) => sum + run.healthyDays, 0);

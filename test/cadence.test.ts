@@ -10,22 +10,11 @@ import {
   PHI_PER_MINUTE,
 } from '../shared/pulls/cadence.ts';
 import { addSeconds, type Iso, secondsBetween } from '../shared/time.ts';
+import { seeded } from './kit/devices.ts';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
-
-/** A tiny seeded PRNG, so every generated history is the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Pull times (ms) of a kind of device between two instants. */
 type Kind = (from: number, to: number, random: () => number) => number[];
@@ -71,7 +60,7 @@ const sporadic: Kind = (from, to, random) => {
 /** The activity a device of `kind` left over `days` days before `day` (or on `pulledDays` of them only). */
 function history(kind: Kind, day: string, days = 9, seed = 1, keep?: (dayIndex: number) => boolean) {
   const end = Date.parse(`${day}T00:00:00Z`);
-  const times = kind(end - days * DAY, end, mulberry32(seed)).filter((time) =>
+  const times = kind(end - days * DAY, end, seeded(seed)).filter((time) =>
     keep ? keep(Math.floor((end - time) / DAY) + 1) : true,
   );
   const hours = new Map<HourKey, HourBits>();
@@ -176,7 +165,7 @@ describe('learnCadence: irregular and learning', () => {
       const cadence = learnCadence(hours, WEDNESDAY, null);
       expect(cadence.state).not.toBe('steady');
       expect(cadence.state).not.toBe('learning');
-      const random = mulberry32(seed);
+      const random = seeded(seed);
       for (let trial = 0; trial < 200; trial += 1) {
         const lastPull = new Date(Date.parse(`${WEDNESDAY}T00:00:00Z`) + random() * 2 * DAY).toISOString();
         const late = lateAfter(cadence, lastPull);
@@ -192,7 +181,7 @@ describe('learnCadence: irregular and learning', () => {
       209, 217, 217, 227, 230, 236, 241, 244, 254, 271, 283, 284, 305, 306, 312, 316, 317, 320, 327, 391, 438,
       451, 474, 610,
     ];
-    const random = mulberry32(692);
+    const random = seeded(692);
     const shuffled = [...gaps].sort(() => random() - 0.5);
     const hours = new Map<HourKey, HourBits>();
     let at = Date.parse('2026-01-07T00:03:00Z');
@@ -326,7 +315,7 @@ describe('learnCadence is a function of the set of hours', () => {
     for (let seed = 1; seed <= 12; seed += 1) {
       const kind = kinds[seed % kinds.length] as Kind;
       const { hours } = history(kind, WEDNESDAY, 9, seed);
-      const random = mulberry32(seed * 31);
+      const random = seeded(seed * 31);
       const shuffled = [...hours].sort(() => random() - 0.5);
       const first = learnCadence(hours, WEDNESDAY, null);
       expect(learnCadence(new Map(shuffled), WEDNESDAY, null)).toEqual(first);

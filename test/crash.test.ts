@@ -12,6 +12,7 @@ import { openLocal, outboxPath } from '../shared/local/context.ts';
 import { FilePublisher } from '../shared/notify/publishers.ts';
 import { createOrg } from '../shared/org/index.ts';
 import { addSeconds, type Iso } from '../shared/time.ts';
+import { seeded } from './kit/devices.ts';
 import { tempDir, useTempDirs } from './kit/files.ts';
 import { pull } from './kit/lines.ts';
 import { at, T0 } from './kit/time.ts';
@@ -159,18 +160,6 @@ function cycleRun(s: Scenario, now: Iso, cut: Cut | null): Promise<Run> {
       resolve({ code, signal, stdout, stderr, cut: landed });
     });
   });
-}
-
-/** A small deterministic generator, seeded per test so a failure can be replayed. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 interface Tally {
@@ -361,7 +350,7 @@ describe('crashes of the real CLI: the final state equals a clean run', () => {
     const expected = (await cleanRun()).state;
     const s = await scenario('crash-kill');
     const seed = Date.now() % 1_000_000;
-    const next = random(seed);
+    const next = seeded(seed);
     const tally = await play(s, (step, typicalMs) =>
       Array.from({ length: [3, 6, 6, 5][step] ?? 0 }, (_, index): Cut => {
         // Half the cuts land at a random moment of the run's second half (where its database work is, after

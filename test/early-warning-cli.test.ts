@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { addSeconds } from '../shared/time.ts';
+import { cliJson } from './kit/cli.ts';
 import { pullTimes } from './kit/devices.ts';
 import { tempDir, useTempDirs } from './kit/files.ts';
 import { lines, pull } from './kit/lines.ts';
@@ -15,25 +15,8 @@ import { lines, pull } from './kit/lines.ts';
 
 useTempDirs();
 
-const CLI = join(import.meta.dirname, '..', 'bin', 'pullwatch.js');
 const CREATED = '2026-11-10T23:00:00.000Z';
 const LAST_CYCLE = '2026-11-20T10:07:00.000Z';
-
-// biome-ignore lint/suspicious/noExplicitAny: CLI output is checked field by field
-function cliJson(env: Record<string, string>, args: string[]): Promise<any> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args, '--json'],
-      {
-        env: { ...process.env, ...env, DYNAMODB_ENDPOINT: '', SNS_TOPIC_ARN: '', TABLE_NAME: '' },
-        timeout: 60_000,
-      },
-      (error, stdout, stderr) =>
-        error ? reject(new Error(`${args.join(' ')}: ${stderr}`)) : resolve(JSON.parse(stdout)),
-    );
-  });
-}
 
 describe('pullwatch status --json and cycle with a learned cadence', () => {
   it('shows the rhythm and late_after, warns once the device is silent past it, and not with --no-early-warning', async () => {

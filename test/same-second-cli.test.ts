@@ -1,10 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../shared/config.ts';
 import { refreshCredentials } from '../shared/integration/ops.ts';
 import { openLocal } from '../shared/local/context.ts';
+import { cliJson } from './kit/cli.ts';
 import { tempDir, useTempDirs } from './kit/files.ts';
 import { lines, nginxLine, pullRecord } from './kit/lines.ts';
 
@@ -16,27 +16,10 @@ import { lines, nginxLine, pullRecord } from './kit/lines.ts';
 
 useTempDirs();
 
-const CLI = join(import.meta.dirname, '..', 'bin', 'pullwatch.js');
 const CREATED = '2026-11-20T07:00:00.000Z';
 const REFRESH = '2026-11-20T07:42:47.043Z';
 const SECOND = '2026-11-20T07:42:47.000Z';
 const CYCLE = '2026-11-20T07:43:47.000Z';
-
-// biome-ignore lint/suspicious/noExplicitAny: CLI output is checked field by field
-function cliJson(env: Record<string, string>, args: string[]): Promise<any> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args, '--json'],
-      {
-        env: { ...process.env, ...env, DYNAMODB_ENDPOINT: '', SNS_TOPIC_ARN: '', TABLE_NAME: '' },
-        timeout: 60_000,
-      },
-      (error, stdout, stderr) =>
-        error ? reject(new Error(`${args.join(' ')}: ${stderr}`)) : resolve(JSON.parse(stdout)),
-    );
-  });
-}
 
 describe('pullwatch status --json after pulls in the second of a refresh', () => {
   it('credentials.last_used and last_attempt_auth are current', async () => {
