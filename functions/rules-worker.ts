@@ -1,9 +1,8 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { rulesMessageOf } from '../shared/fanout/index.ts';
-import { settleMessage } from '../shared/fanout/work.ts';
 import { logger, withLambdaContext } from '../shared/logger.ts';
-import { RulesIncompleteError } from '../shared/rules/index.ts';
+import { RulesIncompleteError, type RulesReport, settleShard } from '../shared/rules/index.ts';
 import { cycleSettings } from '../shared/runtime.ts';
 import { config, store } from './context.ts';
 
@@ -13,10 +12,11 @@ const processor = new BatchProcessor(EventType.SQS);
 /** One SQS record: `{shard, now}` from the tick. A bad body or an unsettled integration fails this record only. */
 async function settleRecord(record: SQSRecord): Promise<void> {
   let message: ReturnType<typeof rulesMessageOf>;
-  let report: Awaited<ReturnType<typeof settleMessage>>;
+  let report: RulesReport;
   try {
     message = rulesMessageOf(record.body);
-    report = await settleMessage({ store, message, staleAfterSeconds });
+    // As of the tick's time: a redelivery settles the same cycle's shard.
+    report = await settleShard({ store, now: message.now, shard: message.shard, staleAfterSeconds });
   } catch (error) {
     // The record fails and comes back; the log says why, with the integrations left unsettled.
     logger.error('rules message failed', {

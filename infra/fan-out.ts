@@ -5,14 +5,12 @@ import { EventType, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { SqsDestination } from 'aws-cdk-lib/aws-s3-notifications';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { MAX_RECEIVES } from '../shared/queue/index.ts';
 import { INDEX, SHARDS } from '../shared/table/schema.ts';
 import { AppFunction } from './app-function.ts';
 
 /** The construct id aws-cdk-lib gives the custom resource that writes bucket notifications. */
 const NOTIFICATIONS_HANDLER = 'BucketNotificationsHandler050a0587b7544547bf325f094a3db834';
-
-/** Receives before a message goes to its dead-letter queue: a few tries for a throttled or unreadable moment. */
-export const MAX_RECEIVE_COUNT = 5;
 
 /**
  * 3 minutes: one batch is at most ten objects of a few MB each. It also makes the visibility timeout (6x, 18
@@ -138,7 +136,9 @@ export class FanOut extends Construct {
       enforceSSL: true,
       visibilityTimeout: visibilityFor(consumerTimeout),
       retentionPeriod: Duration.days(4),
-      deadLetterQueue: { queue: deadLetters, maxReceiveCount: MAX_RECEIVE_COUNT },
+      // A few tries for a throttled or unreadable moment; the in-process queue that runs the same handlers
+      // locally redelivers as many times.
+      deadLetterQueue: { queue: deadLetters, maxReceiveCount: MAX_RECEIVES },
     });
     return { name, queue, deadLetters };
   }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
-import { MAX_WORKERS } from './queue/index.ts';
+import { WorkersCount } from './queue/index.ts';
 
 /**
  * The whole environment, parsed once. Every process (Lambda, local runner, CLI) reads its settings here,
@@ -35,12 +35,7 @@ const EnvSchema = z.object({
   PULLWATCH_RULES_QUEUE_URL: z.url().optional(),
   PULLWATCH_CYCLE_SECONDS: positiveInt(60),
   /** Concurrent ingest and rule workers of a cycle (the in-process queue; `pullwatch cycle --workers N`). */
-  PULLWATCH_WORKERS: z
-    .string()
-    .regex(/^\s*\d+\s*$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(1).max(MAX_WORKERS))
-    .default(1),
+  PULLWATCH_WORKERS: WorkersCount.default(1),
   /** What the local content endpoint serves: one IP or CIDR per line (default: a built-in documentation-range list). */
   PULLWATCH_BLOCKLIST_FILE: z.string().min(1).optional(),
   PULLWATCH_CONSOLE_URL: z.url().optional(),

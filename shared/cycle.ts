@@ -1,6 +1,6 @@
 import { type IngestReport, ingest } from './ingest/index.ts';
 import type { LogSource } from './ingest/sources.ts';
-import { type NotifyReport, runNotify } from './notify/index.ts';
+import { type NotifyData, type NotifyReport, runNotify } from './notify/index.ts';
 import type { Publisher } from './notify/publishers.ts';
 import { RulesIncompleteError, type RulesReport, runRules } from './rules/index.ts';
 import type { Store } from './store.ts';
@@ -42,7 +42,7 @@ export async function runCycle(options: {
 }): Promise<CycleReport> {
   const { store, now } = options;
   const workers = options.workers ?? 1;
-  const { report, stage, finish } = cycleRun(now);
+  const { report, stage, notify, finish } = cycleRun(now);
   report.ingest = await stage('ingest', () => ingest({ store, source: options.source, now, workers }));
   const rules = await stage('rules', async () => {
     try {
@@ -55,15 +55,7 @@ export async function runCycle(options: {
   });
   // A pass that could not settle everything still reports what it did settle (kept by the catch above).
   report.rules = rules ?? report.rules;
-  report.notify = await stage('notify', () =>
-    runNotify({
-      store,
-      publisher: options.publisher,
-      now,
-      ...(options.consoleUrl ? { consoleUrl: options.consoleUrl } : {}),
-      reminderSeconds: options.reminderSeconds,
-    }),
-  );
+  await notify({ ...options, store });
   return finish(store);
 }
 
@@ -89,6 +81,23 @@ export function cycleRun(now: Iso) {
       return null;
     }
   };
+  /** The notify pass, once per run (one digest per organization per cycle at most). */
+  const notify = async (settings: {
+    store: NotifyData;
+    publisher: Publisher;
+    consoleUrl?: string;
+    reminderSeconds: number;
+  }): Promise<void> => {
+    report.notify = await stage('notify', () =>
+      runNotify({
+        store: settings.store,
+        publisher: settings.publisher,
+        now,
+        ...(settings.consoleUrl ? { consoleUrl: settings.consoleUrl } : {}),
+        reminderSeconds: settings.reminderSeconds,
+      }),
+    );
+  };
   /** Ends the run: its outcome, recorded on the deployment with the permanent notification failures. */
   const finish = async (store: Pick<Store, 'deployment'>): Promise<CycleReport> => {
     report.outcome = report.errors.length === 0 ? 'ok' : 'failed';
@@ -96,5 +105,5 @@ export function cycleRun(now: Iso) {
     await store.deployment.recordCycle(now, report.outcome, report.notifications_failed_permanently);
     return report;
   };
-  return { report, stage, finish };
+  return { report, stage, notify, finish };
 }

@@ -6,8 +6,8 @@ import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../infra/app.ts';
-import { MAX_RECEIVE_COUNT } from '../infra/fan-out.ts';
 import { parseSettings } from '../infra/settings.ts';
+import { MAX_RECEIVES } from '../shared/queue/index.ts';
 import { INDEX, SHARDS } from '../shared/table/schema.ts';
 
 /**
@@ -157,11 +157,11 @@ describe('fanOut on', () => {
       expect(queue.SqsManagedSseEnabled).toBe(true);
       expect(queue.RedrivePolicy).toEqual({
         deadLetterTargetArn: { 'Fn::GetAtt': [queueId(template, `${name}DeadLetters`), 'Arn'] },
-        maxReceiveCount: MAX_RECEIVE_COUNT,
+        maxReceiveCount: MAX_RECEIVES,
       });
       expect(queues[queueId(template, `${name}DeadLetters`)]?.Properties.SqsManagedSseEnabled).toBe(true);
     }
-    expect(MAX_RECEIVE_COUNT).toBe(5);
+    expect(MAX_RECEIVES).toBe(5);
   });
 
   it('feeds each worker through an event source mapping with partial batch responses and a maximum concurrency', () => {

@@ -13,6 +13,15 @@ import type { Iso } from '../time.ts';
 /** A message body that is not what its queue carries: retrying cannot help, so it ends in the dead-letter queue. */
 export class BadMessageError extends PullwatchError {}
 
+/** A record's body as JSON, or a BadMessageError naming the queue it came from. */
+function jsonOf(body: string, queue: 'ingest' | 'rules'): unknown {
+  try {
+    return JSON.parse(body);
+  } catch {
+    throw new BadMessageError(`${queue} message is not JSON: ${body.slice(0, 80)}`);
+  }
+}
+
 /** One rule worker's share of a cycle: settle this shard of the due-time index as of `now` (the tick's time). */
 export const RulesMessage = z
   .object({
@@ -61,12 +70,7 @@ export const decodeS3Key = (key: string): string => decodeURIComponent(key.repla
  * other buckets or events are dropped here; the prefix is left to the source (it skips what lies outside).
  */
 export function objectsOfMessage(body: string, bucket: string): ObjectsToIngest {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    throw new BadMessageError(`ingest message is not JSON: ${body.slice(0, 80)}`);
-  }
+  const parsed = jsonOf(body, 'ingest');
   if (S3TestEvent.safeParse(parsed).success) return { objects: [], ignored: 'test_event' };
   const notification = S3Notification.safeParse(parsed);
   if (!notification.success) {
@@ -93,13 +97,7 @@ export function objectsOfMessage(body: string, bucket: string): ObjectsToIngest 
 
 /** The rule message of one record body, or a BadMessageError saying what is wrong with it. */
 export function rulesMessageOf(body: string): RulesMessage {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    throw new BadMessageError(`rules message is not JSON: ${body.slice(0, 80)}`);
-  }
-  const message = RulesMessage.safeParse(parsed);
+  const message = RulesMessage.safeParse(jsonOf(body, 'rules'));
   if (!message.success) {
     const first = message.error.issues[0];
     throw new BadMessageError(`rules message: ${first?.path.join('.') || 'body'}: ${first?.message}`);

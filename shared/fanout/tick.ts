@@ -1,5 +1,4 @@
 import { type CycleReport, cycleRun } from '../cycle.ts';
-import { runNotify } from '../notify/index.ts';
 import type { Publisher } from '../notify/publishers.ts';
 import { guardPipeline } from '../rules/index.ts';
 import type { Store } from '../store.ts';
@@ -27,19 +26,11 @@ export async function runTick(options: {
   enqueue: (messages: RulesMessage[]) => Promise<void>;
 }): Promise<CycleReport> {
   const { store, now } = options;
-  const { report, stage, finish } = cycleRun(now);
+  const { report, stage, notify, finish } = cycleRun(now);
   report.rules = await stage('rules', () =>
     guardPipeline({ store, now, staleAfterSeconds: options.staleAfterSeconds }),
   );
-  report.notify = await stage('notify', () =>
-    runNotify({
-      store,
-      publisher: options.publisher,
-      now,
-      ...(options.consoleUrl ? { consoleUrl: options.consoleUrl } : {}),
-      reminderSeconds: options.reminderSeconds,
-    }),
-  );
+  await notify(options);
   // Sent even when the guard failed: the shards then read the feed state the last guard wrote.
   await stage('rules', () => options.enqueue(rulesMessages(now)));
   return finish(store);

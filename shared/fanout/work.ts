@@ -1,14 +1,12 @@
 import { PullwatchError } from '../errors.ts';
 import { type IngestReport, ingest } from '../ingest/index.ts';
 import type { LogSource } from '../ingest/sources.ts';
-import { type RulesReport, settleShard } from '../rules/index.ts';
 import type { Store } from '../store.ts';
 import type { Iso } from '../time.ts';
-import type { RulesMessage } from './index.ts';
 
 /**
- * One queue message's work, the size of one worker: the ingest of the objects an S3 event named, or the
- * settling of one shard. The Lambda workers call these per SQS record; a throw fails that record alone, and
+ * One queue message's work, the size of one worker: the ingest of the objects an S3 event named (a rules
+ * message is `settleShard` itself). The Lambda workers call these per SQS record; a throw fails that record alone, and
  * SQS delivers it again after the visibility timeout (then to the dead-letter queue after maxReceiveCount).
  */
 
@@ -43,14 +41,4 @@ export async function ingestObjects(options: {
     throw new RetryLaterError(`${held.length} object(s) are being read by another worker; retried later`);
   }
   return report;
-}
-
-/** Settles the shard a rules message names, as of the tick's time (a RulesIncompleteError fails the record). */
-export async function settleMessage(options: {
-  store: Store;
-  message: RulesMessage;
-  staleAfterSeconds: number;
-}): Promise<RulesReport> {
-  const { store, message, staleAfterSeconds } = options;
-  return settleShard({ store, now: message.now, shard: message.shard, staleAfterSeconds });
 }

@@ -288,7 +288,7 @@ export const cadenceOf = (integration: Pick<Integration, 'cadence'>): Cadence | 
   integration.cadence === null ? null : decodeCadence(integration.cadence);
 
 /** No second late warning is detected within this long of the last one's opening. */
-export const LATE_REPEAT_SECONDS = 86_400;
+const LATE_REPEAT_SECONDS = 86_400;
 
 /**
  * When the integration is late against its own learned cadence if nothing more arrives: its last pull plus
@@ -397,7 +397,7 @@ export function scheduledCheckAt(integration: Integration, now: Iso, watermark: 
  * than left for the rule pass to read the integration and re-arm it: with late warnings a steady device's check
  * time is only half an hour ahead, and re-arming it in the ingest's write costs no request.
  */
-export const REARM_AHEAD_SECONDS = 600;
+const REARM_AHEAD_SECONDS = 600;
 
 /**
  * Console order: open critical issues first, then early warnings, never pulled, healthy, paused. It is the

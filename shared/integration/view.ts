@@ -20,7 +20,7 @@ import {
 
 const Time = z.iso.datetime();
 /** The learned rhythm (pulls/cadence.ts) and when a late warning would open. */
-export const CadenceView = z
+const CadenceView = z
   .object({
     state: z
       .enum(CADENCE_STATES)

@@ -159,7 +159,7 @@ export function renderNotification(
 }
 
 /** The most urgent of some criticalities (CRITICALITIES is ordered most urgent first). */
-export function worstCriticality(all: Criticality[]): Criticality {
+function worstCriticality(all: Criticality[]): Criticality {
   return CRITICALITIES.find((criticality) => all.includes(criticality)) ?? 'high';
 }
 

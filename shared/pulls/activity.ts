@@ -76,7 +76,8 @@ export function mergeHours(into: Map<HourKey, HourBits>, other: ReadonlyMap<Hour
 
 // ---- encodings -------------------------------------------------------------------------------------------
 
-const DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+/** The base64url digits, value 0 to 63: the encodings here and the learned cadence's profile (cadence.ts). */
+export const DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const DIGIT_VALUE = new Map([...DIGITS].map((digit, value) => [digit, value]));
 
 /** 30 bits as 5 base64url digits, most significant first. */
@@ -253,9 +254,11 @@ export function addsAcceptedBefore(
   hours: ReadonlyMap<HourKey, HourBits>,
   before: HourKey,
 ): boolean {
-  const carried = activityHours(recent, []);
+  // Built only when an earlier hour comes up: on the ingest's hot path, new records are nearly always recent.
+  let carried: Map<HourKey, HourBits> | null = null;
   for (const [hour, bits] of hours) {
     if (hour >= before || (bits[0] === 0 && bits[1] === 0)) continue;
+    carried ??= activityHours(recent, []);
     const known = carried.get(hour);
     if (!known || (bits[0] & ~known[0]) !== 0 || (bits[1] & ~known[1]) !== 0) return true;
   }

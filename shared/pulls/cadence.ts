@@ -1,5 +1,5 @@
 import { addSeconds, type Iso } from '../time.ts';
-import type { HourBits, HourKey } from './activity.ts';
+import { DIGITS, type HourBits, type HourKey } from './activity.ts';
 
 /**
  * A device's pull cadence, learned once a UTC day from the minute bitmaps of the 7 full days before it, so that
@@ -41,6 +41,8 @@ export const PHI_PER_MINUTE = 0.434;
 const LATE_EXPECTED = LATE_PHI / PHI_PER_MINUTE;
 
 const WINDOW_DAYS = 7;
+/** Days from a first pull's day to the first learning day that can trust it: 7 full days in between. */
+export const ELIGIBLE_AFTER_DAYS = WINDOW_DAYS + 1;
 const DAY_MINUTES = 1440;
 const WEEK_MINUTES = WINDOW_DAYS * DAY_MINUTES;
 const PROFILE_HOURS = 48;
@@ -58,10 +60,9 @@ const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;
 const MINUTE_MS = 60_000;
 
-const DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-
 const dayMs = (day: string): number => Date.parse(`${day}T00:00:00Z`);
-const addDays = (day: string, days: number): string =>
+/** The UTC day `days` after `day` (both `YYYY-MM-DD`). */
+export const addDays = (day: string, days: number): string =>
   new Date(dayMs(day) + days * DAY_MS).toISOString().slice(0, 10);
 
 /** The window's pulled minutes, as minute offsets from its start (day-7 00:00), ascending. */
@@ -189,6 +190,17 @@ function canBeLate(profile: readonly number[]): boolean {
   return false;
 }
 
+/** Not enough history to judge by: it never warns. */
+export const learningCadence = (day: string, first: string | null, pulledDays = 0): Cadence => ({
+  state: 'learning',
+  day,
+  first,
+  pulledDays,
+  interval: null,
+  allowance: null,
+  profile: null,
+});
+
 export function learnCadence(
   hours: ReadonlyMap<HourKey, HourBits>,
   day: string,
@@ -200,8 +212,8 @@ export function learnCadence(
   const pulled = new Set<number>();
   for (const minute of minutes) pulled.add(Math.floor(minute / DAY_MINUTES));
   const base = { day, first: earliest, pulledDays: pulled.size };
-  const learning: Cadence = { state: 'learning', ...base, interval: null, allowance: null, profile: null };
-  if (earliest === null || day < addDays(earliest, WINDOW_DAYS + 1) || pulled.size < MIN_PULLED_DAYS) {
+  const learning = learningCadence(day, earliest, pulled.size);
+  if (earliest === null || day < addDays(earliest, ELIGIBLE_AFTER_DAYS) || pulled.size < MIN_PULLED_DAYS) {
     return learning;
   }
   const quantiles = gapQuantiles(minutes);
@@ -315,5 +327,7 @@ export function decodeCadence(text: string): Cadence | null {
 
 /** When a pattern's 48-hour profile runs out (a silent device is learned again then, see learn.ts), or null. */
 export function profileEnd(cadence: Cadence | null): Iso | null {
-  return cadence?.state === 'pattern' ? addSeconds(`${cadence.day}T00:00:00.000Z`, 2 * 86_400) : null;
+  return cadence?.state === 'pattern'
+    ? addSeconds(`${cadence.day}T00:00:00.000Z`, PROFILE_HOURS * 3600)
+    : null;
 }

@@ -1,20 +1,15 @@
 import { cadenceOf, type Integration } from '../integration/index.ts';
 import type { Iso } from '../time.ts';
-import {
-  activityHours,
-  addsAcceptedBefore,
-  type HourBits,
-  type HourKey,
-  mergeHours,
-  shiftHour,
-} from './activity.ts';
+import { activityHours, addsAcceptedBefore, type HourBits, type HourKey, mergeHours } from './activity.ts';
 import type { PullDays } from './activity-data.ts';
-import { type Cadence, encodeCadence, learnCadence, profileEnd } from './cadence.ts';
-
-/** Full days a first pull must be behind the learning day before a cadence can be trusted (see cadence.ts). */
-const ELIGIBLE_AFTER_DAYS = 8;
-
-const dayPlus = (day: string, days: number): string => shiftHour(`${day}T00`, days * 24).slice(0, 10);
+import {
+  addDays,
+  ELIGIBLE_AFTER_DAYS,
+  encodeCadence,
+  learnCadence,
+  learningCadence,
+  profileEnd,
+} from './cadence.ts';
 
 /**
  * The integration's cadence, learned again when an hour of a new UTC day closes: at most once a day, in the
@@ -50,19 +45,10 @@ export async function relearn(
   const earliest = first !== null && first < firstSeen ? first : firstSeen;
   // The earliest its first pull can be: what the learner knows, or (knowing nothing yet) its creation.
   const earliestPossible = first === null ? next.created_at.slice(0, 10) : earliest;
-  if (dayPlus(earliestPossible, ELIGIBLE_AFTER_DAYS) > day) {
-    const learning: Cadence = {
-      state: 'learning',
-      day,
-      first: earliest,
-      pulledDays: 0,
-      interval: null,
-      allowance: null,
-      profile: null,
-    };
-    return encodeCadence(learning);
+  if (addDays(earliestPossible, ELIGIBLE_AFTER_DAYS) > day) {
+    return encodeCadence(learningCadence(day, earliest));
   }
-  const hours = activityHours(recent, await days.days(next.id, dayPlus(day, -ELIGIBLE_AFTER_DAYS), day));
+  const hours = activityHours(recent, await days.days(next.id, addDays(day, -ELIGIBLE_AFTER_DAYS), day));
   mergeHours(hours, closed);
   return encodeCadence(learnCadence(hours, day, first));
 }
@@ -84,7 +70,7 @@ export async function relearnSilent(
   const day = now.slice(0, 10);
   const hours = activityHours(
     integration.recent_pulls,
-    await days.days(integration.id, dayPlus(day, -ELIGIBLE_AFTER_DAYS), day),
+    await days.days(integration.id, addDays(day, -ELIGIBLE_AFTER_DAYS), day),
   );
   return encodeCadence(learnCadence(hours, day, stored.first));
 }

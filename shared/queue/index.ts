@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
 
 /**
@@ -80,17 +81,24 @@ export async function drain<T>(
   return run;
 }
 
-/** A workers count as given on the command line or in PULLWATCH_WORKERS: a whole number from 1 to 64. */
 export const MAX_WORKERS = 64;
-export function parseWorkers(value: string | number, option: string): number {
-  const workers = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+/** A workers count as given on the command line or in PULLWATCH_WORKERS: a whole number from 1 to 64. */
+export const WorkersCount = z
+  .string()
+  .regex(/^\s*\d+\s*$/, 'must be a whole number')
+  .transform(Number)
+  .pipe(z.number().int().min(1).max(MAX_WORKERS));
+
+/** `--workers` as given, or an error that names the option. */
+export function parseWorkers(value: string, option: string): number {
+  const parsed = WorkersCount.safeParse(value);
+  if (!parsed.success) {
     throw new ValidationError(
       `${option} must be a whole number from 1 to ${MAX_WORKERS}, not "${value}"`,
       option,
     );
   }
-  return workers;
+  return parsed.data;
 }
 
 /** Runs `work` over `items`, at most `limit` at a time (a worker's own concurrency, e.g. its writes). */

@@ -42,7 +42,7 @@ export interface RulesReport {
   rearmed: number;
   opened: IssueChange[];
   resolved: IssueChange[];
-  /** Offline issues not opened because the pull-log feed itself is stale. */
+  /** Issues not opened because the feed is stale (offline flips, late warnings) or the integration snoozed. */
   held: number;
   pipeline: 'fresh' | 'stale' | 'unknown' | 'guard_off';
   /** Integrations that could not be settled this pass (e.g. throttled); they stay due for the next one. */
@@ -113,7 +113,7 @@ export async function settleShard(options: RulesOptions & { shard: number }): Pr
 }
 
 /** What the shards of one pass share: the feed as it stands, and the shared outages found so far. */
-export interface PassContext {
+interface PassContext {
   feed: Feed;
   outages: OutageFinder;
 }
@@ -127,7 +127,7 @@ function passContext(options: RulesOptions, deployment: DeploymentState): PassCo
 }
 
 /** One report for several (a pass's guard and shards): counts added, lists joined, the guard's feed verdict. */
-export function mergeRulesReports(reports: RulesReport[]): RulesReport {
+function mergeRulesReports(reports: RulesReport[]): RulesReport {
   const merged = emptyReport();
   for (const report of reports) {
     merged.candidates += report.candidates;
@@ -279,18 +279,15 @@ async function settleOne(
     // Held: offline flips and late warnings while the log feed is stale; everything while it is snoozed.
     const snoozed = isSnoozed(current, now);
     const held = isHeld(feed.hold, current);
-    const opening = toOpen.filter(
-      (issue) => !snoozed && !(held && silenceTypes(current).includes(issue.type)),
-    );
+    let opening = toOpen.filter((issue) => !snoozed && !(held && silenceTypes(current).includes(issue.type)));
     const heldHere = toOpen.length - opening.length;
-    // The critical offline issue opening (or open) takes over from a late warning: that one ends, escalated.
+    // The critical offline issue opening (or open) takes over from a late warning: that one ends, escalated,
+    // and none opens beside (or after) it.
     const offlineRef =
       current.open_issues[offlineType] ?? opening.find((issue) => issue.type === offlineType) ?? null;
     if (offlineRef) {
       wanted.delete('integration_pull_late');
-      // Never open a warning beside (or after) the critical that takes over from it.
-      for (let index = opening.length - 1; index >= 0; index -= 1)
-        if (opening[index]?.type === 'integration_pull_late') opening.splice(index, 1);
+      opening = opening.filter((issue) => issue.type !== 'integration_pull_late');
     }
     const toResolve = (Object.keys(current.open_issues) as IssueType[]).filter((type) => !wanted.has(type));
     if (opening.length === 0 && toResolve.length === 0) {
